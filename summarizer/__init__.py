@@ -1,0 +1,33 @@
+"""summarizer: clean crawled Chinese news, summarize it in Chinese and translate it into English.
+
+Quick start::
+
+    import summarizer
+    pipe = summarizer.load_pipeline("small")
+    result = pipe.process("seeds/000_a4f61a660f2d4dbe.txt")
+    print(result.summary_zh, result.paragraphs_en[0])
+"""
+
+from .clean import Article, ArticleError, clean_article
+from .config import Config, ConfigError, load_config
+from .embedded import EmbeddedModelError, ensure_embedded
+from .pipeline import ArticleResult, ErrorRecord, Pipeline, load_pipeline
+from .text import split_sentences
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Article",
+    "ArticleError",
+    "ArticleResult",
+    "Config",
+    "ConfigError",
+    "EmbeddedModelError",
+    "ErrorRecord",
+    "Pipeline",
+    "clean_article",
+    "ensure_embedded",
+    "load_config",
+    "load_pipeline",
+    "split_sentences",
+]

@@ -1,0 +1,299 @@
+"""Command line: ``summarizer run | clean | models | serve | eval | bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger("summarizer")
+
+EXIT_FAILED_ARTICLES = 2
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=None,
+                   help="bundled config name (default, small, extractive, hub-cpu, hub-gpu) or a TOML path; "
+                        "default: env SUMMARIZER_CONFIG or 'default'")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set translate.chunk_tokens=120 (repeatable)")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from .config import _parse_env_value
+
+    out = {}
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set needs KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _parse_env_value(v.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="summarizer",
+        description="Clean crawled Chinese news articles, summarize them in Chinese and translate them into English.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="process files, folders, globs, JSONL or stdin into JSONL/CSV/Markdown",
+                         description="Process articles in batch. Results go to OUT/results.jsonl (one record per "
+                                     "article, flushed as each finishes), plus results.csv / results.md by --format. "
+                                     "Exit code 2 when any article failed (its error record is in the output).")
+    run.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="file, directory (recursive *.txt, *.html, *.jsonl), glob, or - for stdin")
+    run.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output folder")
+    run.add_argument("--format", default="jsonl", help="jsonl, csv, md, comma-separated, or all (default jsonl)")
+    _add_config(run)
+    run.add_argument("--max-chars", type=int, default=None, help="summary length limit in characters")
+    run.add_argument("--tasks", default=None, help="summary,translation (default from config)")
+    run.add_argument("--glossary", default=None, help="TOML glossary of required translations")
+    run.add_argument("--resume", action="store_true", help="skip articles already in OUT/results.jsonl")
+    run.add_argument("--limit", type=int, default=None, help="process at most N articles")
+    run.add_argument("--batch-size", type=int, default=4, help="articles translated together (default 4)")
+    run.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all cores)")
+    run.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray Data")
+    run.add_argument("--ray-address", default=None, help="Ray cluster to join (auto, ray://host:10001); default: start a local one")
+    run.add_argument("--num-workers", type=int, default=None, help="Ray: model actors (default: 1 per 2 CPUs)")
+    run.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs per model actor")
+
+    clean = sub.add_parser("clean", help="print cleaned articles as JSON lines")
+    clean.add_argument("inputs", nargs="+", metavar="FILE")
+
+    models = sub.add_parser("models", help="list configs; assemble and verify the embedded model")
+    models.add_argument("--verify", action="store_true", help="assemble the embedded GGUF from its parts and check its SHA-256")
+    models.add_argument("--model", action="append", default=None,
+                        help="embedded model to verify (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, or small/default)")
+
+    serve = sub.add_parser("serve", help="start the Gradio web demo")
+    serve.add_argument("--host", default=os.environ.get("SUMMARIZER_HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("SUMMARIZER_PORT", "7860")))
+    _add_config(serve)
+    serve.add_argument("--preload", action="store_true", help="load the model before serving the first request")
+
+    ev = sub.add_parser("eval", help="score translation or summarization on a JSONL dataset")
+    ev.add_argument("task", choices=("translation", "summarization"))
+    ev.add_argument("data", type=Path, help="JSONL with zh/en (translation) or text/summary (summarization)")
+    _add_config(ev)
+    ev.add_argument("--limit", type=int, default=None)
+    ev.add_argument("--baseline", action="store_true", help="plain prompt: no context, no repair, no few-shot")
+    ev.add_argument("--max-chars", type=int, default=None)
+    ev.add_argument("--output", type=Path, default=None, help="report JSON path (a .md is written beside it)")
+
+    bench = sub.add_parser("bench", help="throughput and memory of a config on the seed and crawl articles")
+    _add_config(bench)
+    bench.add_argument("--articles", type=int, default=20)
+    bench.add_argument("--output", type=Path, default=None)
+    bench.add_argument("--naive", action="store_true", help="also run the naive baseline (one sentence at a time, no reuse)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``summarizer`` console script."""
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    from .clean import ArticleError
+    from .config import ConfigError
+    from .embedded import EmbeddedModelError
+    from .models import ModelLoadError
+    from .tasks import TaskError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, EmbeddedModelError, ModelLoadError, TaskError, ArticleError) as exc:
+        print(f"summarizer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _formats(spec: str) -> set[str]:
+    items = {s.strip().lower() for s in spec.split(",") if s.strip()}
+    if "all" in items:
+        return {"jsonl", "csv", "md"}
+    bad = items - {"jsonl", "csv", "md"}
+    if bad:
+        raise SystemExit(f"unknown --format {', '.join(sorted(bad))}; use jsonl, csv, md or all")
+    return items | {"jsonl"}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``summarizer run``: the batch job."""
+    from .batch import OUTPUT_NAMES, JsonlSink, discover_inputs, finish_outputs
+    from .pipeline import load_pipeline
+
+    formats = _formats(args.format)
+    pipe = load_pipeline(args.config, _overrides(args), max_chars=args.max_chars, tasks=args.tasks,
+                         glossary=args.glossary, threads=args.threads)
+    out_dir: Path = args.output
+    sink = JsonlSink(out_dir / OUTPUT_NAMES["jsonl"], resume=args.resume)
+    items = discover_inputs(args.inputs)
+    if args.engine == "ray":
+        from .ray_engine import run_ray
+
+        failed = run_ray(pipe, list(items), sink, address=args.ray_address, num_workers=args.num_workers,
+                         gpus_per_worker=args.gpus_per_worker, limit=args.limit, batch_size=args.batch_size)
+    else:
+        failed = _run_local(pipe, items, sink, limit=args.limit, batch_size=args.batch_size)
+    sink.close()
+    written = finish_outputs(out_dir, formats)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return EXIT_FAILED_ARTICLES if failed else 0
+
+
+def prepared_items(pipe, items, sink, limit: int | None):
+    """Clean inputs, drop those already in `sink` (resume), stop after `limit`; errors pass through."""
+    from .clean import ArticleError
+    from .pipeline import ErrorRecord, _error_id, _source_of
+
+    taken = 0
+    for item in items:
+        if limit is not None and taken >= limit:
+            return
+        if isinstance(item, ErrorRecord):
+            rec = item
+        else:
+            try:
+                rec = pipe.article(item)
+            except (ArticleError, OSError) as exc:
+                rec = ErrorRecord(id=_error_id(item), source=_source_of(item), error=str(exc))
+        taken += 1
+        if rec.id in sink.done:
+            if not sink.done[rec.id]:
+                yield ("skipped-error", rec)
+            continue
+        yield ("todo", rec)
+
+
+def _run_local(pipe, items, sink, *, limit: int | None, batch_size: int) -> int:
+    from .pipeline import ErrorRecord
+
+    failed = 0
+    todo = []
+    for state, rec in prepared_items(pipe, items, sink, limit):
+        if state == "skipped-error":
+            failed += 1
+        else:
+            todo.append(rec)
+    progress = _Progress(len(todo))
+    for result in pipe.process_many(todo, batch_size=batch_size):
+        sink.write(result)
+        if isinstance(result, ErrorRecord):
+            failed += 1
+            print(f"error: {result.source or result.id}: {result.error}", file=sys.stderr)
+        progress.step(result)
+    progress.close()
+    return failed
+
+
+class _Progress:
+    """A tqdm bar on a terminal; plain log lines otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="article", file=sys.stderr)
+
+    def step(self, result) -> None:
+        self.n += 1
+        elapsed = time.perf_counter() - self.t0
+        rate = self.n / elapsed * 60 if elapsed else 0.0
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{rate:.1f} articles/min")
+            self.bar.update(1)
+        else:
+            eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
+            status = "error" if hasattr(result, "error") else "ok"
+            print(f"[{self.n}/{self.total}] {result.id} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """``summarizer clean``: print cleaned articles as JSON lines."""
+    from .clean import ArticleError, clean_article
+
+    failed = 0
+    for f in args.inputs:
+        try:
+            print(json.dumps(clean_article(f).to_dict(), ensure_ascii=False))
+        except ArticleError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+    return EXIT_FAILED_ARTICLES if failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``summarizer models``: list configs and embedded models; with --verify assemble and check them."""
+    from .config import load_config, list_configs
+    from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
+
+    print("configs:")
+    for name in list_configs():
+        cfg = load_config(name, environ={})
+        models = ", ".join(f"{m.backend}:{m.model}" for m in cfg.models.values())
+        print(f"  {name:<11} {cfg.description}  [{models}]")
+    print(f"embedded models (cache: {cache_dir()}):")
+    for m in EMBEDDED_MODELS.values():
+        present = (cache_dir() / m.filename).exists()
+        print(f"  {m.name:<20} {m.filename}  {m.size:,} bytes  sha256 {m.sha256[:16]}…  "
+              f"{'assembled' if present else 'not assembled'}")
+    if args.verify:
+        aliases = {"default": "qwen2.5-coder-1.5b", "small": "qwen2.5-coder-0.5b"}
+        names = [aliases.get(n, n) for n in (args.model or list(EMBEDDED_MODELS))]
+        for name in names:
+            t0 = time.perf_counter()
+            path = ensure_embedded(name)
+            print(f"verified {name}: {path} (sha256 ok, {time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``summarizer serve``: the Gradio demo."""
+    from .app import serve
+
+    serve(config=args.config, overrides=_overrides(args), host=args.host, port=args.port, preload=args.preload)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``summarizer eval``: quality reports."""
+    from .evaluate import run_eval
+
+    report = run_eval(args.task, args.data, config=args.config, overrides=_overrides(args), limit=args.limit,
+                      baseline=args.baseline, max_chars=args.max_chars, output=args.output)
+    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``summarizer bench``: throughput and memory."""
+    from .evaluate import run_bench
+
+    report = run_bench(config=args.config, overrides=_overrides(args), articles=args.articles, naive=args.naive,
+                       output=args.output)
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    return 0
+
+
+_COMMANDS = {"run": cmd_run, "clean": cmd_clean, "models": cmd_models, "serve": cmd_serve, "eval": cmd_eval,
+             "bench": cmd_bench}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Configuration: TOML files in configs/ -> frozen dataclasses, overridden by env SUMMARIZER_* and arguments.
+
+Precedence (lowest to highest): dataclass defaults, the TOML file, environment variables, explicit
+overrides. Environment variables name a dotted key with ``__`` between levels, e.g.
+``SUMMARIZER_SUMMARIZE__MAX_CHARS=120`` or ``SUMMARIZER_MODELS__LLM__THREADS=2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "Config", "ModelConfig", "GenerationOptions", "SummarizeConfig", "TranslateConfig", "LimitsConfig",
+    "ConfigError", "load_config", "list_configs", "config_dir",
+]
+
+TASKS = ("summary", "translation")
+BACKENDS = ("llama_cpp", "transformers", "seq2seq", "extractive")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Decoding options passed to a backend's generate call."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Where a model comes from and how it runs.
+
+    ``model`` is ``embedded:<name>`` (the GGUF assembled from PyPI part packages), a hub id, or a
+    local path. ``device`` is ``auto`` (cuda when available), ``cpu`` or ``cuda``; ``threads`` 0 means
+    one per physical core.
+    """
+
+    backend: str = "llama_cpp"
+    model: str = "embedded:qwen2.5-coder-1.5b"
+    gguf_file: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    threads: int = 0
+    batch_size: int = 8
+    n_ctx: int = 4096
+    seed: int = 0
+    save_bf16: bool = True
+
+
+@dataclass(frozen=True)
+class SummarizeConfig:
+    """The Chinese summary task. Prompts are templates with {title}, {text}, {max_chars}."""
+
+    model: str = "llm"
+    max_chars: int = 200
+    chunk_tokens: int = 1800
+    system_prompt: str = "你是一名新闻编辑，用简体中文为新闻写忠实、简洁的摘要。"
+    user_prompt: str = "标题：{title}\n\n正文：\n{text}\n\n请用简体中文写一段不超过{max_chars}字的摘要，只输出摘要。"
+    merge_prompt: str = "以下是同一篇新闻各部分的摘要：\n{text}\n\n请合并为一段不超过{max_chars}字的简体中文摘要，只输出摘要。"
+    generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_new_tokens=320, repetition_penalty=1.1))
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """The English translation task. Prompts are templates with {title}, {text}, {context}, {glossary}."""
+
+    model: str = "llm"
+    chunk_tokens: int = 160
+    system_prompt: str = "You are a professional Chinese-to-English news translator."
+    user_prompt: str = "Translate into English:\n{text}"
+    repair_prompt: str = "Translate into English. Write only English words, no Chinese characters:\n{text}"
+    few_shot: tuple[tuple[str, str], ...] = ()
+    context: bool = True
+    repair: bool = True
+    check_numbers: bool = True
+    glossary: str | None = None
+    generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_new_tokens=384))
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Input and serving limits."""
+
+    max_bytes: int = 1_000_000
+    max_upload_mb: float = 5.0
+    max_request_chars: int = 50_000
+    concurrency: int = 1
+    max_files: int = 50
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole pipeline configuration."""
+
+    name: str = "default"
+    description: str = ""
+    tasks: tuple[str, ...] = TASKS
+    models: Mapping[str, ModelConfig] = field(default_factory=lambda: {"llm": ModelConfig()})
+    summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of the config."""
+        d = dataclasses.asdict(self)
+        d["models"] = {k: dataclasses.asdict(v) for k, v in self.models.items()}
+        return d
+
+
+def config_dir() -> Path:
+    """The folder of bundled configs (``SUMMARIZER_CONFIG_DIR`` overrides it)."""
+    env = os.environ.get("SUMMARIZER_CONFIG_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent / "configs"
+
+
+def list_configs() -> list[str]:
+    """Names of the bundled configs."""
+    return sorted(p.stem for p in config_dir().glob("*.toml") if not p.stem.startswith("glossary"))
+
+
+def _resolve_path(name: str | os.PathLike) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" or p.is_file():
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    candidate = config_dir() / f"{name}.toml"
+    if not candidate.is_file():
+        raise ConfigError(f"unknown config {str(name)!r}; bundled configs: {', '.join(list_configs())}")
+    return candidate
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = [p for p in key.split(".") if p]
+    node = tree
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+_SHORTCUTS = {
+    "max_chars": "summarize.max_chars",
+    "glossary": "translate.glossary",
+}
+_PER_MODEL = {"threads", "device", "dtype", "batch_size", "n_ctx"}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH"}
+    for k, v in environ.items():
+        if not k.startswith("SUMMARIZER_") or k in skip:
+            continue
+        key = k[len("SUMMARIZER_"):].lower()
+        out[key.replace("__", ".")] = _parse_env_value(v)
+    return out
+
+
+def load_config(
+    name: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Config:
+    """Load a config by bundled name or TOML path, then apply env and explicit overrides.
+
+    Args:
+        name: Bundled config name (``default``, ``small``, ...) or a path to a TOML file. Default:
+            env ``SUMMARIZER_CONFIG`` or ``default``.
+        overrides: Dotted keys to set, e.g. ``{"summarize.max_chars": 120}``.
+        environ: Environment to read ``SUMMARIZER_*`` from (default ``os.environ``).
+        **kwargs: Shortcuts: ``max_chars``, ``glossary``, ``tasks``, and per-model ``threads``,
+            ``device``, ``dtype``, ``batch_size``, ``n_ctx`` (applied to every model).
+
+    Returns:
+        The frozen `Config`.
+
+    Raises:
+        ConfigError: Unknown config, bad TOML, unknown keys or wrong types.
+    """
+    environ = os.environ if environ is None else environ
+    name = name or environ.get("SUMMARIZER_CONFIG") or "default"
+    path = _resolve_path(name)
+    try:
+        tree = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    tree.setdefault("name", path.stem)
+    tree["source"] = str(path)
+    flat = dict(_env_overrides(environ))
+    flat.update(overrides or {})
+    for k, v in kwargs.items():
+        if v is None:
+            continue
+        if k in _PER_MODEL:
+            for model_name in tree.get("models", {"llm": {}}):
+                flat[f"models.{model_name}.{k}"] = v
+        elif k == "tasks":
+            flat["tasks"] = list(v.split(",")) if isinstance(v, str) else list(v)
+        elif k in _SHORTCUTS:
+            flat[_SHORTCUTS[k]] = v
+        else:
+            flat[k] = v
+    for key, value in flat.items():
+        _set_dotted(tree, key, value)
+    return _build(tree, str(path))
+
+
+def _build(tree: dict[str, Any], where: str) -> Config:
+    tree = dict(tree)
+    models_raw = tree.pop("models", None) or {"llm": {}}
+    if not isinstance(models_raw, dict):
+        raise ConfigError(f"{where}: [models] must be a table")
+    models = {k: _make(ModelConfig, v, f"{where}: models.{k}") for k, v in models_raw.items()}
+    for k, m in models.items():
+        if m.backend not in BACKENDS:
+            raise ConfigError(f"{where}: models.{k}.backend must be one of {BACKENDS}, not {m.backend!r}")
+    summarize = _make(SummarizeConfig, tree.pop("summarize", {}), f"{where}: summarize")
+    translate = _make(TranslateConfig, tree.pop("translate", {}), f"{where}: translate")
+    limits = _make(LimitsConfig, tree.pop("limits", {}), f"{where}: limits")
+    tasks = tree.pop("tasks", list(TASKS))
+    if isinstance(tasks, str):
+        tasks = tasks.split(",")
+    tasks = tuple(t.strip() for t in tasks if t.strip())
+    for t in tasks:
+        if t not in TASKS:
+            raise ConfigError(f"{where}: unknown task {t!r}; tasks are {', '.join(TASKS)}")
+    for task_name, task in (("summarize", summarize), ("translate", translate)):
+        if task.model != "extractive" and task.model not in models:
+            raise ConfigError(f"{where}: {task_name}.model {task.model!r} is not a key of [models]")
+    rest = _make(Config, tree, where, skip={"models", "summarize", "translate", "limits", "tasks"})
+    return dataclasses.replace(rest, models=models, summarize=summarize, translate=translate, limits=limits,
+                               tasks=tasks)
+
+
+def _make(cls, raw: Any, where: str, skip: set[str] = frozenset()):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+    values = {}
+    for k, v in raw.items():
+        if k in skip:
+            continue
+        if k == "generation":
+            v = _make(GenerationOptions, v, f"{where}.generation")
+        elif k in ("stop", "tasks"):
+            v = tuple(v)
+        elif k == "few_shot":
+            v = tuple(tuple(pair) for pair in v)
+        else:
+            v = _coerce(known[k], v, f"{where}.{k}")
+        values[k] = v
+    return cls(**values)
+
+
+def _coerce(f: dataclasses.Field, v: Any, where: str) -> Any:
+    t = str(f.type)
+    if t.startswith("int") and not isinstance(v, bool):
+        if isinstance(v, (int, float)) or (isinstance(v, str) and v.lstrip("-").isdigit()):
+            return int(v)
+    elif t.startswith("float"):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    elif t.startswith("bool"):
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in ("1", "0", "true", "false", "yes", "no"):
+            return v.lower() in ("1", "true", "yes")
+    elif t.startswith("str"):
+        if isinstance(v, (str, type(None))) and (v is not None or "None" in t):
+            return v
+        if isinstance(v, (int, float)):
+            return str(v)
+    else:
+        return v
+    raise ConfigError(f"{where}: expected {t}, got {json.dumps(v, default=str)}")

@@ -1,0 +1,351 @@
+"""Model backends behind one small interface: llama.cpp (GGUF), transformers causal LM, transformers seq2seq.
+
+Every backend implements `Generator.generate(requests, options, forbid_han=False) -> list[str]`, where a
+request is a list of chat messages (``{"role", "content"}``) for chat models, or a plain source text
+for seq2seq models. Models load lazily and once per process (see `get_generator`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+from .config import GenerationOptions, ModelConfig
+from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
+
+logger = logging.getLogger("summarizer")
+
+__all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError"]
+
+Request = Union[str, Sequence[dict]]
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded (missing runtime, missing weights, no network for a hub id)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What produced a result: shown in every `ArticleResult`."""
+
+    name: str
+    backend: str
+    sha256: str | None = None
+    device: str = "cpu"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is present, else ``cpu``."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def _threads(n: int) -> int:
+    if n > 0:
+        return n
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class Generator:
+    """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``."""
+
+    kind = "chat"
+    info: ModelInfo
+    context_length: int = 4096
+
+    def generate(self, requests: Sequence[Request], options: GenerationOptions, *, forbid_han: bool = False) -> list[str]:
+        """Generate one output text per request, in order.
+
+        Args:
+            requests: Chat message lists (chat models) or source strings (seq2seq models).
+            options: Decoding options.
+            forbid_han: Forbid every token that contains a Han character (used to repair English
+                output that leaked Chinese).
+        """
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens `text` takes for this model."""
+        raise NotImplementedError
+
+
+def _han_token(piece: str) -> bool:
+    """A token that writes Han, or a partial UTF-8 byte sequence that could complete one."""
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or ch == "\ufffd" for ch in piece)
+
+
+class LlamaCppGenerator(Generator):
+    """GGUF models through llama-cpp-python; the embedded default."""
+
+    kind = "chat"
+
+    def __init__(self, cfg: ModelConfig):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python") from exc
+        path, sha = _gguf_path(cfg)
+        device = resolve_device(cfg.device)
+        self._llm = Llama(
+            model_path=str(path),
+            n_ctx=cfg.n_ctx,
+            n_threads=_threads(cfg.threads),
+            n_threads_batch=_threads(cfg.threads),
+            n_batch=512,
+            n_gpu_layers=-1 if device == "cuda" else 0,
+            seed=cfg.seed,
+            verbose=False,
+        )
+        self.context_length = cfg.n_ctx
+        self.info = ModelInfo(name=path.name, backend="llama_cpp", sha256=sha, device=device)
+        self._han_ids = None
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _han_mask(self):
+        import numpy as np
+
+        if self._han_ids is None:
+            ids = []
+            for i in range(self._llm.n_vocab()):
+                piece = self._llm.detokenize([i]).decode("utf-8", errors="replace")
+                if _han_token(piece):
+                    ids.append(i)
+            self._han_ids = np.array(ids, dtype=np.int64)
+        return self._han_ids
+
+    def generate(self, requests, options, *, forbid_han=False):
+        processors = None
+        if forbid_han:
+            from llama_cpp import LogitsProcessorList
+
+            mask = self._han_mask()
+
+            def no_han(_ids, scores):
+                scores[mask] = -float("inf")
+                return scores
+
+            processors = LogitsProcessorList([no_han])
+        outs = []
+        # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
+        with self._lock:
+            for messages in requests:
+                r = self._llm.create_chat_completion(
+                    messages=list(messages),
+                    max_tokens=options.max_new_tokens,
+                    temperature=options.temperature,
+                    top_p=options.top_p,
+                    repeat_penalty=options.repetition_penalty,
+                    stop=list(options.stop) or None,
+                    logits_processor=processors,
+                    seed=0,
+                )
+                outs.append((r["choices"][0]["message"]["content"] or "").strip())
+        return outs
+
+
+def _gguf_path(cfg: ModelConfig) -> tuple[Path, str | None]:
+    if cfg.model.startswith("embedded:"):
+        name = cfg.model.split(":", 1)[1]
+        path = ensure_embedded(name)
+        return path, EMBEDDED_MODELS[name].sha256
+    p = Path(cfg.model)
+    if cfg.gguf_file:
+        p = p / cfg.gguf_file
+    if p.is_file():
+        return p, None
+    raise ModelLoadError(f"GGUF file not found: {p} (the llama_cpp backend loads local .gguf files or embedded:<name>)")
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+            "fp32": torch.float32, "float32": torch.float32}[name]
+
+
+def _hf_source(cfg: ModelConfig) -> tuple[str, dict[str, Any], str | None]:
+    """(path or hub id, extra from_pretrained kwargs, sha256) for a transformers backend."""
+    if cfg.model.startswith("embedded:"):
+        name = cfg.model.split(":", 1)[1]
+        path = ensure_embedded(name)
+        sha = EMBEDDED_MODELS[name].sha256
+        converted = cache_dir() / f"{path.stem}-bf16"
+        if (converted / "config.json").is_file():
+            return str(converted), {}, sha
+        return str(path.parent), {"gguf_file": path.name}, sha
+    kwargs = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+    return cfg.model, kwargs, None
+
+
+class _TorchGenerator(Generator):
+    auto_class = "AutoModelForCausalLM"
+
+    def __init__(self, cfg: ModelConfig):
+        try:
+            import torch
+            import transformers
+        except ImportError as exc:
+            raise ModelLoadError("the transformers backends need torch and transformers installed") from exc
+        self.device = resolve_device(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        src, kwargs, sha = _hf_source(cfg)
+        dtype = _torch_dtype(cfg.dtype, self.device)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(src, **kwargs)
+            model_cls = getattr(transformers, self.auto_class)
+            self.model = model_cls.from_pretrained(src, dtype=dtype, **kwargs)
+        except OSError as exc:
+            raise ModelLoadError(f"could not load {src!r} with transformers: {exc}") from exc
+        if "gguf_file" in kwargs and cfg.model.startswith("embedded:") and cfg.save_bf16:
+            self._save_converted(src, kwargs["gguf_file"])
+        self.model.to(self.device).eval()
+        self.batch_size = max(1, cfg.batch_size)
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or cfg.n_ctx)
+        self.context_length = min(self.context_length, cfg.n_ctx)
+        self.info = ModelInfo(name=Path(kwargs.get("gguf_file") or src).name, backend=cfg.backend, sha256=sha,
+                              device=self.device)
+        self._han_ids = None
+        self._lock = threading.Lock()
+
+    def _save_converted(self, src: str, gguf_file: str) -> None:
+        """Keep a bf16 copy so later loads skip the slow, RAM-hungry GGUF dequantisation."""
+        import torch
+
+        target = Path(src) / f"{Path(gguf_file).stem}-bf16"
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            self.model.to(torch.bfloat16).save_pretrained(target)
+            self.tokenizer.save_pretrained(target)
+            self.model.to(_torch_dtype("auto", self.device))
+        except OSError as exc:
+            logger.warning("could not save a bf16 copy to %s: %s", target, exc)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _bad_words(self):
+        if self._han_ids is None:
+            special = set(self.tokenizer.all_special_ids)
+            self._han_ids = [[i] for i in range(len(self.tokenizer))
+                             if i not in special and _han_token(self.tokenizer.decode([i]))]
+        return self._han_ids
+
+    def _gen_kwargs(self, options: GenerationOptions, forbid_han: bool) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "max_new_tokens": options.max_new_tokens,
+            "num_beams": options.num_beams,
+            "repetition_penalty": options.repetition_penalty,
+        }
+        if options.temperature > 0:
+            kw.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if options.no_repeat_ngram_size:
+            kw["no_repeat_ngram_size"] = options.no_repeat_ngram_size
+        if forbid_han and self._bad_words():
+            kw["bad_words_ids"] = self._bad_words()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        kw["pad_token_id"] = self.tokenizer.pad_token_id
+        return kw
+
+    def _prepare(self, requests: Sequence[Request]) -> list[str]:
+        raise NotImplementedError
+
+    def generate(self, requests, options, *, forbid_han=False):
+        import torch
+
+        texts = self._prepare(requests)
+        kw = self._gen_kwargs(options, forbid_han)
+        outs: list[str] = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = texts[start:start + self.batch_size]
+                enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=self.kind == "seq2seq")
+                enc = {k: v.to(self.device) for k, v in enc.items()}
+                out = self.model.generate(**enc, **kw)
+                if self.kind == "chat":
+                    out = out[:, enc["input_ids"].shape[1]:]
+                outs.extend(t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True))
+        return outs
+
+
+class TransformersCausalGenerator(_TorchGenerator):
+    """Any causal LM with a chat template: a hub id, a local folder, or a GGUF via ``gguf_file``."""
+
+    kind = "chat"
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.tokenizer.padding_side = "left"
+
+    def _prepare(self, requests):
+        return [self.tokenizer.apply_chat_template(list(m), tokenize=False, add_generation_prompt=True)
+                for m in requests]
+
+
+class Seq2SeqGenerator(_TorchGenerator):
+    """Encoder-decoder models (Marian opus-mt-zh-en, mT5, Pegasus, BART) via AutoModelForSeq2SeqLM."""
+
+    kind = "seq2seq"
+    auto_class = "AutoModelForSeq2SeqLM"
+
+    def _prepare(self, requests):
+        texts = []
+        for r in requests:
+            if isinstance(r, str):
+                texts.append(r)
+            else:
+                texts.append(next((m["content"] for m in reversed(list(r)) if m["role"] == "user"), ""))
+        return texts
+
+
+_BACKENDS = {
+    "llama_cpp": LlamaCppGenerator,
+    "transformers": TransformersCausalGenerator,
+    "seq2seq": Seq2SeqGenerator,
+}
+_CACHE: dict[ModelConfig, Generator] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_generator(cfg: ModelConfig) -> Generator:
+    """The process-wide generator for `cfg`, loaded on first use and reused afterwards.
+
+    Raises:
+        ModelLoadError: The backend or weights are unavailable.
+    """
+    with _CACHE_LOCK:
+        gen = _CACHE.get(cfg)
+        if gen is None:
+            if cfg.backend not in _BACKENDS:
+                raise ModelLoadError(f"backend {cfg.backend!r} has no model to load")
+            t0 = time.perf_counter()
+            gen = _BACKENDS[cfg.backend](cfg)
+            gen.load_seconds = time.perf_counter() - t0
+            logger.info("loaded %s (%s) in %.1fs", gen.info.name, cfg.backend, gen.load_seconds)
+            _CACHE[cfg] = gen
+        return gen
+
+
+def clear_generators() -> None:
+    """Drop every loaded model (tests and benchmarks use it to measure cold loads)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

@@ -1,0 +1,254 @@
+"""Checks on model output: Chinese left in English, numbers and dates kept, glossary terms, repetition."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .text import han_chars, split_sentences
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "leaked_han", "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers",
+    "Glossary", "load_glossary", "repeated_sentences",
+]
+
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def leaked_han(english: str) -> list[str]:
+    """Runs of Han characters left in an English text (empty when clean)."""
+    return _HAN_RUN.findall(english)
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_CN_NUM = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
+_ARABIC = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(%|％|万亿|万|亿|千))?")
+_FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
+_CN_FRACTION = re.compile(r"([零〇一二两三四五六七八九十百]+)分之([零〇一二两三四五六七八九十百]+)")
+_MONTH_CN = re.compile(r"(\d{1,2}|[一二三四五六七八九十]{1,3})月(?:份)?")
+
+
+def _cn_to_int(s: str) -> int | None:
+    """Chinese numerals (两万, 三千五百, 十三, 一百二十) -> int; None when not a number."""
+    total, section, digit = 0, 0, None
+    for ch in s:
+        if ch in _CN_DIGITS:
+            digit = _CN_DIGITS[ch]
+        elif ch in _CN_SMALL_UNITS:
+            section += (1 if digit is None else digit) * _CN_SMALL_UNITS[ch]
+            digit = None
+        elif ch in _CN_BIG_UNITS:
+            section += digit or 0
+            total += (section or 1) * _CN_BIG_UNITS[ch]
+            section, digit = 0, None
+        else:
+            return None
+    return total + section + (digit or 0)
+
+
+def _norm(v: float) -> float:
+    return round(v, 6)
+
+
+def source_numbers(text: str) -> list[float | str]:
+    """Numbers a faithful English translation of `text` must carry.
+
+    Arabic numerals (12345, 6.5, 1,200), with 万/亿 scaled (6500万 -> 65,000,000), percentages (9.4%),
+    fractions (1/3, 三分之一), months (6月 -> ``"M6"``), and Chinese numerals that carry a unit
+    (两万 -> 20,000, 十三 -> 13). Single Chinese digits (一个, 三方面) are left out: English often
+    writes them as words or drops them in idiom.
+
+    Returns:
+        Values as floats, months as ``"M<n>"`` strings, in order of appearance.
+    """
+    out: list[float | str] = []
+    spans: list[tuple[int, int]] = []
+    for m in _MONTH_CN.finditer(text):
+        n = int(m.group(1)) if m.group(1).isdigit() else _cn_to_int(m.group(1))
+        if n and 1 <= n <= 12:
+            out.append(f"M{n}")
+            spans.append(m.span(1))
+    for m in _FRACTION.finditer(text):
+        if int(m.group(2)):
+            out.append(_norm(int(m.group(1)) / int(m.group(2))))
+            spans.append(m.span())
+    for m in _CN_FRACTION.finditer(text):
+        den, num = _cn_to_int(m.group(1)), _cn_to_int(m.group(2))
+        if den and num is not None:
+            out.append(_norm(num / den))
+            spans.append(m.span())
+    for m in _ARABIC.finditer(text):
+        if any(a <= m.start(1) < b for a, b in spans):
+            continue
+        value = float(m.group(1).replace(",", ""))
+        unit = m.group(2)
+        if unit in ("万", "亿", "万亿", "千"):
+            value *= {"万": 1e4, "亿": 1e8, "万亿": 1e12, "千": 1e3}[unit]
+        out.append(_norm(value))
+        spans.append(m.span())
+    for m in _CN_NUM.finditer(text):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        s = m.group()
+        if len(s) == 1 and s not in "十百千万亿":
+            continue
+        if s in ("万", "亿", "千", "百") or not any(ch in _CN_DIGITS or ch == "十" for ch in s):
+            continue
+        value = _cn_to_int(s)
+        if value is not None and value >= 10:
+            out.append(float(value))
+    return out
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december"], start=1)}
+_MONTHS.update({k[:3]: v for k, v in list(_MONTHS.items())})
+_MONTHS["sept"] = 9
+_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+               "hundred": 100, "thousand": 1000, "dozen": 12, "a": 1, "half": 0.5})
+_ORDINALS = {w: i for i, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
+_SCALES = {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6,
+           "bn": 1e9}
+_EN_NUM = re.compile(
+    r"(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:st|nd|rd|th)?(?:\s*(?:-\s*)?(hundred|thousand|million|billion|trillion|bn|k|m)\b)?",
+    re.IGNORECASE,
+)
+_EN_FRACTION_WORDS = {"half": 0.5, "third": 1 / 3, "thirds": 1 / 3, "quarter": 0.25, "quarters": 0.25,
+                      "fifth": 0.2, "fifths": 0.2}
+
+
+def english_numbers(text: str) -> set[float | str]:
+    """Numbers written in an English text, in the same canonical form as `source_numbers`."""
+    found: set[float | str] = set()
+    for m in _FRACTION.finditer(text):
+        if int(m.group(2)):
+            found.add(_norm(int(m.group(1)) / int(m.group(2))))
+    for m in _EN_NUM.finditer(text):
+        value = float(m.group(1).replace(",", ""))
+        if m.group(2):
+            value *= _SCALES[m.group(2).lower()]
+        found.add(_norm(value))
+    words = re.findall(r"[A-Za-z]+", text)
+    lowered = [w.lower() for w in words]
+    for i, w in enumerate(lowered):
+        if w in _MONTHS and (len(w) > 3 or words[i][0].isupper()) and w != "may" or (w == "may" and words[i] == "May"):
+            found.add(f"M{_MONTHS[w]}")
+        if w in _WORDS and w not in ("a", "half", "hundred", "thousand"):
+            value = _WORDS[w]
+            nxt = lowered[i + 1] if i + 1 < len(lowered) else ""
+            if nxt in _SCALES:
+                value *= _SCALES[nxt]
+            found.add(_norm(value))
+        if w in _ORDINALS:
+            found.add(float(_ORDINALS[w]))
+        if w in _SCALES and w not in ("k", "m", "bn"):
+            prev = lowered[i - 1] if i else ""
+            if prev in ("a", "one", "") or not (prev in _WORDS or re.match(r"\d", words[i - 1] if i else "")):
+                found.add(_norm(_SCALES[w]))
+        if w in _EN_FRACTION_WORDS:
+            prev = lowered[i - 1] if i else ""
+            mult = _WORDS.get(prev, 1) if prev not in ("a", "one") else 1
+            found.add(_norm(mult * _EN_FRACTION_WORDS[w]))
+    for m in re.finditer(r"(\d+(?:\.\d+)?)\s*(?:percent|per cent|%)", text, re.IGNORECASE):
+        found.add(_norm(float(m.group(1))))
+    return found
+
+
+def _kept(v: float | str, english: set[float | str]) -> bool:
+    if v in english:
+        return True
+    if isinstance(v, float):
+        if v >= 1e4:
+            # 1.2亿 may come out as "120 million" or "0.12 billion": compare values, not spellings.
+            return any(isinstance(e, float) and abs(e - v) <= 1e-6 * v for e in english)
+        if 1 <= v <= 12 and f"M{int(v)}" in english and v == int(v):
+            return True
+    return False
+
+
+def missing_numbers(source: str, english: str) -> list[float | str]:
+    """Numbers of `source` that `english` does not carry (empty when all kept)."""
+    have = english_numbers(english)
+    return [v for v in source_numbers(source) if not _kept(v, have)]
+
+
+def unsupported_numbers(summary: str, article: str) -> list[float | str]:
+    """Numbers in a Chinese `summary` that the `article` does not contain (possible hallucinations)."""
+    have = set(source_numbers(article))
+    out = []
+    for v in source_numbers(summary):
+        if v in have:
+            continue
+        if isinstance(v, float) and any(isinstance(h, float) and abs(h - v) <= 1e-6 * max(1.0, v) for h in have):
+            continue
+        out.append(v)
+    return out
+
+
+def format_number(v: float | str) -> str:
+    """Human form of a canonical number for warnings."""
+    if isinstance(v, str):
+        return f"month {v[1:]}"
+    return f"{v:,.0f}" if v == int(v) else f"{v:g}"
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """Term -> required English rendering. A value equal to the key means keep it as is."""
+
+    terms: Mapping[str, str]
+
+    def relevant(self, source: str) -> dict[str, str]:
+        """Entries whose term occurs in `source`."""
+        return {k: v for k, v in self.terms.items() if k in source}
+
+    def prompt_lines(self, source: str) -> str:
+        """The glossary entries for `source`, one ``term => rendering`` per line."""
+        return "\n".join(f"{k} => {v}" for k, v in self.relevant(source).items())
+
+    def violations(self, source: str, english: str) -> list[str]:
+        """Terms present in `source` whose rendering is missing from `english`."""
+        low = english.lower()
+        return [k for k, v in self.relevant(source).items() if v.lower() not in low]
+
+
+def load_glossary(path: str | Path) -> Glossary:
+    """Load a TOML glossary: a ``[terms]`` table of ``"中文" = "English"`` (or ``= "keep"`` to keep as is)."""
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    terms = data.get("terms", data)
+    return Glossary({k: (k if v == "keep" else str(v)) for k, v in terms.items() if isinstance(v, str)})
+
+
+def repeated_sentences(text: str) -> list[str]:
+    """Sentences that occur more than once in `text`."""
+    seen, dup = set(), []
+    for s in split_sentences(text):
+        key = re.sub(r"\W", "", s)
+        if len(key) < 4:
+            continue
+        if key in seen and s not in dup:
+            dup.append(s)
+        seen.add(key)
+    return dup
+
+
+def han_share(texts: Iterable[str]) -> float:
+    """Share of texts that contain any Han character."""
+    texts = list(texts)
+    return sum(bool(han_chars(t)) for t in texts) / len(texts) if texts else 0.0

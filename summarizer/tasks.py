@@ -1,0 +1,335 @@
+"""The two tasks: a Chinese summary (LLM or extractive TextRank) and a paragraph-aligned English translation."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .clean import Article
+from .config import GenerationOptions, SummarizeConfig, TranslateConfig
+from .models import Generator
+from .quality import Glossary, format_number, leaked_han, missing_numbers, repeated_sentences, unsupported_numbers
+from .text import chunk_sentences, han_ratio, split_sentences
+
+logger = logging.getLogger("summarizer")
+
+__all__ = ["summarize", "textrank_summary", "translate_many", "Translation", "TaskError"]
+
+
+class TaskError(RuntimeError):
+    """A task that cannot run with this configuration (e.g. translation without a model)."""
+
+
+# ---------------------------------------------------------------- summary
+
+@dataclass
+class SummaryOutcome:
+    text: str
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fill(template: str, **values: object) -> str:
+    out = template
+    for k, v in values.items():
+        out = out.replace("{" + k + "}", str(v))
+    return out
+
+
+_LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNORECASE)
+_MARKUP = re.compile(r"^\s*(?:[-*•#>]+|\d+[.、)])\s*", re.MULTILINE)
+
+
+def _tidy_summary(text: str) -> str:
+    text = _LEAD.sub("", text.strip())
+    text = _MARKUP.sub("", text)
+    text = text.replace("**", "").replace("__", "")
+    text = re.sub(r"\s*\n\s*", "", text)
+    return text.strip().strip("“”\"'「」")
+
+
+def fit_chars(text: str, max_chars: int) -> tuple[str, bool]:
+    """Cut `text` to at most `max_chars` at the last sentence end that fits; (text, was_cut)."""
+    if len(text) <= max_chars:
+        return text, False
+    kept = ""
+    for sentence in split_sentences(text):
+        if len(kept) + len(sentence) > max_chars:
+            break
+        kept += sentence
+    if not kept:
+        kept = text[: max_chars - 1].rstrip("，、,；;：:") + "…"
+    return kept, True
+
+
+def summarize(
+    article: Article,
+    generator: Generator | None,
+    cfg: SummarizeConfig,
+    *,
+    max_chars: int | None = None,
+) -> SummaryOutcome:
+    """Summarize `article` in Simplified Chinese, at most `max_chars` characters.
+
+    Long articles are split into chunks that fit the model context, each summarized, then the partial
+    summaries merged; this is recorded in the outcome's notes. Without a generator (or when the model
+    fails to answer in Chinese) the extractive TextRank summary is used.
+
+    Args:
+        article: The cleaned article.
+        generator: A chat model, or ``None`` for the extractive summarizer.
+        cfg: Prompts, chunk budget and generation options.
+        max_chars: Overrides ``cfg.max_chars``.
+    """
+    limit = max_chars or cfg.max_chars
+    if generator is None:
+        return SummaryOutcome(textrank_summary(article, limit), notes=["extractive TextRank summary"])
+    outcome = SummaryOutcome("")
+    prompt_overhead = generator.count_tokens(cfg.system_prompt + cfg.user_prompt + article.title) + 16
+    budget = max(256, min(cfg.chunk_tokens, generator.context_length - cfg.generation.max_new_tokens - prompt_overhead))
+    body_tokens = generator.count_tokens(article.text)
+    if body_tokens <= budget:
+        parts = [article.text]
+    else:
+        sentences = [s for p in article.paragraphs for s in split_sentences(p)]
+        parts = ["".join(c) for c in chunk_sentences(sentences, budget, generator.count_tokens)]
+        outcome.notes.append(f"article of {body_tokens} tokens summarized in {len(parts)} chunks, then merged")
+    gen = cfg.generation
+    requests = [_summary_messages(cfg, cfg.user_prompt, article.title, part, limit) for part in parts]
+    partials = [_tidy_summary(t) for t in generator.generate(requests, gen)]
+    if len(partials) > 1:
+        merged = "\n".join(partials)
+        text = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.merge_prompt, article.title, merged, limit)], gen)[0])
+    else:
+        text = partials[0]
+    if not text or han_ratio(text) < 0.5 or repeated_sentences(text):
+        why = "empty" if not text else ("not Chinese" if han_ratio(text) < 0.5 else "repeats a sentence")
+        retry_gen = GenerationOptions(max_new_tokens=gen.max_new_tokens, repetition_penalty=max(1.15, gen.repetition_penalty),
+                                      no_repeat_ngram_size=gen.no_repeat_ngram_size)
+        stricter = cfg.user_prompt + "\n必须使用简体中文，不要重复句子。"
+        source = parts[0] if len(parts) == 1 else "\n".join(partials)
+        retry = _tidy_summary(generator.generate([_summary_messages(cfg, stricter, article.title, source, limit)], retry_gen)[0])
+        if retry and han_ratio(retry) >= 0.5 and not repeated_sentences(retry):
+            text = retry
+            outcome.notes.append(f"summary retried: first answer was {why}")
+        else:
+            text = textrank_summary(article, limit)
+            outcome.warnings.append(f"model summary was {why}; used the extractive summary instead")
+    first = article.paragraphs[0]
+    if len(text) > 40 and (text in first or first.startswith(text[:-1])):
+        outcome.notes.append("summary restates the first paragraph")
+    text, cut = fit_chars(text, limit)
+    if cut:
+        outcome.notes.append(f"summary cut to {len(text)} characters at a sentence end (limit {limit})")
+    bad = unsupported_numbers(text, article.title + "\n" + article.text)
+    if bad:
+        outcome.warnings.append("summary has numbers not in the article: " + ", ".join(format_number(v) for v in bad))
+    outcome.text = text
+    return outcome
+
+
+def _summary_messages(cfg: SummarizeConfig, template: str, title: str, text: str, limit: int) -> list[dict]:
+    return [
+        {"role": "system", "content": cfg.system_prompt},
+        {"role": "user", "content": _fill(template, title=title, text=text, max_chars=limit)},
+    ]
+
+
+def textrank_summary(article: Article, max_chars: int = 200) -> str:
+    """Extractive summary: TextRank over sentences with jieba word overlap, in article order.
+
+    Args:
+        article: The cleaned article.
+        max_chars: Length limit; at least one sentence (cut if needed) is always returned.
+    """
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    sentences = [s for p in article.paragraphs for s in split_sentences(p)]
+    if not sentences:
+        return fit_chars(article.title, max_chars)[0]
+    words = [{w for w in jieba.lcut(s) if len(w) > 1 or "\u4e00" <= w <= "\u9fff"} for s in sentences]
+    n = len(sentences)
+    weights = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            overlap = len(words[i] & words[j])
+            if overlap and len(words[i]) > 1 and len(words[j]) > 1:
+                w = overlap / (math.log(len(words[i])) + math.log(len(words[j])))
+                weights[i][j] = weights[j][i] = w
+    scores = [1.0] * n
+    out_sum = [sum(row) or 1.0 for row in weights]
+    for _ in range(30):
+        scores = [0.15 + 0.85 * sum(weights[j][i] / out_sum[j] * scores[j] for j in range(n) if weights[j][i])
+                  for i in range(n)]
+    # A small lead bias: news puts the key facts first.
+    ranked = sorted(range(n), key=lambda i: scores[i] * (1.0 + 0.5 / (1 + i)), reverse=True)
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if used + len(sentences[i]) <= max_chars:
+            chosen.append(i)
+            used += len(sentences[i])
+    if not chosen:
+        return fit_chars(sentences[ranked[0]], max_chars)[0]
+    return "".join(sentences[i] for i in sorted(chosen))
+
+
+# ---------------------------------------------------------------- translation
+
+@dataclass
+class Translation:
+    """English output for one article, paragraph-aligned with the source."""
+
+    title_en: str = ""
+    paragraphs_en: list[str] = field(default_factory=list)
+    summary_en: str = ""
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    article: int
+    slot: str
+    index: int
+    source: str
+    context: str
+    output: str = ""
+
+
+def _segments(i: int, article: Article, summary: str, budget: int, count: Callable[[str], int]) -> list[_Segment]:
+    segs = [_Segment(i, "title", 0, article.title, "")] if article.title else []
+    previous = ""
+    for p, para in enumerate(article.paragraphs):
+        for chunk in chunk_sentences(split_sentences(para), budget, count):
+            text = "".join(chunk)
+            segs.append(_Segment(i, "para", p, text, previous))
+            previous = text
+    if summary:
+        segs.append(_Segment(i, "summary", 0, summary, ""))
+    return segs
+
+
+def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, glossary: Glossary | None,
+                        template: str) -> list[dict] | str:
+    glossary_lines = glossary.prompt_lines(seg.source) if glossary else ""
+    context = ""
+    if cfg.context:
+        if title and seg.slot != "title":
+            context += f"Article title: {title}\n"
+        if seg.context:
+            context += f"Previous sentence: {seg.context[-120:]}\n"
+    if glossary_lines:
+        context += f"Use these translations:\n{glossary_lines}\n"
+    user = _fill(template, text=seg.source, title=title, context=context, glossary=glossary_lines)
+    if context and "{context}" not in template:
+        user = f"{context}\n{user}"
+    messages = [{"role": "system", "content": cfg.system_prompt}]
+    for zh, en in cfg.few_shot:
+        messages.append({"role": "user", "content": _fill(template, text=zh, title="", context="", glossary="")})
+        messages.append({"role": "assistant", "content": en})
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+_PREAMBLE = re.compile(r"^\s*(?:[^:\n]{0,60}\b(?:translat\w*|in english)\b[^:\n]{0,40}|english|译文)\s*[:：]\s*",
+                       re.IGNORECASE)
+
+
+def _tidy_english(text: str) -> str:
+    text = _PREAMBLE.sub("", text.strip())
+    text = text.strip()
+    if len(text) > 1 and text[0] == text[-1] == '"' and text.count('"') == 2:
+        text = text[1:-1]
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def translate_many(
+    articles: Sequence[Article],
+    summaries: Sequence[str],
+    generator: Generator | None,
+    cfg: TranslateConfig,
+    glossary: Glossary | None = None,
+) -> list[Translation]:
+    """Translate several articles (title, every paragraph, summary) in one batched pass.
+
+    Paragraphs are split into sentences and packed into chunks of at most ``cfg.chunk_tokens`` tokens
+    (never across paragraphs, so the output keeps the paragraph count and order). Segments whose
+    English still holds Han characters or drops a number are retried with a stricter prompt and a
+    decoding constraint that forbids Han tokens; a warning stays only when the retry fails too.
+
+    Raises:
+        TaskError: No translation model is configured.
+    """
+    if generator is None:
+        raise TaskError("this config has no translation model (extractive configs only summarize); "
+                        "use a config with a model, or --tasks summary")
+    budget = max(32, cfg.chunk_tokens)
+    segs = [s for i, (a, summ) in enumerate(zip(articles, summaries))
+            for s in _segments(i, a, summ, budget, generator.count_tokens)]
+    if not segs:
+        return [Translation() for _ in articles]
+
+    def build(seg: _Segment, template: str):
+        if generator.kind == "seq2seq":
+            return seg.source
+        return _translate_messages(cfg, seg, articles[seg.article].title, glossary, template)
+
+    outs = generator.generate([build(s, cfg.user_prompt) for s in segs], cfg.generation)
+    for seg, out in zip(segs, outs):
+        seg.output = _tidy_english(out)
+    results = [Translation() for _ in articles]
+    if cfg.repair:
+        _repair(segs, results, generator, cfg, build)
+    for seg in segs:
+        res = results[seg.article]
+        leaks = leaked_han(seg.output)
+        if leaks:
+            res.warnings.append(f"Chinese left in the English {seg.slot}: {' '.join(leaks[:5])}")
+        if cfg.check_numbers:
+            lost = missing_numbers(seg.source, seg.output)
+            if lost:
+                res.warnings.append(f"numbers not kept in the English {seg.slot}: "
+                                    + ", ".join(format_number(v) for v in lost))
+        if glossary:
+            bad = glossary.violations(seg.source, seg.output)
+            if bad:
+                res.warnings.append("glossary terms not followed: " + ", ".join(bad))
+    for i, article in enumerate(articles):
+        res = results[i]
+        paras = [[] for _ in article.paragraphs]
+        for seg in segs:
+            if seg.article != i:
+                continue
+            if seg.slot == "title":
+                res.title_en = seg.output
+            elif seg.slot == "summary":
+                res.summary_en = seg.output
+            else:
+                paras[seg.index].append(seg.output)
+        res.paragraphs_en = [" ".join(p).strip() for p in paras]
+    return results
+
+
+def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) -> None:
+    bad = [s for s in segs if leaked_han(s.output) or (cfg.check_numbers and missing_numbers(s.source, s.output))]
+    if not bad:
+        return
+    outs = generator.generate([build(s, cfg.repair_prompt) for s in bad], cfg.generation, forbid_han=True)
+    fixed = 0
+    for seg, out in zip(bad, outs):
+        new = _tidy_english(out)
+        old_cost = len(leaked_han(seg.output)) * 10 + len(missing_numbers(seg.source, seg.output))
+        new_cost = len(leaked_han(new)) * 10 + len(missing_numbers(seg.source, new))
+        if new and new_cost < old_cost:
+            seg.output = new
+            fixed += 1
+    for i in {s.article for s in bad}:
+        n = sum(1 for s in bad if s.article == i)
+        results[i].notes.append(f"repaired {sum(1 for s in bad if s.article == i and not leaked_han(s.output))} of "
+                                f"{n} segments with leaked Chinese or lost numbers")
+    logger.debug("repair improved %d of %d segments", fixed, len(bad))

