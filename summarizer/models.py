@@ -226,16 +226,26 @@ class _TorchGenerator(Generator):
 
     def _save_converted(self, src: str, gguf_file: str) -> None:
         """Keep a bf16 copy so later loads skip the slow, RAM-hungry GGUF dequantisation."""
+        import shutil
+
         import torch
 
         target = Path(src) / f"{Path(gguf_file).stem}-bf16"
+        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+        # The weights are already dequantised; the GGUF quantizer marker only blocks saving them.
+        quantizer = getattr(self.model, "hf_quantizer", None)
         try:
-            target.mkdir(parents=True, exist_ok=True)
-            self.model.to(torch.bfloat16).save_pretrained(target)
-            self.tokenizer.save_pretrained(target)
-            self.model.to(_torch_dtype("auto", self.device))
-        except OSError as exc:
+            self.model.hf_quantizer = None
+            self.model.to(torch.bfloat16).save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            os.replace(tmp, target)
+            logger.info("saved a bf16 copy of %s to %s", gguf_file, target)
+        except (OSError, ValueError, RuntimeError) as exc:
             logger.warning("could not save a bf16 copy to %s: %s", target, exc)
+        finally:
+            self.model.hf_quantizer = quantizer
+            self.model.to(_torch_dtype("auto", self.device))
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

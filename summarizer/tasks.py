@@ -215,22 +215,18 @@ def _segments(i: int, article: Article, summary: str, budget: int, count: Callab
 
 
 def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, glossary: Glossary | None,
-                        template: str) -> list[dict] | str:
+                        template: str, numbers: str = "") -> list[dict]:
+    # Context goes into the system message: small models translate whatever sits in the user turn.
+    system = cfg.system_prompt
+    if cfg.context and title and seg.slot != "title":
+        system += f"\nThe text is part of a news article titled: {title}"
     glossary_lines = glossary.prompt_lines(seg.source) if glossary else ""
-    context = ""
-    if cfg.context:
-        if title and seg.slot != "title":
-            context += f"Article title: {title}\n"
-        if seg.context:
-            context += f"Previous sentence: {seg.context[-120:]}\n"
     if glossary_lines:
-        context += f"Use these translations:\n{glossary_lines}\n"
-    user = _fill(template, text=seg.source, title=title, context=context, glossary=glossary_lines)
-    if context and "{context}" not in template:
-        user = f"{context}\n{user}"
-    messages = [{"role": "system", "content": cfg.system_prompt}]
+        system += f"\nAlways use these translations:\n{glossary_lines}"
+    user = _fill(template, text=seg.source, title=title, glossary=glossary_lines, numbers=numbers, context="")
+    messages = [{"role": "system", "content": system}]
     for zh, en in cfg.few_shot:
-        messages.append({"role": "user", "content": _fill(template, text=zh, title="", context="", glossary="")})
+        messages.append({"role": "user", "content": _fill(cfg.user_prompt, text=zh, title="", context="", glossary="")})
         messages.append({"role": "assistant", "content": en})
     messages.append({"role": "user", "content": user})
     return messages
@@ -274,10 +270,10 @@ def translate_many(
     if not segs:
         return [Translation() for _ in articles]
 
-    def build(seg: _Segment, template: str):
+    def build(seg: _Segment, template: str, numbers: str = ""):
         if generator.kind == "seq2seq":
             return seg.source
-        return _translate_messages(cfg, seg, articles[seg.article].title, glossary, template)
+        return _translate_messages(cfg, seg, articles[seg.article].title, glossary, template, numbers)
 
     outs = generator.generate([build(s, cfg.user_prompt) for s in segs], cfg.generation)
     for seg, out in zip(segs, outs):
@@ -315,21 +311,27 @@ def translate_many(
     return results
 
 
+_NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
+
+
 def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) -> None:
     bad = [s for s in segs if leaked_han(s.output) or (cfg.check_numbers and missing_numbers(s.source, s.output))]
     if not bad:
         return
-    outs = generator.generate([build(s, cfg.repair_prompt) for s in bad], cfg.generation, forbid_han=True)
-    fixed = 0
+    def numbers(seg: _Segment) -> str:
+        found = _NUMERAL.findall(seg.source)
+        return f" (including {', '.join(dict.fromkeys(found))})" if found else ""
+
+    outs = generator.generate([build(s, cfg.repair_prompt, numbers(s)) for s in bad], cfg.generation, forbid_han=True)
+    fixed: dict[int, int] = {}
     for seg, out in zip(bad, outs):
         new = _tidy_english(out)
         old_cost = len(leaked_han(seg.output)) * 10 + len(missing_numbers(seg.source, seg.output))
         new_cost = len(leaked_han(new)) * 10 + len(missing_numbers(seg.source, new))
         if new and new_cost < old_cost:
             seg.output = new
-            fixed += 1
-    for i in {s.article for s in bad}:
+        if new and new_cost == 0:
+            fixed[seg.article] = fixed.get(seg.article, 0) + 1
+    for i in sorted({s.article for s in bad}):
         n = sum(1 for s in bad if s.article == i)
-        results[i].notes.append(f"repaired {sum(1 for s in bad if s.article == i and not leaked_han(s.output))} of "
-                                f"{n} segments with leaked Chinese or lost numbers")
-    logger.debug("repair improved %d of %d segments", fixed, len(bad))
+        results[i].notes.append(f"retried {n} segment(s) with leaked Chinese or lost numbers; {fixed.get(i, 0)} fully repaired")

@@ -56,20 +56,30 @@ def test_model_is_shared_not_reloaded(small_pipeline, seed_result):
 
 COMPARE = [[
     {"role": "system", "content": "You are a professional translator of Chinese news into English. Output only the translation."},
-    {"role": "user", "content": "Translate into English:\n北京市民热线12345目前每天接到约6500个电话。"},
+    {"role": "user", "content": "Translate the following Chinese text into English:\n群众呼声，闻风而动，抓手就是12345市民热线。目前每天约有6500个电话。"},
 ]]
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def test_llama_cpp_and_transformers_agree_on_the_same_gguf():
-    opts = GenerationOptions(max_new_tokens=48)
+    opts = GenerationOptions(max_new_tokens=60)
     llama = get_generator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b"))
     torch_gen = get_generator(ModelConfig(backend="transformers", model="embedded:qwen2.5-coder-0.5b", threads=2))
-    a = llama.generate(COMPARE, opts)[0]
-    b = torch_gen.generate(COMPARE, opts)[0]
-    for out in (a, b):
-        assert _ascii_share(out) > 0.9, out
-        assert "12345" in out.replace(",", "") and re.search(r"6,?500", out), out
     assert torch_gen.info.sha256 == llama.info.sha256
+    a, b = llama.generate(COMPARE, opts)[0], torch_gen.generate(COMPARE, opts)[0]
+    for out in (a, b):
+        assert _ascii_share(out) > 0.8, out
+        assert "12345" in out.replace(",", "") and re.search(r"6,?500", out), out
+    overlap = len(_words(a) & _words(b)) / len(_words(a) | _words(b))
+    assert overlap > 0.5, (a, b)
+    # The Han-free constraint (the leak repair) works on the real vocabulary of both runtimes.
+    for gen in (llama, torch_gen):
+        fixed = gen.generate(COMPARE, opts, forbid_han=True)[0]
+        assert not han_chars(fixed) and _ascii_share(fixed) > 0.97, fixed
+        assert "12345" in fixed.replace(",", ""), fixed
 
 
 def test_embedded_file_is_verified_and_tampering_is_refused(tmp_path):

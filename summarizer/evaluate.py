@@ -1,0 +1,291 @@
+"""Quality evaluation (BLEU/chrF, leaks, numbers; character ROUGE) and throughput benchmarks.
+
+All scoring goes through the same task functions the pipeline uses, so a report measures the product.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from .clean import Article, clean_article
+from .config import Config, load_config
+from .pipeline import Pipeline
+from .quality import leaked_han, missing_numbers, source_numbers, unsupported_numbers
+from .tasks import summarize, textrank_summary, translate_many
+
+logger = logging.getLogger("summarizer")
+
+__all__ = ["rouge_chars", "translation_scores", "run_eval", "run_bench", "baseline_config"]
+
+BASELINE_SYSTEM = "You are a helpful assistant."
+BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
+
+
+def baseline_config(cfg: Config) -> Config:
+    """The plain-prompt baseline of the same model: no context, no few-shot, no repair, no number retry."""
+    tr = replace(cfg.translate, system_prompt=BASELINE_SYSTEM, user_prompt=BASELINE_USER, few_shot=(), context=False,
+                 repair=False, check_numbers=False, glossary=None)
+    sm = replace(cfg.summarize, system_prompt="You are a helpful assistant.",
+                 user_prompt="请为下面的新闻写一个不超过{max_chars}字的中文摘要：\n{text}")
+    return replace(cfg, name=f"{cfg.name}-plain", translate=tr, summarize=sm)
+
+
+# ---------------------------------------------------------------- metrics
+
+def _chars(text: str) -> list[str]:
+    return [c for c in text if not c.isspace()]
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _f(p: float, r: float) -> float:
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, start=1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_chars(hypothesis: str, reference: str) -> dict[str, float]:
+    """Character-level ROUGE-1/2/L F1 (the usual LCSTS practice: every Chinese character is a token).
+
+    Whitespace is ignored; punctuation counts as characters, as in the common LCSTS scripts.
+    """
+    h, r = _chars(hypothesis), _chars(reference)
+    out = {}
+    for n in (1, 2):
+        hn, rn = _ngrams(h, n), _ngrams(r, n)
+        overlap = sum((hn & rn).values())
+        out[f"rouge{n}"] = _f(overlap / max(1, sum(hn.values())), overlap / max(1, sum(rn.values())))
+    lcs = _lcs(h, r)
+    out["rougeL"] = _f(lcs / max(1, len(h)), lcs / max(1, len(r)))
+    return out
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sources: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF (sacrebleu, 0-100), share of outputs with Han, share of source numbers kept."""
+    import sacrebleu
+
+    bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score
+    chrf = sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
+    total = kept = 0
+    for src, hyp in zip(sources, hypotheses):
+        n = len(source_numbers(src))
+        total += n
+        kept += n - len(missing_numbers(src, hyp))
+    return {
+        "bleu": round(bleu, 2),
+        "chrf": round(chrf, 2),
+        "leak_share": round(sum(bool(leaked_han(h)) for h in hypotheses) / max(1, len(hypotheses)), 4),
+        "numbers_kept": round(kept / total, 4) if total else 1.0,
+    }
+
+
+def _load_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+            if limit and len(rows) >= limit:
+                break
+    return rows
+
+
+# ---------------------------------------------------------------- eval
+
+def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dict | None = None,
+             limit: int | None = None, baseline: bool = False, max_chars: int | None = None,
+             output: Path | None = None, batch: int = 8) -> dict[str, Any]:
+    """Score a config on a dataset and write a JSON + Markdown report.
+
+    Args:
+        task: ``translation`` (rows ``{"zh","en"}``) or ``summarization`` (rows ``{"text","summary"}``).
+        data: JSONL dataset.
+        config: Config name or path.
+        overrides: Dotted config overrides.
+        limit: Use the first N rows.
+        baseline: Score the plain-prompt baseline of the same model instead.
+        max_chars: Summary length limit (summarization).
+        output: Report path; default ``reports/<task>-<dataset>-<config>.json``.
+        batch: Sentences translated per batched call.
+
+    Returns:
+        The report; top-level keys for translation: ``bleu``, ``chrf``, ``leak_share``, ``numbers_kept``,
+        ``seconds_per_item``, ``n``.
+    """
+    cfg = load_config(config, overrides)
+    if baseline:
+        cfg = baseline_config(cfg)
+    pipe = Pipeline(cfg)
+    rows = _load_jsonl(Path(data), limit)
+    t0 = time.perf_counter()
+    if task == "translation":
+        report = _eval_translation(pipe, rows, batch)
+    elif task == "summarization":
+        report = _eval_summarization(pipe, rows, max_chars or cfg.summarize.max_chars)
+    else:
+        raise ValueError(f"unknown eval task {task!r}")
+    elapsed = time.perf_counter() - t0
+    report.update(task=task, data=str(data), config=cfg.name, n=len(rows),
+                  seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=_machine())
+    output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    output.with_suffix(".md").write_text(_markdown(report), encoding="utf-8")
+    return report
+
+
+def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    gen = pipe._generator(pipe.config.translate.model)
+    hyps: list[str] = []
+    warnings = 0
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        arts = [Article(id=str(r.get("id", start + i)), title="", paragraphs=(r["zh"],)) for i, r in enumerate(chunk)]
+        outs = translate_many(arts, [""] * len(arts), gen, pipe.config.translate, pipe._glossary)
+        hyps.extend(o.paragraphs_en[0] for o in outs)
+        warnings += sum(bool(o.warnings) for o in outs)
+        logger.info("translated %d/%d", len(hyps), len(rows))
+    scores = translation_scores(hyps, [r["en"] for r in rows], [r["zh"] for r in rows])
+    samples = [{"zh": r["zh"], "ref": r["en"], "hyp": h} for r, h in zip(rows[:5], hyps[:5])]
+    leaks = [{"zh": r["zh"], "hyp": h} for r, h in zip(rows, hyps) if leaked_han(h)][:10]
+    return {**scores, "flagged_share": round(warnings / max(1, len(rows)), 4), "samples": samples, "leaks": leaks,
+            "hypotheses": hyps}
+
+
+def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: int) -> dict[str, Any]:
+    gen = pipe._generator(pipe.config.summarize.model)
+    systems: dict[str, list[str]] = {pipe.config.name: [], f"lead-{max_chars}": [], "textrank": []}
+    refs = []
+    over = unsupported = 0
+    for r in rows:
+        article = clean_article(r["text"], id=str(r.get("id")), title="")
+        out = summarize(article, gen, pipe.config.summarize, max_chars=max_chars)
+        systems[pipe.config.name].append(out.text)
+        systems[f"lead-{max_chars}"].append(article.text.replace("\n", "")[:max_chars])
+        systems["textrank"].append(textrank_summary(article, max_chars))
+        refs.append(r["summary"])
+        over += len(out.text) > max_chars
+        unsupported += bool(unsupported_numbers(out.text, article.text))
+    scores = {}
+    for name, hyps in systems.items():
+        per = [rouge_chars(h, ref) for h, ref in zip(hyps, refs)]
+        scores[name] = {k: round(100 * sum(p[k] for p in per) / max(1, len(per)), 2) for k in ("rouge1", "rouge2", "rougeL")}
+    main = scores[pipe.config.name]
+    return {
+        **main,
+        "baselines": {k: v for k, v in scores.items() if k != pipe.config.name},
+        "max_chars": max_chars,
+        "over_limit_share": round(over / max(1, len(rows)), 4),
+        "unsupported_number_share": round(unsupported / max(1, len(rows)), 4),
+        "rouge": "character-level ROUGE-1/2/L F1 x100, own implementation (summarizer.evaluate.rouge_chars)",
+        "samples": [{"ref": ref, "hyp": h} for ref, h in zip(refs[:5], systems[pipe.config.name][:5])],
+        "hypotheses": systems[pipe.config.name],
+    }
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [f"# {report['task']} · {Path(report['data']).name} · config `{report['config']}`", ""]
+    lines.append(f"n = {report['n']}, {report['seconds_per_item']} s/item on {report['machine']['cores']} cores")
+    lines.append("")
+    lines.append("| metric | value |\n|---|---|")
+    for k, v in report.items():
+        if isinstance(v, (int, float)) and k not in ("n", "seconds_per_item"):
+            lines.append(f"| {k} | {v} |")
+    for name, vals in report.get("baselines", {}).items():
+        lines.append(f"| {name} (baseline) | R1 {vals['rouge1']} · R2 {vals['rouge2']} · RL {vals['rougeL']} |")
+    lines.append("")
+    for s in report.get("samples", []):
+        lines.append(f"- ref: {s.get('ref')}\n  - hyp: {s.get('hyp')}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- benchmark
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_articles(n: int) -> list[Path]:
+    """The seed plus the first `n - 1` crawl articles (sorted), for repeatable benchmarks."""
+    root = Path(__file__).resolve().parent.parent
+    crawl = root.parent / "shared" / "eval" / "crawl"
+    files = [root / "seeds" / "000_a4f61a660f2d4dbe.txt"]
+    files += sorted(crawl.rglob("*.txt"))[: max(0, n - 1)]
+    return files
+
+
+def run_bench(*, config: str | None = None, overrides: dict | None = None, articles: int = 20, naive: bool = False,
+              output: Path | None = None) -> dict[str, Any]:
+    """Articles/min, output tokens/s, load time and peak RSS of a config on the seed and crawl articles.
+
+    With `naive`, the same articles also run through the naive baseline: every sentence translated
+    alone, with a fresh model load per article (no batching, no reuse).
+    """
+    from .models import clear_generators, get_generator
+
+    cfg = load_config(config, overrides)
+    pipe = Pipeline(cfg)
+    files = bench_articles(articles)
+    t0 = time.perf_counter()
+    pipe.warm_up()
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = list(pipe.process_many([str(f) for f in files]))
+    elapsed = time.perf_counter() - t0
+    gen = pipe._generator(cfg.translate.model) if "translation" in cfg.tasks else None
+    out_tokens = 0
+    for r in results:
+        if hasattr(r, "paragraphs_en") and gen is not None:
+            out_tokens += sum(gen.count_tokens(p) for p in r.paragraphs_en) + gen.count_tokens(r.title_en + r.summary_en)
+    report: dict[str, Any] = {
+        "config": cfg.name,
+        "articles": len(files),
+        "load_seconds": round(load_s, 2),
+        "seconds": round(elapsed, 1),
+        "articles_per_min": round(len(files) / elapsed * 60, 2),
+        "output_tokens_per_s": round(out_tokens / elapsed, 2) if out_tokens else None,
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "errors": sum(1 for r in results if hasattr(r, "error")),
+        "machine": _machine(),
+    }
+    if naive and gen is not None:
+        t0 = time.perf_counter()
+        naive_cfg = replace(cfg.translate, chunk_tokens=1, context=False)
+        for f in files:
+            clear_generators()
+            g = get_generator(cfg.models[cfg.translate.model])
+            article = clean_article(f)
+            summ = summarize(article, g, cfg.summarize)
+            translate_many([article], [summ.text], g, naive_cfg)
+        naive_s = time.perf_counter() - t0
+        report["naive_seconds"] = round(naive_s, 1)
+        report["naive_articles_per_min"] = round(len(files) / naive_s * 60, 2)
+        report["speedup_vs_naive"] = round(naive_s / elapsed, 2)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return report
