@@ -128,7 +128,7 @@ class JsonlSink:
         d = record.to_dict()
         self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
         self._f.flush()
-        self.done[str(d["id"])] = isinstance(record, ArticleResult)
+        self.done[str(d["id"])] = "error" not in d
 
     def close(self) -> None:
         """Close the file."""

@@ -246,14 +246,17 @@ def _stable_id(source: str | None, text: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_source(source: Source) -> tuple[str, str | None, str | None, int]:
+def _read_source(source: Source, name: str | None = None) -> tuple[str, str | None, str | None, int]:
     """Returns (text, encoding, path, byte size)."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
         if not data.strip():
-            raise ArticleError("the input is empty")
-        text, enc = decode_bytes(data)
-        return text, enc, None, len(data)
+            raise ArticleError(f"the file is empty: {name}" if name else "the input is empty")
+        try:
+            text, enc = decode_bytes(data)
+        except ArticleError as exc:
+            raise ArticleError(f"{name}: {exc}" if name else str(exc)) from None
+        return text, enc, name, len(data)
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and "\n" not in source and len(source) < 4096 and source.strip() and _is_file(source)
     ):
@@ -267,7 +270,7 @@ def _read_source(source: Source) -> tuple[str, str | None, str | None, int]:
             text, enc = decode_bytes(data)
         except ArticleError as exc:
             raise ArticleError(f"{path}: {exc}") from None
-        return text, enc, str(path), len(data)
+        return text, enc, os.path.abspath(path), len(data)
     if isinstance(source, str):
         if not source.strip():
             raise ArticleError("the input is empty")
@@ -288,6 +291,7 @@ def clean_article(
     id: str | None = None,
     title: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    source_name: str | None = None,
 ) -> Article:
     """Read and clean one crawled article.
 
@@ -297,6 +301,8 @@ def clean_article(
         id: Identifier to use; default is the record's id or a hash of source path and content.
         title: Title to use instead of the first line.
         max_bytes: Refuse inputs larger than this many bytes of text.
+        source_name: Where bytes or text came from (a path read elsewhere, e.g. by a Ray driver);
+            recorded as ``source`` and used for the id exactly as if the path had been given.
 
     Returns:
         The cleaned `Article`.
@@ -304,7 +310,7 @@ def clean_article(
     Raises:
         ArticleError: Empty, binary, undecodable or oversized input, or nothing left after cleaning.
     """
-    text, encoding, path, size = _read_source(source)
+    text, encoding, path, size = _read_source(source, source_name)
     where = f"{path}: " if path else ""
     if size > max_bytes:
         raise ArticleError(f"{where}the input is {size:,} bytes, over the limit of {max_bytes:,} bytes")

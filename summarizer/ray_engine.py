@@ -1,0 +1,154 @@
+"""The batch job on Ray Data: the same `Pipeline`, run by a pool of model actors (one model load per actor).
+
+Ray is an optional extra (``pip install 'summarizer[ray]'``); nothing else in the package imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .batch import JsonlSink
+from .config import Config
+from .pipeline import ErrorRecord, Pipeline, _error_id
+
+logger = logging.getLogger("summarizer")
+
+__all__ = ["run_ray", "ArticleWorker"]
+
+
+class ArticleWorker:
+    """A Ray Data actor: builds one `Pipeline` (so the model loads once per actor) and processes batches.
+
+    Rows carry the raw input: ``kind`` (``path``, ``record``, ``text``), ``source`` and ``data``
+    (file bytes, a JSON record, or text). Output rows are JSON-encoded result or error records.
+    """
+
+    def __init__(self, config: Config, done: frozenset[str] = frozenset(), batch_size: int = 4):
+        self.pipe = Pipeline(config)
+        self.done = done
+        self.batch_size = batch_size
+
+    def _item(self, kind: str, source: str, abs_path: str, data: Any):
+        from .clean import ArticleError, clean_article
+
+        try:
+            if kind == "path":
+                return clean_article(bytes(data), source_name=abs_path, max_bytes=self.pipe.config.limits.max_bytes)
+            if kind == "record":
+                return self.pipe.article(json.loads(data))
+            return self.pipe.article(str(data))
+        except (ArticleError, OSError, ValueError) as exc:
+            err_src = source if kind == "path" else (json.loads(data).get("source") if kind == "record" else None)
+            item = source if kind == "path" else (json.loads(data) if kind == "record" else str(data))
+            return ErrorRecord(id=_error_id(item), source=err_src, error=str(exc))
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        items = [self._item(k, s, a, d) for k, s, a, d in zip(batch["kind"], batch["source"], batch["abs"], batch["data"])]
+        items = [it for it in items if it.id not in self.done]
+        out = [json.dumps(r.to_dict(), ensure_ascii=False) for r in self.pipe.process_many(items, batch_size=self.batch_size)]
+        return {"record": out}
+
+
+def _rows(items: list[Any]) -> tuple[list[dict[str, Any]], list[ErrorRecord]]:
+    rows, errors = [], []
+    for item in items:
+        if isinstance(item, ErrorRecord):
+            errors.append(item)
+        elif isinstance(item, dict):
+            rows.append({"kind": "record", "source": str(item.get("source", "")), "abs": "",
+                         "data": json.dumps(item, ensure_ascii=False)})
+        elif isinstance(item, (str, os.PathLike)) and "\n" not in str(item) and Path(item).is_file():
+            # The driver reads the bytes so workers on other nodes need no shared file system.
+            rows.append({"kind": "path", "source": str(item), "abs": os.path.abspath(item), "data": Path(item).read_bytes()})
+        else:
+            rows.append({"kind": "text", "source": "", "abs": "", "data": str(item)})
+    return rows, errors
+
+
+def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str | None = None,
+            num_workers: int | None = None, gpus_per_worker: float = 0.0, limit: int | None = None,
+            batch_size: int = 4, worker_cls: type = ArticleWorker) -> int:
+    """Process `items` on Ray Data and append the records to `sink`; returns the number of failed articles.
+
+    Args:
+        pipe: The configured pipeline (its config is shipped to every actor).
+        items: Inputs as yielded by `discover_inputs`.
+        sink: The JSONL output; ids already in it are skipped (resume) and never written twice.
+        address: Ray cluster address (``auto``, ``ray://host:10001``); None starts a local instance.
+        num_workers: Model actors; default one per 2 CPUs of the cluster.
+        gpus_per_worker: GPUs reserved per actor.
+        limit: Process at most this many inputs.
+        batch_size: Articles per actor call.
+        worker_cls: The actor class (a subclass of `ArticleWorker`; tests inject faults with it).
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--engine ray needs Ray: pip install 'summarizer[ray]'") from exc
+    if limit is not None:
+        items = items[:limit]
+    rows, errors = _rows(items)
+    failed = 0
+    for err in errors:
+        if err.id not in sink.done:
+            sink.write(err)
+        failed += 1
+    if not rows:
+        return failed
+    started = not ray.is_initialized()
+    if started:
+        # The workers must import this package as the driver does, from wherever it lives.
+        pkg_root = str(Path(__file__).resolve().parent.parent)
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join([pkg_root, os.environ.get("PYTHONPATH", "")])}}
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=env, log_to_driver=False)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        workers = num_workers or max(1, cpus // 2)
+        threads = max(1, cpus // workers)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = sys.stderr.isatty()
+        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
+        ds = ds.map_batches(
+            worker_cls,
+            fn_constructor_kwargs={"config": pipe.config, "done": frozenset(sink.done), "batch_size": batch_size},
+            batch_size=batch_size,
+            concurrency=workers,
+            num_cpus=threads if not address else 1,
+            num_gpus=gpus_per_worker or None,
+        )
+        n = 0
+        for row in ds.iter_rows():
+            rec = json.loads(row["record"])
+            n += 1
+            if rec["id"] in sink.done:
+                continue  # a retried block can deliver a record twice; the output keeps one
+            if "error" in rec:
+                failed += 1
+                sink.write(ErrorRecord(**rec))
+                print(f"error: {rec.get('source') or rec['id']}: {rec['error']}", file=sys.stderr)
+            else:
+                sink.write(_Raw(rec))
+            print(f"[{n}/{len(rows)}] {rec['id']} {'error' if 'error' in rec else 'ok'}", file=sys.stderr, flush=True)
+    finally:
+        if started:
+            ray.shutdown()
+    return failed
+
+
+class _Raw:
+    """A result already serialised by a worker, written as is."""
+
+    def __init__(self, d: dict[str, Any]):
+        self._d = d
+        self.id = d["id"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._d
