@@ -12,7 +12,7 @@ browser="no"
 [ "${2:-}" = "--browser" ] && browser="yes"
 if [ "$browser" = "yes" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
       || echo "setup: could not install chromium; browser tests will fail" >&2
   else
     echo "setup: /usr/bin/chromium missing; install Debian's chromium package for the browser tests" >&2

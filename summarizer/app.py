@@ -127,7 +127,7 @@ def build_app(pipe: Pipeline):
                 title_en = gr.Textbox(label="English title", interactive=False, elem_id="title-en")
                 summary_en = gr.Textbox(label="English summary", interactive=False, lines=3, elem_id="summary-en")
         side = gr.Dataframe(headers=["中文", "English"], label="Translation, paragraph by paragraph",
-                            interactive=False, wrap=True, elem_id="side-by-side")
+                            interactive=False, wrap=True, column_widths=["50%", "50%"], elem_id="side-by-side")
         with gr.Row():
             warnings = gr.Textbox(label="Warnings", interactive=False, lines=3, elem_id="warnings")
             timings = gr.JSON(label="Timings (seconds)")
@@ -168,5 +168,5 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
     demo = build_app(pipe)
     demo.queue(default_concurrency_limit=pipe.config.limits.concurrency, max_size=64)
     print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)
-    demo.launch(server_name=host, server_port=port, auth=_auth(), max_file_size=f"{pipe.config.limits.max_upload_mb}mb",
+    demo.launch(server_name=host, server_port=port, auth=_auth(), max_file_size=int(pipe.config.limits.max_upload_mb * 1024 * 1024),
                 show_error=True, footer_links=["api"])

@@ -105,22 +105,22 @@ def summarize(
         text = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.merge_prompt, article.title, merged, limit)], gen)[0])
     else:
         text = partials[0]
-    if not text or han_ratio(text) < 0.5 or repeated_sentences(text):
-        why = "empty" if not text else ("not Chinese" if han_ratio(text) < 0.5 else "repeats a sentence")
+    why = _summary_problem(text, article)
+    if why:
         retry_gen = GenerationOptions(max_new_tokens=gen.max_new_tokens, repetition_penalty=max(1.15, gen.repetition_penalty),
                                       no_repeat_ngram_size=gen.no_repeat_ngram_size)
-        stricter = cfg.user_prompt + "\n必须使用简体中文，不要重复句子。"
+        stricter = cfg.user_prompt + "\n必须使用简体中文，用自己的话概括，不要照抄原文，不要重复句子。"
         source = parts[0] if len(parts) == 1 else "\n".join(partials)
         retry = _tidy_summary(generator.generate([_summary_messages(cfg, stricter, article.title, source, limit)], retry_gen)[0])
-        if retry and han_ratio(retry) >= 0.5 and not repeated_sentences(retry):
+        retry_why = _summary_problem(retry, article)
+        if not retry_why:
             text = retry
-            outcome.notes.append(f"summary retried: first answer was {why}")
+            outcome.notes.append(f"summary retried: the first answer {why}")
+        elif why == "copies the first paragraph" and retry_why == why:
+            outcome.warnings.append("summary copies the first paragraph")
         else:
             text = textrank_summary(article, limit)
-            outcome.warnings.append(f"model summary was {why}; used the extractive summary instead")
-    first = article.paragraphs[0]
-    if len(text) > 40 and (text in first or first.startswith(text[:-1])):
-        outcome.notes.append("summary restates the first paragraph")
+            outcome.warnings.append(f"model summary {why}; used the extractive summary instead")
     text, cut = fit_chars(text, limit)
     if cut:
         outcome.notes.append(f"summary cut to {len(text)} characters at a sentence end (limit {limit})")
@@ -129,6 +129,21 @@ def summarize(
         outcome.warnings.append("summary has numbers not in the article: " + ", ".join(format_number(v) for v in bad))
     outcome.text = text
     return outcome
+
+
+def _summary_problem(text: str, article: Article) -> str | None:
+    """Why a model summary is unusable, or None when it passes every check."""
+    if not text:
+        return "was empty"
+    if han_ratio(text) < 0.5:
+        return "was not Chinese"
+    if repeated_sentences(text):
+        return "repeats a sentence"
+    first = article.paragraphs[0]
+    core = text.rstrip("。…")
+    if len(core) >= 30 and (core in first or first.startswith(core)):
+        return "copies the first paragraph"
+    return None
 
 
 def _summary_messages(cfg: SummarizeConfig, template: str, title: str, text: str, limit: int) -> list[dict]:
