@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 browser="no"
 [ "${2:-}" = "--browser" ] && browser="yes"
-if [ "$browser" = "yes" ] && [ ! -x /usr/bin/chromium ]; then
+if [ "$browser" = "yes" ] && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1; }; then
   if [ "$(id -u)" = "0" ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
       || echo "setup: could not install chromium; browser tests will fail" >&2

@@ -341,12 +341,30 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
     fixed: dict[int, int] = {}
     for seg, out in zip(bad, outs):
         new = _tidy_english(out)
-        old_cost = len(leaked_han(seg.output)) * 10 + len(missing_numbers(seg.source, seg.output))
-        new_cost = len(leaked_han(new)) * 10 + len(missing_numbers(seg.source, new))
+        old_cost, new_cost = _cost(seg.source, seg.output), _cost(seg.source, new)
         if new and new_cost < old_cost:
             seg.output = new
         if new and new_cost == 0:
             fixed[seg.article] = fixed.get(seg.article, 0) + 1
+    # Still losing numbers: a long chunk makes small models compress; translate its sentences one by one.
+    still = [s for s in bad if len(split_sentences(s.source)) > 1 and _cost(s.source, s.output) > 0]
+    if still:
+        pieces = [(seg, sent) for seg in still for sent in split_sentences(seg.source)]
+        sub = [_Segment(seg.article, seg.slot, seg.index, sent, "") for seg, sent in pieces]
+        outs = generator.generate([build(x, cfg.repair_prompt, numbers(x)) for x in sub], cfg.generation, forbid_han=True)
+        joined: dict[int, list[str]] = {}
+        for (seg, _), out in zip(pieces, outs):
+            joined.setdefault(id(seg), []).append(_tidy_english(out))
+        for seg in still:
+            candidate = " ".join(joined[id(seg)])
+            if _cost(seg.source, candidate) < _cost(seg.source, seg.output):
+                seg.output = candidate
+                if _cost(seg.source, candidate) == 0:
+                    fixed[seg.article] = fixed.get(seg.article, 0) + 1
     for i in sorted({s.article for s in bad}):
         n = sum(1 for s in bad if s.article == i)
         results[i].notes.append(f"retried {n} segment(s) with leaked Chinese or lost numbers; {fixed.get(i, 0)} fully repaired")
+
+
+def _cost(source: str, english: str) -> int:
+    return len(leaked_han(english)) * 10 + len(missing_numbers(source, english))
