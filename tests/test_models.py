@@ -227,3 +227,16 @@ def test_extractive_config_refuses_translation():
         pipe.process(SEED)
     result = load_pipeline("extractive").process(SEED)
     assert 0 < len(result.summary_zh) <= 200 and result.paragraphs_en == ()
+
+
+@pytest.mark.gpu
+def test_tiny_model_on_cuda_in_bf16(tiny_causal):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    gen = TransformersCausalGenerator(ModelConfig(backend="transformers", model=str(tiny_causal), device="auto",
+                                                  dtype="auto", batch_size=3))
+    assert gen.info.device == "cuda" and next(gen.model.parameters()).dtype == torch.bfloat16
+    outs = gen.generate(MESSAGES, GenerationOptions(max_new_tokens=8), forbid_han=True)
+    assert len(outs) == 3 and not any(has_han(o) for o in outs)
