@@ -181,7 +181,9 @@ _PER_MODEL = {"threads", "device", "dtype", "batch_size", "n_ctx"}
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out = {}
-    skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH"}
+    # Process-level settings read elsewhere, not config keys.
+    skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_HOST",
+            "SUMMARIZER_PORT", "SUMMARIZER_SHARED"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue

@@ -167,7 +167,7 @@ def test_every_bundled_config_loads():
 
 
 def test_precedence_file_env_arguments():
-    env = {"SUMMARIZER_SUMMARIZE__MAX_CHARS": "150", "SUMMARIZER_MODELS__LLM__THREADS": "2"}
+    env = {"SUMMARIZER_SUMMARIZE__MAX_CHARS": "150", "SUMMARIZER_MODELS__LLM__THREADS": "2", "SUMMARIZER_PORT": "8000"}
     cfg = load_config("small", environ=env)
     assert cfg.summarize.max_chars == 150 and cfg.models["llm"].threads == 2
     cfg = load_config("small", {"summarize.max_chars": 90}, environ=env, threads=1)

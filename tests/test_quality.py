@@ -161,3 +161,27 @@ def test_default_config_has_repair_on():
     cfg = load_config("default", environ={})
     assert cfg.translate.repair and cfg.translate.check_numbers
     assert GenerationOptions().temperature == 0.0
+
+
+def test_long_article_is_chunked_then_merged_never_truncated():
+    from summarizer.config import SummarizeConfig
+    from summarizer.tasks import summarize
+
+    class Recorder(ScriptedGenerator):
+        context_length = 1200
+
+        def generate(self, requests, options, *, forbid_han=False):
+            self.prompts = getattr(self, "prompts", []) + [r[-1]["content"] for r in requests]
+            return [f"第{len(self.prompts)}部分讲北京开展主题教育。" for _ in requests]
+
+    seed = clean_article(SEED)
+    long_article = Article(id="long", title=seed.title, paragraphs=seed.paragraphs * 3)
+    gen = Recorder()
+    out = summarize(long_article, gen, SummarizeConfig(chunk_tokens=1500), max_chars=120)
+    n_chunks = len(gen.prompts) - 1
+    assert n_chunks >= 8  # 3 x 4,300 characters in chunks of <= 1,500
+    assert any(f"summarized in {n_chunks} chunks, then merged" in n for n in out.notes)
+    body = "".join(long_article.paragraphs)
+    covered = "".join(p.split("正文：\n", 1)[1].split("\n\n请用", 1)[0] for p in gen.prompts[:-1])
+    assert covered.replace("\n", "") == body  # every character went to some chunk
+    assert "同一篇新闻各部分" in gen.prompts[-1] and out.text.startswith(f"第{n_chunks + 1}部分")
