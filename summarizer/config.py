@@ -93,6 +93,7 @@ class TranslateConfig:
     context: bool = True
     repair: bool = True
     check_numbers: bool = True
+    number_hints: bool = True
     glossary: str | None = None
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_new_tokens=384))
 

@@ -33,7 +33,7 @@ BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
 def baseline_config(cfg: Config) -> Config:
     """The plain-prompt baseline of the same model: no context, no few-shot, no repair, no number retry."""
     tr = replace(cfg.translate, system_prompt=BASELINE_SYSTEM, user_prompt=BASELINE_USER, few_shot=(), context=False,
-                 repair=False, check_numbers=False, glossary=None)
+                 repair=False, check_numbers=False, number_hints=False, glossary=None)
     sm = replace(cfg.summarize, system_prompt="You are a helpful assistant.",
                  user_prompt="请为下面的新闻写一个不超过{max_chars}字的中文摘要：\n{text}")
     return replace(cfg, name=f"{cfg.name}-plain", translate=tr, summarize=sm)
@@ -271,6 +271,8 @@ def run_bench(*, config: str | None = None, overrides: dict | None = None, artic
         "output_tokens_per_s": round(out_tokens / elapsed, 2) if out_tokens else None,
         "peak_rss_mb": round(_rss_mb(), 1),
         "errors": sum(1 for r in results if hasattr(r, "error")),
+        "seed_timings": getattr(results[0], "timings", None),
+        "backend": cfg.models[cfg.translate.model].backend if cfg.translate.model in cfg.models else "extractive",
         "machine": _machine(),
     }
     if naive and gen is not None:

@@ -17,7 +17,7 @@ else:  # pragma: no cover
 
 __all__ = [
     "leaked_han", "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers",
-    "Glossary", "load_glossary", "repeated_sentences",
+    "Glossary", "load_glossary", "repeated_sentences", "number_hints", "english_amount",
 ]
 
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -31,11 +31,11 @@ def leaked_han(english: str) -> list[str]:
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
-_CN_NUM = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
+_CN_NUM = re.compile(r"(?<![数几上])[零〇一二两三四五六七八九十百千万亿]+(?![几余多来])")
 _ARABIC = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(%|％|万亿|万|亿|千))?")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
 _CN_FRACTION = re.compile(r"([零〇一二两三四五六七八九十百]+)分之([零〇一二两三四五六七八九十百]+)")
-_MONTH_CN = re.compile(r"(\d{1,2}|[一二三四五六七八九十]{1,3})月(?:份)?")
+_MONTH_CN = re.compile(r"(\d{1,2}(?=月)|[一二三四五六七八九十]{1,3}(?=月[份底初中上下末\d一二三四五六七八九十]))月")
 
 
 def _cn_to_int(s: str) -> int | None:
@@ -90,6 +90,8 @@ def source_numbers(text: str) -> list[float | str]:
     for m in _ARABIC.finditer(text):
         if any(a <= m.start(1) < b for a, b in spans):
             continue
+        if re.search(r"\d{4}\s*[-–―~至]\s*$", text[max(0, m.start() - 8):m.start()]) and len(m.group(1)) == 2:
+            continue  # the short end of a year range (1950-53)
         value = float(m.group(1).replace(",", ""))
         unit = m.group(2)
         if unit in ("万", "亿", "万亿", "千"):
@@ -199,6 +201,37 @@ def unsupported_numbers(summary: str, article: str) -> list[float | str]:
             continue
         out.append(v)
     return out
+
+
+_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                "November", "December"]
+_BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|([零〇一二两三四五六七八九十百千]+[万亿]+)")
+_DATE = re.compile(r"(\d{1,2})月(\d{1,2})日")
+
+
+def english_amount(v: float) -> str:
+    """120000000.0 -> '120 million'; the English way to say a 万/亿 amount."""
+    for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if v >= scale:
+            return f"{v / scale:,.6f}".rstrip("0").rstrip(".") + f" {word}"
+    return f"{v:,.0f}"
+
+
+def number_hints(source: str) -> list[str]:
+    """Conversions small models get wrong, spelled out: ``13亿 = 1.3 billion``, ``7月1日 = July 1``."""
+    hints = []
+    for m in _BIG.finditer(source):
+        if m.group(3):
+            value = _cn_to_int(m.group(3))
+        else:
+            value = float(m.group(1).replace(",", "")) * {"万": 1e4, "亿": 1e8, "万亿": 1e12}[m.group(2)]
+        if value:
+            hints.append(f"{m.group(0)} = {english_amount(float(value))}")
+    for m in _DATE.finditer(source):
+        month, day = int(m.group(1)), int(m.group(2))
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            hints.append(f"{m.group(0)} = {_MONTH_NAMES[month - 1]} {day}")
+    return list(dict.fromkeys(hints))
 
 
 def format_number(v: float | str) -> str:

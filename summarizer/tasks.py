@@ -11,7 +11,15 @@ from typing import Callable, Sequence
 from .clean import Article
 from .config import GenerationOptions, SummarizeConfig, TranslateConfig
 from .models import Generator
-from .quality import Glossary, format_number, leaked_han, missing_numbers, repeated_sentences, unsupported_numbers
+from .quality import (
+    Glossary,
+    format_number,
+    leaked_han,
+    missing_numbers,
+    number_hints,
+    repeated_sentences,
+    unsupported_numbers,
+)
 from .text import chunk_sentences, han_ratio, split_sentences
 
 logger = logging.getLogger("summarizer")
@@ -238,6 +246,9 @@ def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, glossar
     glossary_lines = glossary.prompt_lines(seg.source) if glossary else ""
     if glossary_lines:
         system += f"\nAlways use these translations:\n{glossary_lines}"
+    hints = number_hints(seg.source) if cfg.number_hints else []
+    if hints:
+        system += "\nUse these number conversions: " + "; ".join(hints)
     user = _fill(template, text=seg.source, title=title, glossary=glossary_lines, numbers=numbers, context="")
     messages = [{"role": "system", "content": system}]
     for zh, en in cfg.few_shot:
