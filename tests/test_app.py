@@ -79,7 +79,7 @@ def _value(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id} textarea, #{elem_id} input").first.input_value()
 
 
-def _wait_value(page, elem_id: str, previous: str = "", timeout: float = 600) -> str:
+def _wait_value(page, elem_id: str, previous: str = "", timeout: float = 1500) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = _value(page, elem_id)
