@@ -9,4 +9,4 @@ $S bench --config small --articles "$n" --naive --output reports/bench-small.jso
 $S bench --config default --articles "$n" --naive --output reports/bench-default.json
 $S bench --config small --articles 1 --set models.llm.backend=transformers --set models.llm.threads=2 \
    --output reports/bench-small-transformers.json
-.venv/bin/python benchmarks/ray_vs_local.py 8 small summary
+.venv/bin/python benchmarks/ray_vs_local.py 20 extractive summary
