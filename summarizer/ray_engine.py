@@ -14,7 +14,7 @@ from typing import Any
 
 from .batch import JsonlSink
 from .config import Config
-from .pipeline import ErrorRecord, Pipeline, _error_id
+from .pipeline import ErrorRecord, Pipeline, _error_id, _source_of
 
 logger = logging.getLogger("summarizer")
 
@@ -36,16 +36,14 @@ class ArticleWorker:
     def _item(self, kind: str, source: str, abs_path: str, data: Any):
         from .clean import ArticleError, clean_article
 
+        # The same input the local engine would have had, so error records match it exactly.
+        item = source if kind == "path" else (json.loads(data) if kind == "record" else str(data))
         try:
             if kind == "path":
                 return clean_article(bytes(data), source_name=abs_path, max_bytes=self.pipe.config.limits.max_bytes)
-            if kind == "record":
-                return self.pipe.article(json.loads(data))
-            return self.pipe.article(str(data))
+            return self.pipe.article(item)
         except (ArticleError, OSError, ValueError) as exc:
-            err_src = source if kind == "path" else (json.loads(data).get("source") if kind == "record" else None)
-            item = source if kind == "path" else (json.loads(data) if kind == "record" else str(data))
-            return ErrorRecord(id=_error_id(item), source=err_src, error=str(exc))
+            return ErrorRecord(id=_error_id(item), source=_source_of(item), error=str(exc))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         items = [self._item(k, s, a, d) for k, s, a, d in zip(batch["kind"], batch["source"], batch["abs"], batch["data"])]
