@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -17,7 +18,8 @@ else:  # pragma: no cover
 
 __all__ = [
     "leaked_han", "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers",
-    "Glossary", "load_glossary", "repeated_sentences", "number_hints", "english_amount",
+    "Glossary", "load_glossary", "repeated_sentences", "number_hints", "english_amount", "fix_amounts",
+    "inline_hints",
 ]
 
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -35,6 +37,7 @@ _CN_NUM = re.compile(r"(?<![数几上])[零〇一二两三四五六七八九十�
 _ARABIC = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(%|％|万亿|万|亿|千))?")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
 _CN_FRACTION = re.compile(r"([零〇一二两三四五六七八九十百]+)分之([零〇一二两三四五六七八九十百]+)")
+_YEAR_MONTH = re.compile(r"(?<![\d.])((?:19|20)\d{2})\.(0[1-9]|1[0-2])(?![\d.])")
 _MONTH_CN = re.compile(r"(\d{1,2}(?=月)|[一二三四五六七八九十]{1,3}(?=月[份底初中上下末\d一二三四五六七八九十]))月")
 
 
@@ -64,7 +67,7 @@ def source_numbers(text: str) -> list[float | str]:
     """Numbers a faithful English translation of `text` must carry.
 
     Arabic numerals (12345, 6.5, 1,200), with 万/亿 scaled (6500万 -> 65,000,000), percentages (9.4%),
-    fractions (1/3, 三分之一), months (6月 -> ``"M6"``), and Chinese numerals that carry a unit
+    fractions (1/3, 三分之一), months (6月 -> ``"M6"``), year.month dates (2005.09 -> 2005, ``"M9"``), and Chinese numerals that carry a unit
     (两万 -> 20,000, 十三 -> 13). Single Chinese digits (一个, 三方面) are left out: English often
     writes them as words or drops them in idiom.
 
@@ -73,6 +76,10 @@ def source_numbers(text: str) -> list[float | str]:
     """
     out: list[float | str] = []
     spans: list[tuple[int, int]] = []
+    for m in _YEAR_MONTH.finditer(text):
+        # 2005.09 in a CV line is September 2005, not a decimal.
+        out += [float(m.group(1)), f"M{int(m.group(2))}"]
+        spans.append(m.span())
     for m in _MONTH_CN.finditer(text):
         n = int(m.group(1)) if m.group(1).isdigit() else _cn_to_int(m.group(1))
         if n and 1 <= n <= 12:
@@ -138,6 +145,8 @@ _EN_FRACTION_WORDS = {"half": 0.5, "third": 1 / 3, "thirds": 1 / 3, "quarter": 0
 def english_numbers(text: str) -> set[float | str]:
     """Numbers written in an English text, in the same canonical form as `source_numbers`."""
     found: set[float | str] = set()
+    for m in re.finditer(r"(?<![\d.])((?:19|20)\d{2})[.\-/](0[1-9]|1[0-2])(?![\d.])", text):
+        found.update((float(m.group(1)), f"M{int(m.group(2))}"))
     for m in _FRACTION.finditer(text):
         if int(m.group(2)):
             found.add(_norm(int(m.group(1)) / int(m.group(2))))
@@ -207,6 +216,8 @@ _MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", 
                 "November", "December"]
 _BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|([零〇一二两三四五六七八九十百千]+[万亿]+)")
 _DATE = re.compile(r"(\d{1,2})月(\d{1,2})日")
+_DAY = re.compile(r"(?<![\d月])(\d{1,2})日")
+_MONTH_ONLY = re.compile(r"(?<![\d.])(\d{1,2})月(?!\d)")
 
 
 def english_amount(v: float) -> str:
@@ -231,7 +242,72 @@ def number_hints(source: str) -> list[str]:
         month, day = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12 and 1 <= day <= 31:
             hints.append(f"{m.group(0)} = {_MONTH_NAMES[month - 1]} {day}")
+    for m in _MONTH_ONLY.finditer(source):
+        if 1 <= int(m.group(1)) <= 12:
+            hints.append(f"{m.group(0)} = {_MONTH_NAMES[int(m.group(1)) - 1]}")
+    for m in _DAY.finditer(source):
+        day = int(m.group(1))
+        if 1 <= day <= 31:
+            suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+            hints.append(f"{m.group(0)} = the {day}{suffix}")
+    for m in _YEAR_MONTH.finditer(source):
+        hints.append(f"{m.group(0)} = {_MONTH_NAMES[int(m.group(2)) - 1]} {m.group(1)}")
     return list(dict.fromkeys(hints))
+
+
+def inline_hints(source: str) -> str:
+    """`source` with each `number_hints` conversion written in place: ``李克强30日下午`` -> ``李克强 the 30th 下午``.
+
+    A model that dropped or garbled a number in its first pass copies an English form it sees in the
+    input far more reliably than it follows a conversion listed in the instructions.
+    """
+    for hint in number_hints(source):
+        zh, en = hint.split(" = ", 1)
+        source = re.sub(rf"(?<![\d.,]){re.escape(zh)}", lambda _m: f" {en} ", source)
+    return re.sub(r" {2,}", " ", source)
+
+
+_EN_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(million|billion|trillion)\b)?", re.IGNORECASE)
+
+
+def _significant(v: float) -> tuple[int, ...]:
+    digits = Decimal(repr(v)).normalize().as_tuple().digits
+    return tuple(digits)
+
+
+def fix_amounts(source: str, english: str) -> str:
+    """Repair 万/亿 amounts whose digits are right but whose magnitude is wrong.
+
+    Small models turn 13亿 into "13 billion" (it is 1.3 billion) and 3.6万 into "3.6 million"; a
+    retry rarely helps because the model is sure. When a 万/亿 amount of `source` is missing from
+    `english` and an English amount carries the same significant digits at another power of ten
+    (and matches no number of the source), that amount is rewritten, e.g. "13 billion" -> "1.3 billion".
+
+    Returns:
+        `english` with such amounts rewritten; unchanged when there is nothing to repair.
+    """
+    have = english_numbers(english)
+    wanted = [v for v in source_numbers(source) if isinstance(v, float) and v >= 1e4 and not _kept(v, have)]
+    if not wanted:
+        return english
+    known = [v for v in source_numbers(source) if isinstance(v, float)]
+    edits: list[tuple[int, int, str]] = []
+    used: set[int] = set()
+    for v in wanted:
+        for m in _EN_AMOUNT.finditer(english):
+            if m.start() in used:
+                continue
+            w = float(m.group(1).replace(",", "")) * (_SCALES[m.group(2).lower()] if m.group(2) else 1)
+            if not m.group(2) and w < 1e4 or w == v or any(abs(w - k) <= 1e-6 * max(1.0, k) for k in known):
+                continue
+            ratio = max(w, v) / min(w, v) if min(w, v) > 0 else 0
+            if _significant(w) == _significant(v) and ratio <= 1e4 + 1e-6:
+                edits.append((m.start(), m.end(), english_amount(v)))
+                used.add(m.start())
+                break
+    for start, end, text in sorted(edits, reverse=True):
+        english = english[:start] + text + english[end:]
+    return english
 
 
 def format_number(v: float | str) -> str:

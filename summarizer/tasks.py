@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from .clean import Article
@@ -13,14 +13,16 @@ from .config import GenerationOptions, SummarizeConfig, TranslateConfig
 from .models import Generator
 from .quality import (
     Glossary,
+    fix_amounts,
     format_number,
+    inline_hints,
     leaked_han,
     missing_numbers,
     number_hints,
     repeated_sentences,
     unsupported_numbers,
 )
-from .text import chunk_sentences, han_ratio, split_sentences
+from .text import chunk_sentences, english_dateline, han_ratio, split_sentences
 
 logger = logging.getLogger("summarizer")
 
@@ -222,6 +224,7 @@ class _Segment:
     source: str
     context: str
     output: str = ""
+    prefix: str = ""
 
 
 def _segments(i: int, article: Article, summary: str, budget: int, count: Callable[[str], int]) -> list[_Segment]:
@@ -230,7 +233,11 @@ def _segments(i: int, article: Article, summary: str, budget: int, count: Callab
     for p, para in enumerate(article.paragraphs):
         for chunk in chunk_sentences(split_sentences(para), budget, count):
             text = "".join(chunk)
-            segs.append(_Segment(i, "para", p, text, previous))
+            seg = _Segment(i, "para", p, text, previous)
+            dateline = english_dateline(text)
+            if dateline and han_ratio(dateline[1]) > 0:
+                seg.prefix, seg.source = dateline
+            segs.append(seg)
             previous = text
     if summary:
         segs.append(_Segment(i, "summary", 0, summary, ""))
@@ -332,7 +339,7 @@ def translate_many(
             elif seg.slot == "summary":
                 res.summary_en = seg.output
             else:
-                paras[seg.index].append(seg.output)
+                paras[seg.index].append(seg.prefix + seg.output)
         res.paragraphs_en = [" ".join(p).strip() for p in paras]
     return results
 
@@ -341,6 +348,8 @@ _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
 
 
 def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) -> None:
+    for seg in segs:
+        seg.output = fix_amounts(seg.source, seg.output)
     bad = [s for s in segs if leaked_han(s.output) or (cfg.check_numbers and missing_numbers(s.source, s.output))]
     if not bad:
         return
@@ -348,10 +357,14 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
         found = _NUMERAL.findall(seg.source)
         return f" (including {', '.join(dict.fromkeys(found))})" if found else ""
 
-    outs = generator.generate([build(s, cfg.repair_prompt, numbers(s)) for s in bad], cfg.generation, forbid_han=True)
+    def retry(seg: _Segment) -> _Segment:
+        return replace(seg, source=inline_hints(seg.source)) if cfg.number_hints else seg
+
+    outs = generator.generate([build(retry(s), cfg.repair_prompt, numbers(retry(s))) for s in bad], cfg.generation,
+                              forbid_han=True)
     fixed: dict[int, int] = {}
     for seg, out in zip(bad, outs):
-        new = _tidy_english(out)
+        new = fix_amounts(seg.source, _tidy_english(out))
         old_cost, new_cost = _cost(seg.source, seg.output), _cost(seg.source, new)
         if new and new_cost < old_cost:
             seg.output = new
@@ -362,10 +375,11 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
     if still:
         pieces = [(seg, sent) for seg in still for sent in split_sentences(seg.source)]
         sub = [_Segment(seg.article, seg.slot, seg.index, sent, "") for seg, sent in pieces]
-        outs = generator.generate([build(x, cfg.repair_prompt, numbers(x)) for x in sub], cfg.generation, forbid_han=True)
+        outs = generator.generate([build(retry(x), cfg.repair_prompt, numbers(retry(x))) for x in sub], cfg.generation,
+                                  forbid_han=True)
         joined: dict[int, list[str]] = {}
-        for (seg, _), out in zip(pieces, outs):
-            joined.setdefault(id(seg), []).append(_tidy_english(out))
+        for (seg, sent), out in zip(pieces, outs):
+            joined.setdefault(id(seg), []).append(fix_amounts(sent, _tidy_english(out)))
         for seg in still:
             candidate = " ".join(joined[id(seg)])
             if _cost(seg.source, candidate) < _cost(seg.source, seg.output):

@@ -13,9 +13,12 @@ from summarizer.models import Generator, ModelInfo
 from summarizer.quality import (
     Glossary,
     english_numbers,
+    fix_amounts,
+    inline_hints,
     leaked_han,
     load_glossary,
     missing_numbers,
+    number_hints,
     repeated_sentences,
     source_numbers,
     unsupported_numbers,
@@ -55,6 +58,46 @@ def test_missing_numbers():
     bad = "In June, 2000 people in Beijing took part; the hotline gets many calls."
     assert sorted(missing_numbers(zh, bad)) == [0.333333, 15.0, 6500.0, 12345.0, 20000.0]
     assert missing_numbers("1.2亿元", "120 million yuan") == [] and missing_numbers("1.2亿元", "0.12 billion yuan") == []
+
+
+def test_year_month_dates():
+    zh = "(其间：2005.09―2006.01中央党校学习)"
+    assert source_numbers(zh) == [2005.0, "M9", 2006.0, "M1"]
+    assert missing_numbers(zh, "from September 2005 to January 2006") == []
+    assert missing_numbers(zh, "from 2005.09 to 2006.01") == []
+    assert missing_numbers(zh, "in 2005") == ["M9", 2006.0, "M1"]
+
+
+@pytest.mark.parametrize("zh, wrong, right", [
+    # Real 1.5B outputs on WMT19 dev: the digits are right, the power of ten is not.
+    ("向中信投资100亿美元", "invested $1 billion", "invested $10 billion"),
+    ("1,433亿日圆(13亿美元)损失", "143.3 billion yen (13 billion US dollars)", "143.3 billion yen (1.3 billion US dollars)"),
+    ("逾5,000亿美元中国输美商品", "$5 trillion worth of goods", "$500 billion worth of goods"),
+    ("形成研究论文3.6万余篇", "3.6 million research papers", "36,000 research papers"),
+    ("涉及总金额260.43亿元", "totaling 260.43 billion yuan", "totaling 26.043 billion yuan"),
+])
+def test_fix_amounts_repairs_magnitudes(zh, wrong, right):
+    assert missing_numbers(zh, wrong) and fix_amounts(zh, wrong) == right
+    assert missing_numbers(zh, right) == [] and fix_amounts(zh, right) == right
+
+
+def test_fix_amounts_leaves_other_numbers_alone():
+    zh = "投资100亿美元，其中1亿美元用于研发。"
+    # "1 billion" has the digits of 100亿 but 1亿 (100 million) is missing too; only the amount that is
+    # not a source number may be rewritten, and a correct text is never touched.
+    assert fix_amounts(zh, "invested $10 billion, $100 million of it in R&D") == "invested $10 billion, $100 million of it in R&D"
+    assert fix_amounts("热线12345", "hotline 1,234.5 million") == "hotline 1,234.5 million"
+    assert fix_amounts("增长16%", "rose 16%") == "rose 16%"
+
+
+def test_number_hints_and_inline_hints():
+    zh = "李克强30日下午会见，4月至9月获利，6月15日，13亿美元"
+    hints = number_hints(zh)
+    assert {"13亿 = 1.3 billion", "6月15日 = June 15", "4月 = April", "9月 = September", "30日 = the 30th"} <= set(hints)
+    inlined = inline_hints(zh)
+    assert "the 30th" in inlined and "April" in inlined and "1.3 billion" in inlined and "June 15" in inlined
+    assert "30日" not in inlined and "13亿" not in inlined
+    assert inline_hints("第14月") == "第14月"
 
 
 def test_unsupported_numbers_in_summary():
@@ -117,6 +160,22 @@ def test_translate_repairs_leaks_and_lost_numbers_with_the_constraint():
     assert out.warnings == [] and gen.calls == [(1, False), (1, True)]
     (raw,) = translate_many([art], [""], ScriptedGenerator(), TranslateConfig(repair=False))
     assert any("Chinese left" in w for w in raw.warnings) and any("6,500" in w for w in raw.warnings)
+
+
+def test_magnitude_and_dateline_are_repaired_without_a_retry():
+    class Fixed(ScriptedGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            self.calls.append((len(requests), forbid_han))
+            self.seen = requests
+            return ["Comprehensive reports say 13 billion dollars were invested."] * len(requests)
+
+    gen = Fixed()
+    art = Article(id="a", title="", paragraphs=("中新网11月5日电 综合报道，投资13亿美元。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig())
+    assert out.paragraphs_en == [
+        "November 5 (China News Service) -- Comprehensive reports say 1.3 billion dollars were invested."]
+    assert out.warnings == [] and gen.calls == [(1, False)]
+    assert "中新网" not in gen.seen[0][-1]["content"]
 
 
 def test_glossary_is_enforced_in_prompt_and_checked(tmp_path):
