@@ -35,7 +35,7 @@ def baseline_config(cfg: Config) -> Config:
     tr = replace(cfg.translate, system_prompt=BASELINE_SYSTEM, user_prompt=BASELINE_USER, few_shot=(), context=False,
                  repair=False, check_numbers=False, number_hints=False, glossary=None)
     sm = replace(cfg.summarize, system_prompt="You are a helpful assistant.",
-                 user_prompt="请为下面的新闻写一个不超过{max_chars}字的中文摘要：\n{text}")
+                 user_prompt="请为下面的新闻写一个不超过{max_chars}字的中文摘要：\n{text}", shorten_prompt="")
     return replace(cfg, name=f"{cfg.name}-plain", translate=tr, summarize=sm)
 
 

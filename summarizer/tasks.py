@@ -131,6 +131,12 @@ def summarize(
         else:
             text = textrank_summary(article, limit)
             outcome.warnings.append(f"model summary {why}; used the extractive summary instead")
+    if len(text) > limit and cfg.shorten_prompt:
+        shorter = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.shorten_prompt, article.title, text, limit)],
+                                                   gen)[0])
+        if shorter and len(shorter) < len(text) and not _summary_problem(shorter, article):
+            outcome.notes.append(f"summary of {len(text)} characters shortened by the model (limit {limit})")
+            text = shorter
     text, cut = fit_chars(text, limit)
     if cut:
         outcome.notes.append(f"summary cut to {len(text)} characters at a sentence end (limit {limit})")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from summarizer import Article, clean_article
-from summarizer.config import GenerationOptions, TranslateConfig, load_config
+from summarizer.config import GenerationOptions, SummarizeConfig, TranslateConfig, load_config
 from summarizer.evaluate import rouge_chars, run_eval, translation_scores
 from summarizer.models import Generator, ModelInfo
 from summarizer.quality import (
@@ -23,7 +23,7 @@ from summarizer.quality import (
     source_numbers,
     unsupported_numbers,
 )
-from summarizer.tasks import _summary_problem, _tidy_summary, fit_chars, translate_many
+from summarizer.tasks import _summary_problem, _tidy_summary, fit_chars, summarize, translate_many
 
 from conftest import ROOT, SEED
 
@@ -160,6 +160,26 @@ def test_translate_repairs_leaks_and_lost_numbers_with_the_constraint():
     assert out.warnings == [] and gen.calls == [(1, False), (1, True)]
     (raw,) = translate_many([art], [""], ScriptedGenerator(), TranslateConfig(repair=False))
     assert any("Chinese left" in w for w in raw.warnings) and any("6,500" in w for w in raw.warnings)
+
+
+def test_long_summary_is_shortened_by_the_model_not_cut():
+    class Wordy(ScriptedGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            self.seen = getattr(self, "seen", []) + [requests[0][-1]["content"]]
+            if "缩短" in requests[0][-1]["content"]:
+                return ["北京以12345热线推动主题教育走在前列。"]
+            return ["北京市委书记蔡奇强调北京主题教育要走在全国前列，市民热线12345接诉即办，解决群众身边的烦心事，"
+                    "各级党组织把为民办实事作为检验主题教育成效的重要标准。"]
+
+    article = clean_article(SEED)
+    gen = Wordy()
+    out = summarize(article, gen, SummarizeConfig(), max_chars=30)
+    assert out.text == "北京以12345热线推动主题教育走在前列。"
+    assert any("shortened by the model" in n for n in out.notes) and len(gen.seen) == 2
+    assert "不超过30个字" in gen.seen[1] and "蔡奇" in gen.seen[1]
+    # With the shorten step off, the over-long answer is cut instead.
+    cut = summarize(article, Wordy(), SummarizeConfig(shorten_prompt=""), max_chars=30)
+    assert len(cut.text) <= 30 and cut.text.endswith("…") and any("cut to" in n for n in cut.notes)
 
 
 def test_magnitude_and_dateline_are_repaired_without_a_retry():
