@@ -34,7 +34,9 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
 _CN_NUM = re.compile(r"(?<![数几上])[零〇一二两三四五六七八九十百千万亿]+(?![几余多来])")
-_ARABIC = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(%|％|万亿|万|亿|千))?")
+# 千 before 米/克/瓦/卡 is the metric prefix (160 千米 = 160 km), not "thousand".
+_ARABIC = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(%|％|万亿|万|亿|千(?![米克瓦卡])))?")
+_DECADE = re.compile(r"(?<!\d)(\d{1,2})\s*世纪\s*(\d0)\s*年代")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
 _CN_FRACTION = re.compile(r"([零〇一二两三四五六七八九十百]+)分之([零〇一二两三四五六七八九十百]+)")
 _YEAR_MONTH = re.compile(r"(?<![\d.])((?:19|20)\d{2})\.(0[1-9]|1[0-2])(?![\d.])")
@@ -76,6 +78,10 @@ def source_numbers(text: str) -> list[float | str]:
     """
     out: list[float | str] = []
     spans: list[tuple[int, int]] = []
+    for m in _DECADE.finditer(text):
+        # 20 世纪 70 年代 is "the 1970s".
+        out.append(float((int(m.group(1)) - 1) * 100 + int(m.group(2))))
+        spans.append(m.span())
     for m in _YEAR_MONTH.finditer(text):
         # 2005.09 in a CV line is September 2005, not a decimal.
         out += [float(m.group(1)), f"M{int(m.group(2))}"]
@@ -111,6 +117,8 @@ def source_numbers(text: str) -> list[float | str]:
         s = m.group()
         if len(s) == 1 and s not in "十百千万亿":
             continue
+        if s == "十" and text[m.end():m.end() + 1] in "字分足全":
+            continue  # 十字 (cross), 十分/十足 (very), 十全: words, not ten
         if s in ("万", "亿", "千", "百") or not any(ch in _CN_DIGITS or ch == "十" for ch in s):
             continue
         value = _cn_to_int(s)

@@ -60,6 +60,15 @@ def test_missing_numbers():
     assert missing_numbers("1.2亿元", "120 million yuan") == [] and missing_numbers("1.2亿元", "0.12 billion yuan") == []
 
 
+def test_words_that_look_like_numbers():
+    # FLORES dev sentences the checker used to misread: 千米 is km, 十字/十分 are words, 20 世纪 70 年代 is the 1970s.
+    assert source_numbers("以超过 160 千米每小时的速度七次穿过桥梁") == [160.0]
+    assert source_numbers("黑手党十字军乔瓦尼") == [] and source_numbers("当天十分燥热") == []
+    assert source_numbers("自 20 世纪 70 年代以来") == [1970.0]
+    assert missing_numbers("自 20 世纪 70 年代以来", "since the 1970s") == []
+    assert source_numbers("3千人，落后二十分") == [3000.0, 20.0]
+
+
 def test_year_month_dates():
     zh = "(其间：2005.09―2006.01中央党校学习)"
     assert source_numbers(zh) == [2005.0, "M9", 2006.0, "M1"]
