@@ -182,12 +182,13 @@ def test_long_summary_is_shortened_by_the_model_not_cut():
 
     article = clean_article(SEED)
     gen = Wordy()
-    out = summarize(article, gen, SummarizeConfig(), max_chars=30)
+    shorten = "请把下面这段摘要缩短到不超过{max_chars}个字，只输出缩短后的摘要：\n{text}"
+    out = summarize(article, gen, SummarizeConfig(shorten_prompt=shorten), max_chars=30)
     assert out.text == "北京以12345热线推动主题教育走在前列。"
     assert any("shortened by the model" in n for n in out.notes) and len(gen.seen) == 2
     assert "不超过30个字" in gen.seen[1] and "蔡奇" in gen.seen[1]
-    # With the shorten step off, the over-long answer is cut instead.
-    cut = summarize(article, Wordy(), SummarizeConfig(shorten_prompt=""), max_chars=30)
+    # With the shorten step off (the default), the over-long answer is cut instead.
+    cut = summarize(article, Wordy(), SummarizeConfig(), max_chars=30)
     assert len(cut.text) <= 30 and cut.text.endswith("…") and any("cut to" in n for n in cut.notes)
 
 
