@@ -363,14 +363,27 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
         found = _NUMERAL.findall(seg.source)
         return f" (including {', '.join(dict.fromkeys(found))})" if found else ""
 
-    def retry(seg: _Segment) -> _Segment:
-        return replace(seg, source=inline_hints(seg.source)) if cfg.number_hints else seg
+    def attempt(items: list[_Segment]) -> list[str]:
+        # Each item is retried with the number conversions written into its text and, when that changes the
+        # text, as it is too; the output losing the fewest numbers wins (either one can be the one that works).
+        variants = []
+        for k, x in enumerate(items):
+            inlined = replace(x, source=inline_hints(x.source)) if cfg.number_hints else x
+            variants.append((k, inlined))
+            if inlined.source != x.source:
+                variants.append((k, x))
+        outs = generator.generate([build(v, cfg.repair_prompt, numbers(v)) for _, v in variants], cfg.generation,
+                                  forbid_han=True)
+        best: list[str] = [""] * len(items)
+        for (k, _), out in zip(variants, outs):
+            cand = fix_amounts(items[k].source, _tidy_english(out))
+            if cand and (not best[k] or _cost(items[k].source, cand) < _cost(items[k].source, best[k])):
+                best[k] = cand
+        return best
 
-    outs = generator.generate([build(retry(s), cfg.repair_prompt, numbers(retry(s))) for s in bad], cfg.generation,
-                              forbid_han=True)
+    outs = attempt(bad)
     fixed: dict[int, int] = {}
-    for seg, out in zip(bad, outs):
-        new = fix_amounts(seg.source, _tidy_english(out))
+    for seg, new in zip(bad, outs):
         old_cost, new_cost = _cost(seg.source, seg.output), _cost(seg.source, new)
         if new and new_cost < old_cost:
             seg.output = new
@@ -381,11 +394,9 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
     if still:
         pieces = [(seg, sent) for seg in still for sent in split_sentences(seg.source)]
         sub = [_Segment(seg.article, seg.slot, seg.index, sent, "") for seg, sent in pieces]
-        outs = generator.generate([build(retry(x), cfg.repair_prompt, numbers(retry(x))) for x in sub], cfg.generation,
-                                  forbid_han=True)
         joined: dict[int, list[str]] = {}
-        for (seg, sent), out in zip(pieces, outs):
-            joined.setdefault(id(seg), []).append(fix_amounts(sent, _tidy_english(out)))
+        for (seg, _), out in zip(pieces, attempt(sub)):
+            joined.setdefault(id(seg), []).append(out)
         for seg in still:
             candidate = " ".join(joined[id(seg)])
             if _cost(seg.source, candidate) < _cost(seg.source, seg.output):
