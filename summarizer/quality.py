@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from .text import MONTH_NAMES as _MONTH_NAMES
 from .text import han_chars, split_sentences
 
 if sys.version_info >= (3, 11):
@@ -127,9 +128,7 @@ def source_numbers(text: str) -> list[float | str]:
     return out
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"], start=1)}
+_MONTHS = {m.lower(): i for i, m in enumerate(_MONTH_NAMES, start=1)}
 _MONTHS.update({k[:3]: v for k, v in list(_MONTHS.items())})
 _MONTHS["sept"] = 9
 _WORDS = {w: i for i, w in enumerate(
@@ -220,8 +219,6 @@ def unsupported_numbers(summary: str, article: str) -> list[float | str]:
     return out
 
 
-_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-                "November", "December"]
 _BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|([零〇一二两三四五六七八九十百千]+[万亿]+)")
 _DATE = re.compile(r"(\d{1,2})月(\d{1,2})日")
 _DAY = re.compile(r"(?<![\d月])(\d{1,2})日")
@@ -295,10 +292,10 @@ def fix_amounts(source: str, english: str) -> str:
         `english` with such amounts rewritten; unchanged when there is nothing to repair.
     """
     have = english_numbers(english)
-    wanted = [v for v in source_numbers(source) if isinstance(v, float) and v >= 1e4 and not _kept(v, have)]
+    known = [v for v in source_numbers(source) if isinstance(v, float)]
+    wanted = [v for v in known if v >= 1e4 and not _kept(v, have)]
     if not wanted:
         return english
-    known = [v for v in source_numbers(source) if isinstance(v, float)]
     edits: list[tuple[int, int, str]] = []
     used: set[int] = set()
     for v in wanted:

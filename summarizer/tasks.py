@@ -22,7 +22,7 @@ from .quality import (
     repeated_sentences,
     unsupported_numbers,
 )
-from .text import chunk_sentences, english_dateline, han_ratio, split_sentences
+from .text import chunk_sentences, english_dateline, han_ratio, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
@@ -241,7 +241,7 @@ def _segments(i: int, article: Article, summary: str, budget: int, count: Callab
             text = "".join(chunk)
             seg = _Segment(i, "para", p, text, previous)
             dateline = english_dateline(text)
-            if dateline and han_ratio(dateline[1]) > 0:
+            if dateline and has_han(dateline[1]):
                 seg.prefix, seg.source = dateline
             segs.append(seg)
             previous = text

@@ -152,8 +152,8 @@ _PLACES = {
     "日内瓦": "GENEVA", "布鲁塞尔": "BRUSSELS", "新德里": "NEW DELHI", "堪培拉": "CANBERRA", "渥太华": "OTTAWA",
     "开罗": "CAIRO", "雅加达": "JAKARTA", "曼谷": "BANGKOK", "新加坡": "SINGAPORE", "河内": "HANOI",
 }
-_MONTH_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-             "November", "December"]
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+               "November", "December")
 _DATELINE = re.compile(
     rf"^(\s*[“\"]?)({'|'.join(sorted(_AGENCIES, key=len, reverse=True))})(\S{{0,6}}?)(\d{{1,2}})月(\d{{1,2}})日电\s*")
 
@@ -174,6 +174,6 @@ def english_dateline(text: str) -> tuple[str, str] | None:
     lead, agency, place, month, day = m.groups()
     if place and place not in _PLACES or not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
         return None
-    date = f"{_MONTH_EN[int(month) - 1]} {int(day)}"
+    date = f"{MONTH_NAMES[int(month) - 1]} {int(day)}"
     head = f"{_PLACES[place]}, {date} ({_AGENCIES[agency]}) -- " if place else f"{date} ({_AGENCIES[agency]}) -- "
     return lead.strip() + head, text[m.end():]
