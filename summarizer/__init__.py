@@ -2,13 +2,14 @@
 
 Quick start::
 
+    from pathlib import Path
     import summarizer
     pipe = summarizer.load_pipeline("small")
-    result = pipe.process("seeds/000_a4f61a660f2d4dbe.txt")
+    result = pipe.process(Path("seeds/000_a4f61a660f2d4dbe.txt"))   # a str is article text, a Path a file
     print(result.summary_zh, result.paragraphs_en[0])
 """
 
-from .clean import Article, ArticleError, clean_article
+from .clean import Article, ArticleError, clean_article, clean_file
 from .config import Config, ConfigError, load_config
 from .embedded import EmbeddedModelError, ensure_embedded
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, load_pipeline
@@ -26,6 +27,7 @@ __all__ = [
     "ErrorRecord",
     "Pipeline",
     "clean_article",
+    "clean_file",
     "ensure_embedded",
     "load_config",
     "load_pipeline",

@@ -9,21 +9,30 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from .batch import markdown_report
 from .clean import ArticleError
-from .pipeline import ArticleResult, ErrorRecord, Pipeline, load_pipeline
+from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["build_app", "serve", "EXAMPLES_DIR"]
+__all__ = ["build_app", "create_server_app", "serve", "make_handler", "uploaded_file", "upload_root", "Downloads",
+           "LoginThrottle", "EXAMPLES_DIR"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_a4f61a660f2d4dbe.txt"
 TABLE_HEADERS = ["id", "title", "摘要 (summary_zh)", "English title", "warnings / error"]
+# Download folders of finished requests kept for the browser to fetch; older ones are deleted.
+DOWNLOADS_KEPT = 16
+DOWNLOADS_MAX_AGE_S = 600.0
 
 
 def _examples() -> list[str]:
@@ -43,30 +52,87 @@ def _result_views(result: ArticleResult) -> dict[str, Any]:
     }
 
 
-def _downloads(records: list[dict[str, Any]]) -> list[str]:
-    out_dir = Path(tempfile.mkdtemp(prefix="summarizer-"))
-    js = out_dir / "results.json"
-    md = out_dir / "results.md"
-    js.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    md.write_text(markdown_report(records), encoding="utf-8")
-    return [str(js), str(md)]
+class Downloads:
+    """Per-request download files under one private folder, pruned so a long-running server keeps a bounded few.
+
+    Gradio copies returned files into its own cache (pruned by ``delete_cache``), so only the newest
+    folders need to live on.
+    """
+
+    def __init__(self, keep: int = DOWNLOADS_KEPT, max_age_s: float = DOWNLOADS_MAX_AGE_S):
+        self.root = Path(tempfile.mkdtemp(prefix="summarizer-downloads-"))
+        self.keep, self.max_age_s = keep, max_age_s
+        self._lock = threading.Lock()
+
+    def write(self, records: list[dict[str, Any]]) -> list[str]:
+        """Write results.json and results.md for one request; returns their paths."""
+        with self._lock:
+            self._prune()
+            out_dir = Path(tempfile.mkdtemp(dir=self.root))
+        js, md = out_dir / "results.json", out_dir / "results.md"
+        js.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+        md.write_text(markdown_report(records), encoding="utf-8")
+        return [str(js), str(md)]
+
+    def _prune(self) -> None:
+        folders = sorted((p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        now = time.time()
+        for n, folder in enumerate(folders):
+            if n >= self.keep - 1 or now - folder.stat().st_mtime > self.max_age_s:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Delete every download folder."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
-def make_handler(pipe: Pipeline):
+def upload_root() -> Path:
+    """Gradio's upload cache: the only place an uploaded file may be read from."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve()
+
+
+def uploaded_file(value: Any) -> Path:
+    """The path of one upload, refused unless it resolves inside Gradio's upload cache.
+
+    A crafted API call can name any server path in a file value (``{"path": "/etc/passwd"}``); only
+    files Gradio itself stored from an upload are read.
+
+    Raises:
+        ArticleError: The value names a file outside the upload cache.
+    """
+    raw = value if isinstance(value, (str, os.PathLike)) else getattr(value, "path", None) or getattr(value, "name", "")
+    path = Path(raw)
+    try:
+        inside = path.resolve().is_relative_to(upload_root())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside or not path.resolve().is_file():
+        raise ArticleError(f"{path.name or 'the file'}: not an uploaded file; upload files through the page or the API")
+    return path
+
+
+def make_handler(pipe: Pipeline, downloads: Downloads | None = None):
     """The request handler: text and/or files in, every output component's value out."""
     import gradio as gr
 
     limits = pipe.config.limits
+    downloads = downloads or Downloads()
 
     def handle(text: str | None, files: list[str] | None, max_chars: float | None,
                progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through the default
-        items: list[Any] = []
+        items: list[tuple[str, Any]] = []
         if text and text.strip():
             if len(text) > limits.max_request_chars:
                 raise gr.Error(f"The text is {len(text):,} characters; the limit is {limits.max_request_chars:,}.")
-            items.append(text)
+            items.append(("pasted text", text))
         for f in files or []:
-            items.append(f if isinstance(f, str) else getattr(f, "name", str(f)))
+            try:
+                path = uploaded_file(f)
+            except ArticleError as exc:
+                raise gr.Error(str(exc)) from None
+            items.append((path.name, path))
         if not items:
             raise gr.Error("Paste an article or upload at least one crawler file.")
         if len(items) > limits.max_files:
@@ -75,38 +141,48 @@ def make_handler(pipe: Pipeline):
         records: list[dict[str, Any]] = []
         first: ArticleResult | None = None
         progress(0.0, desc="loading model / cleaning")
-        for n, item in enumerate(items):
+        for n, (name, item) in enumerate(items):
             progress(n / len(items), desc=f"article {n + 1} of {len(items)}: summarizing and translating")
             try:
                 result = pipe.process(item, max_chars=limit)
-            except ArticleError as exc:
-                name = Path(item).name if item is not text else "pasted text"
+            except Exception as exc:  # noqa: BLE001 - one bad article must not take the request down
+                if not isinstance(exc, ArticleError):
+                    logger.info("web request: %s failed", name, exc_info=exc)
+                message = error_message(exc)
                 if len(items) == 1:
-                    raise gr.Error(f"{name}: {exc}") from None
-                records.append(ErrorRecord(id=name, source=name, error=str(exc)).to_dict())
+                    raise gr.Error(f"{name}: {message}") from None
+                records.append(ErrorRecord(id=name, source=name, error=message).to_dict())
                 continue
             first = first or result
-            records.append(result.to_dict())
+            records.append(_public(result.to_dict(), name))
         progress(1.0, desc="done")
         if first is None:
-            raise gr.Error("No article could be read: " + "; ".join(r["error"] for r in records))
+            raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
         view = _result_views(first)
         table = [[r["id"], r.get("article", {}).get("title", r.get("source", "")), r.get("summary_zh", ""),
                   r.get("title_en", ""), r.get("error") or "; ".join(r.get("warnings", []))] for r in records]
         timings = first.timings
         return (view["title"], view["summary_zh"], view["title_en"], view["summary_en"], view["rows"],
-                view["warnings"], timings, table, _downloads(records), records)
+                view["warnings"], timings, table, downloads.write(records), records)
 
     return handle
 
 
-def build_app(pipe: Pipeline):
+def _public(record: dict[str, Any], name: str) -> dict[str, Any]:
+    """A result record as a web client sees it: the upload's file name, never the server's path."""
+    if record.get("article", {}).get("source"):
+        record["article"]["source"] = name
+    return record
+
+
+def build_app(pipe: Pipeline, downloads: Downloads | None = None):
     """Build the Gradio Blocks app around one shared `Pipeline`."""
     import gradio as gr
 
-    handle = make_handler(pipe)
+    handle = make_handler(pipe, downloads)
     cfg = pipe.config
-    with gr.Blocks(title="summarizer: 中文摘要 + English") as demo:
+    # delete_cache=(every, older_than): Gradio's copies of uploads and downloads do not pile up.
+    with gr.Blocks(title="summarizer: 中文摘要 + English", delete_cache=(300, 900)) as demo:
         gr.Markdown(
             "# summarizer · 新闻摘要与翻译\n"
             "Paste a crawled Chinese news article (crawler HTML or plain text), or upload crawler files. "
@@ -151,9 +227,69 @@ def _auth() -> list[tuple[str, str]] | None:
     return [(user, password)]
 
 
+class LoginThrottle:
+    """ASGI middleware: after `failures` wrong passwords from one client within `window_s`, that client's
+    logins are answered 429 (with Retry-After) until the window has passed; a right password clears it."""
+
+    def __init__(self, app, failures: int = 5, window_s: float = 60.0):
+        self.app, self.failures, self.window_s = app, failures, window_s
+        self._failed: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/login"):
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("?", 0))[0]
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failed.get(client, []) if now - t < self.window_s]
+            self._failed[client] = recent
+            if len(self._failed) > 10_000:
+                self._failed = {k: v for k, v in self._failed.items() if v}
+        if len(recent) >= self.failures:
+            retry = int(self.window_s - (now - recent[0])) + 1
+            body = json.dumps({"error": f"too many failed logins; try again in {retry} s"}).encode()
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", str(retry).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status = {}
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        with self._lock:
+            if status.get("code", 500) >= 400:
+                self._failed.setdefault(client, []).append(time.monotonic())
+            else:
+                self._failed.pop(client, None)
+
+
+def create_server_app(pipe: Pipeline, downloads: Downloads | None = None):
+    """The FastAPI app: the Gradio demo mounted at ``/``, behind the login throttle."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    demo = build_app(pipe, downloads)
+    demo.queue(default_concurrency_limit=pipe.config.limits.concurrency, max_size=64)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(LoginThrottle)
+    app = gr.mount_gradio_app(app, demo, path="/", auth=_auth(), footer_links=["api"],
+                              max_file_size=int(pipe.config.limits.max_upload_mb * 1024 * 1024), show_error=True)
+    # Gradio refuses file values that were not uploaded (a crafted {"path": "/etc/passwd"}) only once it
+    # counts the app as launched, which mount_gradio_app never marks; `uploaded_file` checks again.
+    demo.has_launched = True
+    return app
+
+
 def serve(config: str | None = None, overrides: dict | None = None, host: str = "127.0.0.1", port: int = 7860,
           preload: bool = False) -> None:
     """Start the demo; the model loads once (at start with `preload`, else on the first request).
+
+    SIGTERM and SIGINT stop the server within a few seconds even while a request is being processed.
 
     Args:
         config: Config name or path.
@@ -162,11 +298,35 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         port: TCP port.
         preload: Load the models before serving.
     """
+    import uvicorn
+
     pipe = load_pipeline(config, overrides)
     if preload:
         pipe.warm_up()
-    demo = build_app(pipe)
-    demo.queue(default_concurrency_limit=pipe.config.limits.concurrency, max_size=64)
+    downloads = Downloads()
+    app = create_server_app(pipe, downloads)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3))
     print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)
-    demo.launch(server_name=host, server_port=port, auth=_auth(), max_file_size=int(pipe.config.limits.max_upload_mb * 1024 * 1024),
-                show_error=True, footer_links=["api"])
+    main = threading.current_thread() is threading.main_thread()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: make that an exception here
+    # so the cleanup below runs instead of the process dying on the spot.
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if main else None
+    try:
+        server.run()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        downloads.close()
+        print("summarizer demo stopped", flush=True)
+    busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    if busy:
+        # A request still running in a worker thread would keep the process alive: the server is done, so go.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _sigterm_to_exit(signum, _frame):
+    raise SystemExit(0)

@@ -4,60 +4,106 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import io
+import itertools
 import json
 import logging
 import os
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from .pipeline import ArticleResult, ErrorRecord, _error_id
+from .clean import DEFAULT_MAX_BYTES, Article
+from .pipeline import SKIP, ArticleResult, ErrorRecord, Pipeline, input_id
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["discover_inputs", "JsonlSink", "read_records", "write_csv", "write_markdown", "OUTPUT_NAMES"]
+__all__ = ["discover_inputs", "JsonlSink", "run_local", "read_records", "write_csv", "write_markdown", "finish_outputs",
+           "OUTPUT_NAMES", "OutputError", "NoInputsError"]
 
 INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
 OUTPUT_NAMES = {"jsonl": "results.jsonl", "csv": "results.csv", "md": "results.md"}
+LOCK_NAME = ".summarizer.lock"
 
 
-def discover_inputs(inputs: Iterable[str], stdin: TextIO | None = None) -> Iterator[Any]:
+class OutputError(RuntimeError):
+    """The output folder cannot be used: results already there, another run holds it, or it cannot be written."""
+
+
+class NoInputsError(RuntimeError):
+    """The inputs named no file, folder entry or record to process."""
+
+
+def discover_inputs(inputs: Iterable[str], stdin: TextIO | None = None, *,
+                    max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Any]:
     """Expand CLI inputs into items for `Pipeline.process_many`.
 
-    Files are yielded as paths; directories are walked recursively for ``*.txt``, ``*.html`` and
-    ``*.jsonl`` (sorted, so ids and order are stable); globs are expanded; a JSONL file yields one
-    record dict per line; ``-`` reads stdin (JSONL when every line is a JSON object, else one article).
-    A line that is not valid JSON, or a missing path, yields an `ErrorRecord`.
+    Files are yielded as `pathlib.Path`s (so a name with a newline is still a file); directories are
+    walked recursively for ``*.txt``, ``*.html`` and ``*.jsonl`` (sorted, symlinked folders not
+    followed, so a symlink loop ends); globs are expanded; a JSONL file yields one record dict per line
+    with ``source`` set to ``FILE:LINE``; ``-`` reads stdin (JSONL when every line is a JSON object,
+    else one article). A line that is not a JSON object yields an `ErrorRecord`; a path that is not a
+    readable file is yielded as is and gets its precise error ("no such file", "is a directory", ...)
+    when it is cleaned.
     """
     for raw in inputs:
         if raw == "-":
-            yield from _from_stdin(stdin or sys.stdin)
+            yield from _from_stdin(stdin or sys.stdin, max_bytes)
             continue
         paths: list[Path]
-        if any(ch in raw for ch in "*?[") and not Path(raw).exists():
+        if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
             paths = [Path(p) for p in sorted(glob.glob(raw, recursive=True))]
             if not paths:
-                yield ErrorRecord(id=_error_id(raw), source=raw, error=f"no files match {raw!r}")
+                yield ErrorRecord(id=input_id(Path(raw)), source=raw, error=f"no files match {raw!r}")
         else:
             paths = [Path(raw)]
         for path in paths:
             if path.is_dir():
-                for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES):
-                    yield from _from_file(f)
-            elif path.is_file():
-                yield from _from_file(path)
+                for f in _walk(path):
+                    yield from _from_file(f, max_bytes)
             else:
-                yield ErrorRecord(id=_error_id(str(path)), source=str(path), error=f"no such file or directory: {path}")
+                yield from _from_file(path, max_bytes)
 
 
-def _from_file(path: Path) -> Iterator[Any]:
-    if path.suffix.lower() != ".jsonl":
-        yield str(path)
+def _walk(root: Path) -> Iterator[Path]:
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in files:
+            p = Path(folder) / name
+            if p.suffix.lower() in INPUT_SUFFIXES and p.is_file():
+                found.append(p)
+    yield from sorted(found)
+
+
+def _from_file(path: Path, max_bytes: int) -> Iterator[Any]:
+    if path.suffix.lower() != ".jsonl" or not path.is_file():
+        yield path
         return
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, start=1):
-            yield from _record(line, f"{path}:{lineno}")
+    try:
+        f = open(path, "r", encoding="utf-8", errors="replace")
+    except OSError as exc:
+        yield ErrorRecord(id=input_id(path), source=str(path), error=f"cannot read the file: {exc.strerror or exc}")
+        return
+    with f:
+        lineno = 0
+        while True:
+            # A line is read with a cap, so one huge line costs bounded memory before it is refused.
+            line = f.readline(4 * max_bytes + 2)
+            if not line:
+                break
+            lineno += 1
+            source = f"{path}:{lineno}"
+            if not line.endswith("\n") and len(line) > 4 * max_bytes:
+                while line and not line.endswith("\n"):
+                    line = f.readline(1 << 20)
+                yield ErrorRecord(id=input_id(Path(source)), source=source,
+                                  error=f"the line is over the limit of {max_bytes:,} bytes")
+                continue
+            yield from _record(line, source)
 
 
 def _record(line: str, source: str) -> Iterator[Any]:
@@ -66,16 +112,23 @@ def _record(line: str, source: str) -> Iterator[Any]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        yield ErrorRecord(id=_error_id(source), source=source, error=f"not a JSON line: {exc.msg} at column {exc.colno}")
+        yield ErrorRecord(id=input_id(Path(source)), source=source,
+                          error=f"not a JSON line: {exc.msg} at column {exc.colno}")
+        return
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: a line of 200,000 '[' nests deeper than the parser goes.
+        yield ErrorRecord(id=input_id(Path(source)), source=source,
+                          error=f"not a usable JSON line: {type(exc).__name__}: {str(exc)[:200]}")
         return
     if not isinstance(record, dict):
-        yield ErrorRecord(id=_error_id(source), source=source, error="a JSONL line must be an object with 'text' or 'html'")
+        yield ErrorRecord(id=input_id(Path(source)), source=source,
+                          error="a JSONL line must be an object with 'text' or 'html'")
         return
-    record.setdefault("source", source)
+    record["source"] = source
     yield record
 
 
-def _from_stdin(stream: TextIO) -> Iterator[Any]:
+def _from_stdin(stream: TextIO, max_bytes: int) -> Iterator[Any]:
     data = stream.read()
     lines = [ln for ln in data.splitlines() if ln.strip()]
     if lines and all(ln.lstrip().startswith("{") for ln in lines):
@@ -84,75 +137,226 @@ def _from_stdin(stream: TextIO) -> Iterator[Any]:
     elif data.strip():
         yield data
     else:
-        yield ErrorRecord(id=_error_id("<stdin>"), source="<stdin>", error="the input is empty")
+        yield ErrorRecord(id=input_id(Path("<stdin>")), source="<stdin>", error="the input is empty")
 
 
 class JsonlSink:
     """Append-only JSONL results file that survives being killed at any moment.
 
-    Each record is written as one line with a single write and flushed. On open, a torn last line
-    (from a kill mid-write) is cut off, and the ids already present are read so a resumed run skips them.
+    Each record is written as one line with a single write and flushed. A lock file in the folder
+    keeps a second run off the same output. Existing results are never deleted quietly: without
+    `resume` or `overwrite` they are refused. On resume, every readable record is kept and only
+    unreadable lines (a torn write from a kill, wherever it sits) are dropped and redone.
     """
 
-    def __init__(self, path: Path, *, resume: bool):
+    def __init__(self, path: Path, *, resume: bool, overwrite: bool = False):
+        from filelock import FileLock, Timeout
+
         self.path = path
         self.done: dict[str, bool] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and path.exists():
+        out = path.parent
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out} exists and is not a folder; -o names the output folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(out / LOCK_NAME))
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise OutputError(f"another summarizer run is writing to {out} (lock {out / LOCK_NAME}); "
+                              "wait for it to finish or choose another output folder") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
+        try:
+            self._open(resume, overwrite)
+        except OSError as exc:
+            self._lock.release()
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        except OutputError:
+            self._lock.release()
+            raise
+
+    def _open(self, resume: bool, overwrite: bool) -> None:
+        path = self.path
+        if path.exists() and path.stat().st_size and not overwrite:
+            if not resume:
+                n = len(read_records(path))
+                raise OutputError(f"{path} already holds {n} record(s); use --resume to finish that job, "
+                                  "or --overwrite to replace the results")
             self._recover()
-        elif path.exists():
+        elif overwrite and path.exists():
             path.unlink()
-        self._f = open(path, "a", encoding="utf-8")
+        self._f = open(path, "ab")
 
     def _recover(self) -> None:
         data = self.path.read_bytes()
-        good_end = 0
-        pos = 0
+        good: list[bytes] = []
+        dropped = 0
         for line in data.splitlines(keepends=True):
-            pos += len(line)
-            if not line.endswith(b"\n"):
-                break
-            try:
-                rec = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                break
-            good_end = pos
-            self.done[str(rec.get("id"))] = "error" not in rec
-        if good_end < len(data):
-            logger.warning("%s: dropping %d bytes of a torn last record; it will be redone", self.path, len(data) - good_end)
-            with open(self.path, "r+b") as f:
-                f.truncate(good_end)
+            rec = _parse(line) if line.endswith(b"\n") else None
+            if rec is None:
+                dropped += line.strip() != b""
+                continue
+            good.append(line)
+            self.done[str(rec["id"])] = "error" not in rec
+        if dropped:
+            logger.warning("%s: dropping %d unreadable line(s) (torn writes); those articles will be redone",
+                           self.path, dropped)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_bytes(b"".join(good))
+            os.replace(tmp, self.path)
 
     def write(self, record: ArticleResult | ErrorRecord) -> None:
         """Append one record and flush it to the OS."""
         d = record.to_dict()
-        self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        try:
+            line = (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (e.g. from an undecodable file name) cannot be UTF-8; escaped JSON is still exact.
+            line = (json.dumps(d) + "\n").encode("ascii")
+        self._f.write(line)
         self._f.flush()
         self.done[str(d["id"])] = "error" not in d
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file and release the folder's lock."""
         self._f.close()
+        self._lock.release()
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return rec if isinstance(rec, dict) and "id" in rec else None
+
+
+def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: int | None = None,
+              batch_size: int = 4, progress: bool = True) -> int:
+    """The batch job on this machine: inputs -> resume/duplicate filter -> `Pipeline.process_many` -> `sink`.
+
+    Args:
+        pipe: The configured pipeline.
+        items: Inputs as yielded by `discover_inputs`.
+        sink: The JSONL output; ids already in it are skipped (a previous error counts as failed).
+        limit: Take at most this many inputs.
+        batch_size: Articles translated together.
+        progress: Show a progress bar (terminal) or progress lines on stderr.
+
+    Returns:
+        The number of failed articles (error records written now or found from an earlier run).
+
+    Raises:
+        NoInputsError: No input at all.
+    """
+    items = list(itertools.islice(items, limit) if limit is not None else items)
+    if not items:
+        raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files, records or text)")
+    failed = 0
+    admit = _Admission(sink)
+    bar = _Progress(len(items)) if progress else None
+    try:
+        for result in pipe.process_many(items, batch_size=batch_size, admit=admit):
+            sink.write(result)
+            if isinstance(result, ErrorRecord):
+                failed += 1
+                print(f"error: {result.source or result.id}: {result.error}", file=sys.stderr)
+            if bar is not None:
+                bar.total = len(items) - admit.skipped
+                bar.step(result)
+    finally:
+        if bar is not None:
+            bar.close()
+    return failed + admit.failed_before
+
+
+class _Admission:
+    """Decides, per cleaned input, whether to process it: resume skips, duplicate ids become errors."""
+
+    def __init__(self, sink: JsonlSink):
+        self.sink = sink
+        self.seen: dict[str, str] = {}
+        self.count: dict[str, int] = {}
+        self.skipped = 0
+        self.failed_before = 0
+
+    def __call__(self, rec: Article | ErrorRecord):
+        rid = rec.id
+        if rid in self.seen and isinstance(rec, Article):
+            n = self.count[rid] = self.count.get(rid, 0) + 1
+            dup_id = "dup-" + hashlib.sha256(f"{rid}\0{rec.source}\0{n}".encode("utf-8", "replace")).hexdigest()[:12]
+            if dup_id in self.sink.done:
+                return self._skip(dup_id)
+            return ErrorRecord(id=dup_id, source=rec.source,
+                               error=f"duplicate id {rid!r}: {self.seen[rid]} already has it")
+        if rid in self.sink.done:
+            self.seen.setdefault(rid, "an earlier record")
+            return self._skip(rid)
+        self.seen[rid] = rec.source or "an earlier record"
+        return None
+
+    def _skip(self, rid: str):
+        self.skipped += 1
+        if not self.sink.done[rid]:
+            self.failed_before += 1
+        return SKIP
+
+
+class _Progress:
+    """A tqdm bar on a terminal; plain log lines otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="article", file=sys.stderr)
+
+    def step(self, result) -> None:
+        self.n += 1
+        elapsed = time.perf_counter() - self.t0
+        rate = self.n / elapsed * 60 if elapsed else 0.0
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.set_postfix_str(f"{rate:.1f} articles/min")
+            self.bar.update(1)
+        else:
+            eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
+            status = "error" if isinstance(result, ErrorRecord) else "ok"
+            print(f"[{self.n}/{self.total}] {result.id} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """All complete records of a results JSONL file."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    return out
+    """All readable records of a results JSONL file (torn or unreadable lines are left out)."""
+    with open(path, "rb") as f:
+        return [rec for rec in (_parse(line) for line in f if line.endswith(b"\n")) if rec is not None]
 
 
 CSV_FIELDS = ["id", "source", "title", "summary_zh", "title_en", "summary_en", "text_en", "warnings", "error"]
 
 
+# OWASP's rule against CSV (formula) injection: a spreadsheet runs a cell that starts with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def csv_row(rec: dict[str, Any]) -> dict[str, str]:
-    """One CSV row for a result or error record."""
+    """One CSV row for a result or error record, every cell neutralised with `csv_cell`."""
+    return {k: csv_cell(v) for k, v in _csv_values(rec).items()}
+
+
+def _csv_values(rec: dict[str, Any]) -> dict[str, Any]:
     if "error" in rec:
         return {"id": rec["id"], "source": rec.get("source") or "", "error": rec["error"]}
     art = rec["article"]
@@ -184,10 +388,11 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
     buf.write("# Summaries and translations\n\n")
     for rec in records:
         if "error" in rec:
-            buf.write(f"## ⚠ {rec.get('source') or rec['id']}\n\nError: {rec['error']}\n\n---\n\n")
+            buf.write(f"## ⚠ {_md(rec.get('source') or rec['id'])}\n\nError: {_md(rec['error'])}\n\n"
+                      f"<sub>id {_code(rec['id'])}</sub>\n\n---\n\n")
             continue
         art = rec["article"]
-        buf.write(f"## {_md(art['title']) or rec['id']}\n\n")
+        buf.write(f"## {_md(art['title'] or rec['id'])}\n\n")
         if rec.get("title_en"):
             buf.write(f"*{_md(rec['title_en'])}*\n\n")
         if rec.get("summary_zh"):
@@ -200,16 +405,25 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
                 buf.write(f"> {_md(zh)}\n\n{_md(en)}\n\n")
         if rec.get("warnings"):
             buf.write("**Warnings**\n\n" + "".join(f"- {_md(w)}\n" for w in rec["warnings"]) + "\n")
-        meta = f"id `{rec['id']}` · config `{rec.get('config', '')}`"
+        meta = f"id {_code(rec['id'])} · config {_code(rec.get('config', ''))}"
         if rec.get("timings"):
             meta += f" · {rec['timings'].get('total', 0):.1f}s"
         buf.write(f"<sub>{meta}</sub>\n\n---\n\n")
     return buf.getvalue()
 
 
-def _md(text: str) -> str:
+def _md(text: Any) -> str:
     """Escape what Markdown or an HTML renderer would treat as markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: Any) -> str:
+    """A Markdown code span that holds `text` whatever backticks it contains (CommonMark: a longer fence)."""
+    text = str(text).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def write_markdown(records: Iterable[dict[str, Any]], path: Path) -> None:
@@ -229,8 +443,3 @@ def finish_outputs(out_dir: Path, formats: set[str]) -> list[Path]:
         write_markdown(records, out_dir / OUTPUT_NAMES["md"])
         written.append(out_dir / OUTPUT_NAMES["md"])
     return written
-
-
-def env_flag(name: str) -> bool:
-    """True when env var `name` is set to a true value."""
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

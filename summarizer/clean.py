@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -19,11 +20,28 @@ DEFAULT_MAX_BYTES = 1_000_000
 
 Source = Union[str, bytes, os.PathLike]
 
-__all__ = ["Article", "ArticleError", "clean_article", "article_from_record", "decode_bytes"]
+__all__ = ["Article", "ArticleError", "clean_article", "clean_file", "read_file", "article_from_record", "decode_bytes",
+           "check_id", "MAX_ID_CHARS"]
+
+# Ids travel into file names, logs and resume keys; a longer one is refused, not stored.
+MAX_ID_CHARS = 200
 
 
 class ArticleError(ValueError):
-    """Input that cannot become an article: empty, binary, undecodable, too large, or no text left."""
+    """Input that cannot become an article: empty, binary, undecodable, too large, or no text left.
+
+    Attributes:
+        reason: The plain message without the source (what an error record stores).
+        source: The file the input came from, when known.
+    """
+
+    def __init__(self, reason: str, source: str | None = None):
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.source))
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """Detect the encoding of `data` and decode it.
 
-    Handles UTF-8 (with or without BOM), UTF-16/32 with BOM, GB18030/GBK and Big5.
+    Handles UTF-8 (with or without BOM), UTF-16/32 with BOM, UTF-16 without BOM, GB18030/GBK and Big5.
 
     Args:
         data: Raw file content.
@@ -100,7 +118,10 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError as exc:
                 raise ArticleError(f"the file starts with a {enc} byte-order mark but is not valid {enc}: {exc.reason}") from None
     if b"\x00" in data[:4096]:
-        raise ArticleError("the input looks binary (it contains NUL bytes), not a text or HTML article")
+        text, enc = _utf16_without_bom(data)
+        if text is None:
+            raise ArticleError("the input looks binary (it contains NUL bytes), not a text or HTML article")
+        return text, enc
     try:
         return _check_text(data.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
@@ -111,18 +132,50 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
-        han = _HAN.findall(text)
-        score = sum(ch in _COMMON for ch in han) / max(1, len(han))
-        candidates.append((score, enc, text))
+        candidates.append((_common_share(text), enc, text))
     if not candidates:
+        text, enc = _utf16_without_bom(data)
+        if text is not None:
+            return text, enc
         raise ArticleError(
-            "could not decode the input: it is not UTF-8, UTF-16 (with BOM), GB18030/GBK or Big5 text"
+            "could not decode the input: it is not UTF-8, UTF-16, GB18030/GBK or Big5 text"
         )
     candidates.sort(reverse=True)
     score, enc, text = candidates[0]
     if score < 0.05 and len(_HAN.findall(text)) > 20:
+        utf16, enc16 = _utf16_without_bom(data)
+        if utf16 is not None:
+            return utf16, enc16
         raise ArticleError(f"the input decodes as {enc} only into unlikely characters; it looks binary or mis-encoded")
     return _check_text(text), enc
+
+
+def _common_share(text: str) -> float:
+    han = _HAN.findall(text)
+    return sum(ch in _COMMON for ch in han) / max(1, len(han))
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str | None, str]:
+    """UTF-16 text that lost its byte-order mark (some Windows tools write it so), or (None, "")."""
+    if len(data) % 2:
+        return None, ""
+    head = data[:8192]
+    # ASCII markup and newlines put a NUL on one side of every code unit; which side gives the byte order.
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    order = ("utf-16-le", "utf-16-be") if odd >= even else ("utf-16-be", "utf-16-le")
+    for enc in order:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text[:4096]) / max(1, len(text[:4096]))
+        han = _HAN.findall(text[:4096])
+        if printable > 0.97 and (not han or _common_share(text[:4096]) >= 0.1):
+            try:
+                return _check_text(text), enc
+            except ArticleError:
+                continue
+    return None, ""
 
 
 def _check_text(text: str) -> str:
@@ -235,7 +288,7 @@ def _is_page(text: str) -> bool:
 
 
 def _looks_html(text: str) -> bool:
-    return bool(re.search(r"</?(div|span|p|br|html|body|img|h1|article)\b", text[:20000], re.IGNORECASE))
+    return bool(re.search(r"</?(div|span|p|br|html|body|img|h1|article|script|style|noscript|iframe|template)\b", text[:20000], re.IGNORECASE))
 
 
 def _stable_id(source: str | None, text: str) -> str:
@@ -246,43 +299,74 @@ def _stable_id(source: str | None, text: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_source(source: Source, name: str | None = None) -> tuple[str, str | None, str | None, int]:
-    """Returns (text, encoding, path, byte size)."""
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-        if not data.strip():
-            raise ArticleError(f"the file is empty: {name}" if name else "the input is empty")
-        try:
-            text, enc = decode_bytes(data)
-        except ArticleError as exc:
-            raise ArticleError(f"{name}: {exc}" if name else str(exc)) from None
-        return text, enc, name, len(data)
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and "\n" not in source and len(source) < 4096 and source.strip() and _is_file(source)
-    ):
-        path = Path(source)
-        if not path.is_file():
-            raise ArticleError(f"no such file: {path}")
-        data = path.read_bytes()
-        if not data.strip():
-            raise ArticleError(f"the file is empty: {path}")
-        try:
-            text, enc = decode_bytes(data)
-        except ArticleError as exc:
-            raise ArticleError(f"{path}: {exc}") from None
-        return text, enc, os.path.abspath(path), len(data)
-    if isinstance(source, str):
-        if not source.strip():
-            raise ArticleError("the input is empty")
-        return _check_text(source), None, None, len(source.encode("utf-8"))
-    raise ArticleError(f"cannot read an article from a {type(source).__name__}")
+def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a file's bytes, refusing what is not a readable regular file of at most `max_bytes`.
 
-
-def _is_file(s: str) -> bool:
+    Raises:
+        ArticleError: Missing file, dangling symlink, directory, device/pipe, unreadable, or too large;
+            the message says which (``source`` is the path).
+    """
+    p = Path(path)
+    where = str(p)
     try:
-        return Path(s).is_file()
-    except OSError:
-        return False
+        st = p.stat()
+    except FileNotFoundError:
+        reason = "dangling symbolic link (its target does not exist)" if p.is_symlink() else "no such file"
+        raise ArticleError(reason, where) from None
+    except OSError as exc:
+        raise ArticleError(f"cannot open the file: {exc.strerror or exc}", where) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ArticleError("is a directory, not a file", where)
+    if not stat.S_ISREG(st.st_mode):
+        raise ArticleError("not a regular file (a device, pipe or socket)", where)
+    try:
+        with open(p, "rb") as f:
+            # One byte past the limit is enough to know it is too big; never hold more.
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ArticleError(f"cannot read the file: {exc.strerror or exc}", where) from None
+    if len(data) > max_bytes:
+        raise ArticleError(f"the file is over the limit of {max_bytes:,} bytes", where)
+    return data
+
+
+def _decode(data: bytes, where: str | None) -> tuple[str, str]:
+    if not data.strip():
+        raise ArticleError("the file is empty" if where else "the input is empty", where)
+    try:
+        return decode_bytes(data)
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, where) from None
+
+
+def _valid_text(text: str, what: str = "the text") -> str:
+    """`text` unchanged, or an error naming the first character that UTF-8 cannot hold (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ArticleError(f"{what} holds invalid Unicode (a lone surrogate at character {exc.start})") from None
+    return text
+
+
+def clean_file(
+    path: str | os.PathLike,
+    *,
+    id: str | None = None,
+    title: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Article:
+    """Read and clean one crawled file; the explicit entry point for a path given as a str.
+
+    Args:
+        path: The file (any name, newlines included).
+        id: Identifier to use; default a hash of the absolute path and the content.
+        title: Title to use instead of the first line.
+        max_bytes: Refuse files larger than this.
+
+    Raises:
+        ArticleError: Unreadable, empty, binary, undecodable or oversized file, or nothing left after cleaning.
+    """
+    return clean_article(Path(path), id=id, title=title, max_bytes=max_bytes)
 
 
 def clean_article(
@@ -295,9 +379,12 @@ def clean_article(
 ) -> Article:
     """Read and clean one crawled article.
 
+    A ``str`` is always the article text, never a path: text that arrives over a network must not be
+    able to name a file on the server. Pass a `pathlib.Path` (or call `clean_file`) to read a file.
+
     Args:
-        source: A path (str or PathLike), raw bytes, or the text itself (crawler format, plain text,
-            a full HTML page, or one JSONL record ``{"id","title","text"}`` / ``{"id","html"}``).
+        source: A `pathlib.Path` (or other PathLike) to read, raw bytes, or the text itself (crawler format,
+            plain text, a full HTML page, or one JSONL record ``{"id","title","text"}`` / ``{"id","html"}``).
         id: Identifier to use; default is the record's id or a hash of source path and content.
         title: Title to use instead of the first line.
         max_bytes: Refuse inputs larger than this many bytes of text.
@@ -310,19 +397,59 @@ def clean_article(
     Raises:
         ArticleError: Empty, binary, undecodable or oversized input, or nothing left after cleaning.
     """
-    text, encoding, path, size = _read_source(source, source_name)
-    where = f"{path}: " if path else ""
+    path = source_name
+    if isinstance(source, os.PathLike):
+        where = str(source)
+        data = read_file(source, max_bytes)
+        text, encoding = _decode(data, where)
+        path, size = os.path.abspath(source), len(data)
+    elif isinstance(source, (bytes, bytearray)):
+        where = source_name
+        text, encoding = _decode(bytes(source), where)
+        size = len(source)
+    elif isinstance(source, str):
+        where = source_name
+        if not source.strip():
+            raise ArticleError("the input is empty", where)
+        try:
+            text = _check_text(_valid_text(source))
+        except ArticleError as exc:
+            raise ArticleError(exc.reason, where) from None
+        encoding, size = None, len(source.encode("utf-8"))
+    else:
+        raise ArticleError(f"cannot read an article from a {type(source).__name__}; pass text, bytes or a Path")
     if size > max_bytes:
-        raise ArticleError(f"{where}the input is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+        raise ArticleError(f"the input is {size:,} bytes, over the limit of {max_bytes:,} bytes", where)
+    if id is not None:
+        id = check_id(id)
     stripped = text.strip(_SPACES)
     if stripped.startswith("{") and "\n" not in stripped:
         try:
             record = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             record = None
         if isinstance(record, dict):
             return article_from_record(record, source=path, id=id, max_bytes=max_bytes)
-    return _clean_text(text, id=id, title=title, source=path, encoding=encoding)
+    try:
+        return _clean_text(text, id=id, title=title, source=path, encoding=encoding)
+    except ArticleError as exc:
+        raise ArticleError(exc.reason, where) from None
+
+
+def check_id(value: Any) -> str:
+    """A usable article id from a caller or a JSONL record: a str or int of at most `MAX_ID_CHARS` characters.
+
+    Raises:
+        ArticleError: Any other type (objects, lists, booleans, floats), an empty or over-long id.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ArticleError(f"the id must be a string or an integer, not {type(value).__name__}")
+    value = str(value)
+    if not value.strip():
+        raise ArticleError("the id is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise ArticleError(f"the id is {len(value):,} characters; the limit is {MAX_ID_CHARS}")
+    return _valid_text(value, "the id")
 
 
 def article_from_record(
@@ -330,25 +457,39 @@ def article_from_record(
 ) -> Article:
     """Build an article from a JSONL record ``{"id","title","text"}`` or ``{"id","html"}``.
 
+    ``html`` is always parsed as HTML (script and style content dropped, as for files); ``text`` is
+    plain text unless it carries markup, and an escaped ``&lt;img&gt;`` in it stays text.
+
+    Args:
+        record: The decoded JSON object.
+        source: Where the record was read (``file.jsonl:LINE``), stored as ``Article.source``.
+        id: Identifier to use instead of the record's.
+        max_bytes: Refuse a body larger than this many UTF-8 bytes.
+
     Raises:
-        ArticleError: The record has no text, or is too large.
+        ArticleError: No text, a body over the limit, invalid Unicode, or an id that is not a short str/int.
     """
+    is_html = False
     body = record.get("text")
     if body is None:
-        body = record.get("html")
+        body, is_html = record.get("html"), True
     if body is None:
-        body = record.get("content")
+        body, is_html = record.get("content"), False
     if not isinstance(body, str):
         raise ArticleError("the JSON record has no 'text' or 'html' string")
+    _valid_text(body, "the record's text")
     if len(body.encode("utf-8")) > max_bytes:
         raise ArticleError(f"the JSON record's text is over the limit of {max_bytes:,} bytes")
     rid = id if id is not None else record.get("id")
+    rid = None if rid is None else check_id(rid)
     rec_title = record.get("title")
+    if rec_title is not None and not isinstance(rec_title, str):
+        raise ArticleError(f"the record's title must be a string, not {type(rec_title).__name__}")
     if isinstance(rec_title, str) and rec_title.strip():
-        return _clean_text(body, id=None if rid is None else str(rid), title=rec_title.strip(), source=source,
-                           encoding=None, has_title_line=False)
-    return _clean_text(body, id=None if rid is None else str(rid), title=None, source=source, encoding=None,
-                       has_title_line="html" not in record)
+        return _clean_text(body, id=rid, title=_valid_text(rec_title, "the title").strip(), source=source,
+                           encoding=None, has_title_line=False, is_html=is_html)
+    return _clean_text(body, id=rid, title=None, source=source, encoding=None, has_title_line=not is_html,
+                       is_html=is_html)
 
 
 def _clean_text(
@@ -359,21 +500,23 @@ def _clean_text(
     source: str | None,
     encoding: str | None,
     has_title_line: bool = True,
+    is_html: bool = False,
 ) -> Article:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     lines, images = _remove_image_blocks(text.split("\n"))
     while lines and not lines[0].strip(_SPACES):
         lines.pop(0)
     if not lines:
-        raise ArticleError(_where(source) + "no text in the input (only whitespace or image placeholders)")
+        raise ArticleError("no text in the input (only whitespace or image placeholders)")
+    nonblank = [ln for ln in lines if ln.strip(_SPACES)]
+    # A single line of text is the body, not a title over nothing; a lone file-name line stays a title.
+    single_body = len(nonblank) == 1 and not images and not _FILENAME_TITLE.match(nonblank[0])
     page_title = ""
-    if _is_page(lines[0]):
-        body = "\n".join(lines)
-        paragraphs, imgs, page_title = html_to_paragraphs(body)
-    elif title is None and has_title_line and not _TAG_LIKE.match(lines[0]):
+    if is_html or _is_page(lines[0]):
+        paragraphs, imgs, page_title = html_to_paragraphs("\n".join(lines))
+    elif title is None and has_title_line and not single_body and not _TAG_LIKE.match(lines[0]):
         title = title_from_line(lines[0])
-        body = "\n".join(lines[1:])
-        paragraphs, imgs = _body_paragraphs(body)
+        paragraphs, imgs = _body_paragraphs("\n".join(lines[1:]))
     else:
         body = "\n".join(lines)
         if _looks_html(body):
@@ -390,7 +533,9 @@ def _clean_text(
     if title is None:
         title = page_title
     if not kept:
-        raise ArticleError(_where(source) + "no text left after cleaning (the body is empty)")
+        hint = ("; a str is article text, never a path: pass a pathlib.Path or call clean_file to read a file"
+                if len(nonblank) == 1 and _FILENAME_TITLE.match(nonblank[0]) else "")
+        raise ArticleError("no text left after cleaning (the body is empty)" + hint)
     paragraphs_t = tuple(kept)
     aid = id if id is not None else _stable_id(source, (title or "") + "\n" + "\n".join(paragraphs_t))
     return Article(id=aid, title=title or "", paragraphs=paragraphs_t, image_count=images, source=source,
@@ -405,7 +550,3 @@ def _body_paragraphs(body: str) -> tuple[list[str], int]:
         body = html.unescape(body)
     paras = [p.strip(_SPACES) for p in body.split("\n")]
     return [re.sub(r"[ \t\u00a0\u3000]+", " ", p) for p in paras if p], 0
-
-
-def _where(source: str | None) -> str:
-    return f"{source}: " if source else ""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-chars", type=int, default=None, help="summary length limit in characters")
     run.add_argument("--tasks", default=None, help="summary,translation (default from config)")
     run.add_argument("--glossary", default=None, help="TOML glossary of required translations")
-    run.add_argument("--resume", action="store_true", help="skip articles already in OUT/results.jsonl")
+    run.add_argument("--resume", action="store_true", help="keep OUT/results.jsonl and skip the articles already in it")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results already in OUT (without this or --resume they are refused)")
     run.add_argument("--limit", type=int, default=None, help="process at most N articles")
     run.add_argument("--batch-size", type=int, default=4, help="articles translated together (default 4)")
     run.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all cores)")
@@ -65,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-workers", type=int, default=None, help="Ray: model actors (default: 1 per 2 CPUs)")
     run.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs per model actor")
 
-    clean = sub.add_parser("clean", help="print cleaned articles as JSON lines")
-    clean.add_argument("inputs", nargs="+", metavar="FILE")
+    clean = sub.add_parser("clean", help="print cleaned articles as JSON lines (one per file or JSONL record)")
+    clean.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory, glob, JSONL, or - for stdin")
 
     models = sub.add_parser("models", help="list configs; assemble and verify the embedded model")
     models.add_argument("--verify", action="store_true", help="assemble the embedded GGUF from its parts and check its SHA-256")
@@ -105,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .embedded import EmbeddedModelError
     from .models import ModelLoadError
+    from .batch import NoInputsError, OutputError
     from .tasks import TaskError
 
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, EmbeddedModelError, ModelLoadError, TaskError, ArticleError) as exc:
+    except (ConfigError, EmbeddedModelError, ModelLoadError, TaskError, ArticleError, OutputError, NoInputsError) as exc:
         print(f"summarizer: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -128,113 +134,85 @@ def _formats(spec: str) -> set[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``summarizer run``: the batch job."""
-    from .batch import OUTPUT_NAMES, JsonlSink, discover_inputs, finish_outputs
+    from .batch import OUTPUT_NAMES, JsonlSink, discover_inputs, finish_outputs, run_local
     from .pipeline import load_pipeline
 
     formats = _formats(args.format)
+    if args.resume and args.overwrite:
+        raise SystemExit("summarizer: error: --resume and --overwrite exclude each other")
     pipe = load_pipeline(args.config, _overrides(args), max_chars=args.max_chars, tasks=args.tasks,
                          glossary=args.glossary, threads=args.threads)
     out_dir: Path = args.output
-    sink = JsonlSink(out_dir / OUTPUT_NAMES["jsonl"], resume=args.resume)
-    items = discover_inputs(args.inputs)
-    if args.engine == "ray":
-        from .ray_engine import run_ray
+    sink = JsonlSink(out_dir / OUTPUT_NAMES["jsonl"], resume=args.resume, overwrite=args.overwrite)
+    items = discover_inputs(args.inputs, max_bytes=pipe.config.limits.max_bytes)
+    stopped = None
+    try:
+        with _signals_as_interrupt():
+            if args.engine == "ray":
+                from .ray_engine import run_ray
 
-        failed = run_ray(pipe, list(items), sink, address=args.ray_address, num_workers=args.num_workers,
-                         gpus_per_worker=args.gpus_per_worker, limit=args.limit, batch_size=args.batch_size)
-    else:
-        failed = _run_local(pipe, items, sink, limit=args.limit, batch_size=args.batch_size)
-    sink.close()
+                failed = run_ray(pipe, list(items), sink, address=args.ray_address, num_workers=args.num_workers,
+                                 gpus_per_worker=args.gpus_per_worker, limit=args.limit, batch_size=args.batch_size)
+            else:
+                failed = run_local(pipe, items, sink, limit=args.limit, batch_size=args.batch_size)
+    except _Stopped as exc:
+        stopped, failed = exc.signum, 0
+    finally:
+        sink.close()
     written = finish_outputs(out_dir, formats)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if stopped is not None:
+        print(f"summarizer: stopped by {signal.Signals(stopped).name}; the results so far are kept, "
+              "run the same command with --resume to finish", file=sys.stderr)
+        return 128 + stopped
     return EXIT_FAILED_ARTICLES if failed else 0
 
 
-def prepared_items(pipe, items, sink, limit: int | None):
-    """Clean inputs, drop those already in `sink` (resume), stop after `limit`; errors pass through."""
-    from .clean import ArticleError
-    from .pipeline import ErrorRecord, _error_id, _source_of
+class _Stopped(BaseException):
+    """SIGINT/SIGTERM arrived; unwinds the batch loop so the results written so far are closed cleanly."""
 
-    taken = 0
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt():
+    def stop(signum, _frame):
+        raise _Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """``summarizer clean``: print cleaned articles as JSON lines (one per file or JSONL record)."""
+    from .batch import NoInputsError, discover_inputs
+    from .pipeline import ErrorRecord, error_record, load_pipeline
+
+    pipe = load_pipeline("extractive")
+    items = list(discover_inputs(args.inputs, max_bytes=pipe.config.limits.max_bytes))
+    if not items:
+        raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files)")
+    failed = 0
     for item in items:
-        if limit is not None and taken >= limit:
-            return
         if isinstance(item, ErrorRecord):
             rec = item
         else:
             try:
-                rec = pipe.article(item)
-            except (ArticleError, OSError) as exc:
-                rec = ErrorRecord(id=_error_id(item), source=_source_of(item), error=str(exc))
-        taken += 1
-        if rec.id in sink.done:
-            if not sink.done[rec.id]:
-                yield ("skipped-error", rec)
-            continue
-        yield ("todo", rec)
-
-
-def _run_local(pipe, items, sink, *, limit: int | None, batch_size: int) -> int:
-    from .pipeline import ErrorRecord
-
-    failed = 0
-    todo = []
-    for state, rec in prepared_items(pipe, items, sink, limit):
-        if state == "skipped-error":
-            failed += 1
-        else:
-            todo.append(rec)
-    progress = _Progress(len(todo))
-    for result in pipe.process_many(todo, batch_size=batch_size):
-        sink.write(result)
-        if isinstance(result, ErrorRecord):
-            failed += 1
-            print(f"error: {result.source or result.id}: {result.error}", file=sys.stderr)
-        progress.step(result)
-    progress.close()
-    return failed
-
-
-class _Progress:
-    """A tqdm bar on a terminal; plain log lines otherwise."""
-
-    def __init__(self, total: int):
-        self.total, self.n, self.t0 = total, 0, time.perf_counter()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="article", file=sys.stderr)
-
-    def step(self, result) -> None:
-        self.n += 1
-        elapsed = time.perf_counter() - self.t0
-        rate = self.n / elapsed * 60 if elapsed else 0.0
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{rate:.1f} articles/min")
-            self.bar.update(1)
-        else:
-            eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
-            status = "error" if hasattr(result, "error") else "ok"
-            print(f"[{self.n}/{self.total}] {result.id} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    """``summarizer clean``: print cleaned articles as JSON lines."""
-    from .clean import ArticleError, clean_article
-
-    failed = 0
-    for f in args.inputs:
-        try:
-            print(json.dumps(clean_article(f).to_dict(), ensure_ascii=False))
-        except ArticleError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+                print(json.dumps(pipe.article(item).to_dict(), ensure_ascii=False))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+                rec = error_record(item, exc)
+        failed += 1
+        print(f"error: {rec.source or rec.id}: {rec.error}", file=sys.stderr)
     return EXIT_FAILED_ARTICLES if failed else 0
 
 

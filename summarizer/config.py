@@ -74,6 +74,9 @@ class SummarizeConfig:
     model: str = "llm"
     max_chars: int = 200
     chunk_tokens: int = 1800
+    # At most this many chunks of a long article are summarized (then merged level by level), so the
+    # number of model calls is bounded for any article within limits.max_bytes.
+    max_chunks: int = 8
     system_prompt: str = "你是一名新闻编辑，用简体中文为新闻写忠实、简洁的摘要。"
     user_prompt: str = "标题：{title}\n\n正文：\n{text}\n\n请用简体中文写一段不超过{max_chars}字的摘要，只输出摘要。"
     merge_prompt: str = "以下是同一篇新闻各部分的摘要：\n{text}\n\n请合并为一段不超过{max_chars}字的简体中文摘要，只输出摘要。"
@@ -105,11 +108,18 @@ class TranslateConfig:
 class LimitsConfig:
     """Input and serving limits."""
 
+    # Largest input (file, record or pasted text) in bytes of text.
     max_bytes: int = 1_000_000
+    # Largest upload the web demo accepts, per file.
     max_upload_mb: float = 5.0
+    # Longest text pasted into the web demo.
     max_request_chars: int = 50_000
+    # Requests the web demo runs at once (model calls are serialised per model anyway).
     concurrency: int = 1
+    # Most articles (pasted text + uploads) in one web request.
     max_files: int = 50
+    # Seconds one article may spend in model calls before it becomes an error record; 0 = no limit.
+    article_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,7 @@ def run_bench(*, config: str | None = None, overrides: dict | None = None, artic
     pipe.warm_up()
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = list(pipe.process_many([str(f) for f in files]))
+    results = list(pipe.process_many(files))
     elapsed = time.perf_counter() - t0
     gen = pipe._generator(cfg.translate.model) if "translation" in cfg.tasks else None
     out_tokens = 0

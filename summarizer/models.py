@@ -20,7 +20,8 @@ from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError"]
+__all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError",
+           "BudgetedGenerator", "TimeBudgetExceeded"]
 
 Request = Union[str, Sequence[dict]]
 
@@ -325,6 +326,40 @@ class Seq2SeqGenerator(_TorchGenerator):
             else:
                 texts.append(next((m["content"] for m in reversed(list(r)) if m["role"] == "user"), ""))
         return texts
+
+
+class TimeBudgetExceeded(RuntimeError):
+    """An article spent its time budget (``limits.article_seconds``) in model calls."""
+
+
+class BudgetedGenerator(Generator):
+    """A generator that refuses to start another request once a deadline has passed.
+
+    Requests go to the wrapped generator one backend batch at a time, so a long article is stopped
+    within one request of its budget (a request itself is bounded by ``max_new_tokens``).
+    """
+
+    def __init__(self, inner: Generator, seconds: float, deadline: float | None = None):
+        self.inner = inner
+        self.kind = inner.kind
+        self.info = inner.info
+        self.context_length = inner.context_length
+        self.seconds = seconds
+        # time.monotonic() after which no request starts; several wrappers may share one.
+        self.deadline = time.monotonic() + seconds if deadline is None else deadline
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def generate(self, requests, options, *, forbid_han=False):
+        step = max(1, getattr(self.inner, "batch_size", 1))
+        outs: list[str] = []
+        for start in range(0, len(requests), step):
+            if time.monotonic() > self.deadline:
+                raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
+                                         "the article is too long for this machine's time budget")
+            outs += self.inner.generate(requests[start:start + step], options, forbid_han=forbid_han)
+        return outs
 
 
 _BACKENDS = {

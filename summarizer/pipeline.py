@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Union
 
-from .clean import Article, ArticleError, clean_article
+from .clean import Article, ArticleError, article_from_record, check_id, clean_article
 from .config import Config, load_config
-from .models import Generator, ModelInfo, get_generator
+from .models import BudgetedGenerator, Generator, ModelInfo, get_generator
 from .quality import Glossary, load_glossary
 from .tasks import summarize, translate_many
+from .text import not_chinese
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Pipeline", "ArticleResult", "ErrorRecord", "load_pipeline"]
+__all__ = ["Pipeline", "ArticleResult", "ErrorRecord", "load_pipeline", "error_record", "error_message", "input_id",
+           "input_source", "SKIP"]
 
 Item = Union[Article, str, bytes, os.PathLike, dict]
 
@@ -79,6 +82,61 @@ class ErrorRecord:
         return dataclasses.asdict(self)
 
 
+SKIP = object()
+"""Returned by a `Pipeline.process_many` ``admit`` callback to drop an input without a record."""
+
+
+def input_source(item: Any) -> str | None:
+    """Where an input came from, for its records: a file path, a JSONL ``file:LINE``, or None for text."""
+    if isinstance(item, Article):
+        return item.source
+    if isinstance(item, os.PathLike):
+        return str(item)
+    if isinstance(item, dict):
+        src = item.get("source")
+        return src if isinstance(src, str) and len(src) <= 4096 else None
+    if isinstance(item, ErrorRecord):
+        return item.source
+    return None
+
+
+def input_id(item: Any) -> str:
+    """The id an input's error record gets: the record's own id when usable, else a hash of its source or content."""
+    if isinstance(item, (Article, ErrorRecord)):
+        return item.id
+    if isinstance(item, dict) and item.get("id") is not None:
+        try:
+            return check_id(item["id"])
+        except ArticleError:
+            pass
+    src = input_source(item)
+    if src:
+        raw = src.encode("utf-8", "replace")
+    elif isinstance(item, (bytes, bytearray)):
+        raw = bytes(item)
+    elif isinstance(item, dict):
+        raw = repr(sorted(item.items(), key=lambda kv: str(kv[0]))).encode("utf-8", "replace")
+    else:
+        raw = str(item).encode("utf-8", "replace")
+    return "err-" + hashlib.sha256(raw).hexdigest()[:12]
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line message an error record stores: the plain reason for bad input, else ``Class: message``."""
+    if isinstance(exc, ArticleError):
+        return exc.reason
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
+
+
+def error_record(item: Any, exc: BaseException) -> ErrorRecord:
+    """The `ErrorRecord` for an input that failed with `exc`."""
+    source = input_source(item)
+    if source is None and isinstance(exc, ArticleError) and exc.source:
+        source = exc.source
+    return ErrorRecord(id=input_id(item), source=source, error=error_message(exc))
+
+
 class Pipeline:
     """Clean, summarize and translate articles with the models a `Config` names.
 
@@ -109,20 +167,27 @@ class Pipeline:
                 self._generator(key)
 
     def article(self, item: Item, *, id: str | None = None) -> Article:
-        """Clean one input (path, bytes, text, JSONL record dict or `Article`) into an `Article`."""
+        """Clean one input into an `Article`.
+
+        A ``str`` is always article text; a file is read only when given as a `pathlib.Path` (or other
+        PathLike). Bytes are file content; a dict is a JSONL record; an `Article` is returned as is.
+
+        Raises:
+            ArticleError: The input is not a usable article.
+        """
+        limit = self.config.limits.max_bytes
         if isinstance(item, Article):
             return item
         if isinstance(item, dict):
-            from .clean import article_from_record
-
-            return article_from_record(item, id=id, max_bytes=self.config.limits.max_bytes)
-        return clean_article(item, id=id, max_bytes=self.config.limits.max_bytes)
+            return article_from_record(item, source=input_source(item), id=id, max_bytes=limit)
+        return clean_article(item, id=id, max_bytes=limit)
 
     def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None) -> ArticleResult:
         """Process one article.
 
         Args:
-            item: A path, bytes, raw text/HTML, a JSONL record dict, or an `Article`.
+            item: Article text (a ``str`` is never read as a path), a `pathlib.Path` to a file, bytes,
+                a JSONL record dict, or an `Article`.
             id: Article id to use (default: from the record or a content hash).
             max_chars: Summary length limit (default from config).
 
@@ -131,38 +196,63 @@ class Pipeline:
 
         Raises:
             ArticleError: The input is not a usable article.
+            TimeBudgetExceeded: Model work took longer than ``limits.article_seconds``.
         """
         t0 = time.perf_counter()
         article = self.article(item, id=id)
         clean_s = time.perf_counter() - t0
         return self._run([article], [clean_s], max_chars=max_chars)[0]
 
+    def process_file(self, path: str | os.PathLike, *, max_chars: int | None = None) -> ArticleResult:
+        """Process the file at `path` (a str here is a path: the explicit entry point for file names)."""
+        return self.process(Path(path), max_chars=max_chars)
+
     def process_many(
-        self, items: Iterable[Item], *, batch_size: int = 4, max_chars: int | None = None
+        self,
+        items: Iterable[Item | ErrorRecord],
+        *,
+        batch_size: int = 4,
+        max_chars: int | None = None,
+        admit: Callable[[Article | ErrorRecord], Any] | None = None,
     ) -> Iterator[ArticleResult | ErrorRecord]:
         """Process many inputs, batching translation across articles; yields in input order.
 
-        A bad input yields an `ErrorRecord` instead of raising, so it never takes a sibling down.
+        Any exception while one input is cleaned or processed becomes that input's `ErrorRecord`
+        (the exception class and message; the traceback goes to the log at INFO), so a bad input never
+        takes a sibling down.
+
+        Args:
+            items: Inputs as for `process`, or ready `ErrorRecord`s to pass through.
+            batch_size: Articles translated together.
+            max_chars: Summary length limit (default from config).
+            admit: Called with each cleaned `Article` (and each error record) before any model work: return
+                None to go on, `SKIP` to drop it silently, or an `ErrorRecord` to emit instead (the batch
+                job uses it for resume, duplicate ids and limits).
         """
         batch: list[Article] = []
         clean_times: list[float] = []
         for item in items:
-            if isinstance(item, ErrorRecord):
-                if batch:
-                    yield from self._run_safely(batch, clean_times, max_chars)
-                    batch, clean_times = [], []
-                yield item
-                continue
             t0 = time.perf_counter()
-            try:
-                article = self.article(item)
-            except (ArticleError, OSError) as exc:
+            if isinstance(item, ErrorRecord):
+                rec: Article | ErrorRecord = item
+            else:
+                try:
+                    rec = self.article(item)
+                except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
+                    _log_failure(item, exc)
+                    rec = error_record(item, exc)
+            verdict = admit(rec) if admit is not None else None
+            if verdict is SKIP:
+                continue
+            if isinstance(verdict, ErrorRecord):
+                rec = verdict
+            if isinstance(rec, ErrorRecord):
                 if batch:
                     yield from self._run_safely(batch, clean_times, max_chars)
                     batch, clean_times = [], []
-                yield ErrorRecord(id=_error_id(item), source=_source_of(item), error=str(exc))
+                yield rec
                 continue
-            batch.append(article)
+            batch.append(rec)
             clean_times.append(time.perf_counter() - t0)
             if len(batch) >= batch_size:
                 yield from self._run_safely(batch, clean_times, max_chars)
@@ -175,8 +265,8 @@ class Pipeline:
             yield from self._run(batch, clean_times, max_chars=max_chars)
         except Exception as exc:  # noqa: BLE001 - one failing batch must not end the run
             if len(batch) == 1:
-                logger.exception("article %s failed", batch[0].id)
-                yield ErrorRecord(id=batch[0].id, source=batch[0].source, error=f"{type(exc).__name__}: {exc}")
+                _log_failure(batch[0], exc)
+                yield error_record(batch[0], exc)
                 return
             for article, ct in zip(batch, clean_times):
                 yield from self._run_safely([article], [ct], max_chars)
@@ -187,9 +277,15 @@ class Pipeline:
         warnings = [[] for _ in articles]
         notes = [[] for _ in articles]
         timings = [{"clean": round(c, 4)} for c in clean_times]
+        for i, article in enumerate(articles):
+            why = not_chinese(article.title + "\n" + article.text)
+            if why:
+                warnings[i].append(f"the article is not Chinese: {why}; the summary and translation may be poor")
         model_info: dict[str, Any] = {}
+        budget = cfg.limits.article_seconds * len(articles)
+        deadline = time.monotonic() + budget
         if "summary" in cfg.tasks:
-            gen = self._generator(cfg.summarize.model)
+            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline)
             model_info["summary"] = _info(gen)
             for i, article in enumerate(articles):
                 t0 = time.perf_counter()
@@ -200,7 +296,7 @@ class Pipeline:
                 timings[i]["summary"] = round(time.perf_counter() - t0, 3)
         translations = None
         if "translation" in cfg.tasks:
-            gen = self._generator(cfg.translate.model)
+            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline)
             model_info["translation"] = _info(gen)
             t0 = time.perf_counter()
             translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary)
@@ -225,30 +321,27 @@ class Pipeline:
             ))
         return results
 
+    @staticmethod
+    def _budgeted(gen: Generator | None, seconds: float, deadline: float) -> Generator | None:
+        # One deadline for the summary and the translation of the batch.
+        if gen is None or seconds <= 0:
+            return gen
+        return BudgetedGenerator(gen, seconds, deadline)
+
+
+def _log_failure(item: Any, exc: BaseException) -> None:
+    where = input_source(item) or input_id(item)
+    if isinstance(exc, ArticleError):
+        logger.debug("%s: %s", where, exc.reason)
+    else:
+        logger.info("%s failed", where, exc_info=exc)
+
 
 def _info(gen: Generator | None) -> dict[str, Any]:
+    if isinstance(gen, BudgetedGenerator):
+        gen = gen.inner
     info = gen.info if gen is not None else ModelInfo(name="textrank", backend="extractive")
     return dataclasses.asdict(info)
-
-
-def _source_of(item: Any) -> str | None:
-    if isinstance(item, (str, os.PathLike)) and not isinstance(item, bytes):
-        s = str(item)
-        if "\n" not in s and len(s) < 4096:
-            return s
-    if isinstance(item, dict):
-        return item.get("source")
-    return None
-
-
-def _error_id(item: Any) -> str:
-    import hashlib
-
-    if isinstance(item, dict) and item.get("id") is not None:
-        return str(item["id"])
-    src = _source_of(item)
-    raw = src.encode("utf-8") if src else (item if isinstance(item, bytes) else str(item).encode("utf-8", "replace"))
-    return "err-" + hashlib.sha256(raw).hexdigest()[:12]
 
 
 def load_pipeline(config: str | os.PathLike | Config | None = None, overrides: dict | None = None, **kwargs: Any) -> Pipeline:

@@ -78,31 +78,36 @@ def source_numbers(text: str) -> list[float | str]:
         Values as floats, months as ``"M<n>"`` strings, in order of appearance.
     """
     out: list[float | str] = []
-    spans: list[tuple[int, int]] = []
+    # Positions already taken by a date/fraction/amount; a mask keeps this linear in the text length.
+    taken = bytearray(len(text) + 1)
+
+    def take(span: tuple[int, int]) -> None:
+        taken[span[0]:span[1]] = b"\x01" * (span[1] - span[0])
+
     for m in _DECADE.finditer(text):
         # 20 世纪 70 年代 is "the 1970s".
         out.append(float((int(m.group(1)) - 1) * 100 + int(m.group(2))))
-        spans.append(m.span())
+        take(m.span())
     for m in _YEAR_MONTH.finditer(text):
         # 2005.09 in a CV line is September 2005, not a decimal.
         out += [float(m.group(1)), f"M{int(m.group(2))}"]
-        spans.append(m.span())
+        take(m.span())
     for m in _MONTH_CN.finditer(text):
         n = int(m.group(1)) if m.group(1).isdigit() else _cn_to_int(m.group(1))
         if n and 1 <= n <= 12:
             out.append(f"M{n}")
-            spans.append(m.span(1))
+            take(m.span(1))
     for m in _FRACTION.finditer(text):
         if int(m.group(2)):
             out.append(_norm(int(m.group(1)) / int(m.group(2))))
-            spans.append(m.span())
+            take(m.span())
     for m in _CN_FRACTION.finditer(text):
         den, num = _cn_to_int(m.group(1)), _cn_to_int(m.group(2))
         if den and num is not None:
             out.append(_norm(num / den))
-            spans.append(m.span())
+            take(m.span())
     for m in _ARABIC.finditer(text):
-        if any(a <= m.start(1) < b for a, b in spans):
+        if taken[m.start(1)]:
             continue
         if re.search(r"\d{4}\s*[-–―~至]\s*$", text[max(0, m.start() - 8):m.start()]) and len(m.group(1)) == 2:
             continue  # the short end of a year range (1950-53)
@@ -111,13 +116,13 @@ def source_numbers(text: str) -> list[float | str]:
         if unit in ("万", "亿", "万亿", "千"):
             value *= {"万": 1e4, "亿": 1e8, "万亿": 1e12, "千": 1e3}[unit]
         out.append(_norm(value))
-        spans.append(m.span())
+        take(m.span())
     for m in _CN_NUM.finditer(text):
-        if any(a <= m.start() < b for a, b in spans):
+        if taken[m.start()]:
             continue
         s = m.group()
-        if len(s) == 1 and s not in "十百千万亿":
-            continue
+        if len(s) == 1 and s not in "十百千万亿" or len(s) > 24:
+            continue  # a lone digit is a word; a run of 25+ numerals is no amount (and would overflow a float)
         if s == "十" and text[m.end():m.end() + 1] in "字分足全":
             continue  # 十字 (cross), 十分/十足 (very), 十全: words, not ten
         if s in ("万", "亿", "千", "百") or not any(ch in _CN_DIGITS or ch == "十" for ch in s):

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .batch import JsonlSink
+from .batch import JsonlSink, NoInputsError
 from .config import Config
-from .pipeline import ErrorRecord, Pipeline, _error_id, _source_of
+from .clean import ArticleError, read_file
+from .pipeline import ErrorRecord, Pipeline, error_record
 
 logger = logging.getLogger("summarizer")
 
@@ -34,16 +35,16 @@ class ArticleWorker:
         self.batch_size = batch_size
 
     def _item(self, kind: str, source: str, abs_path: str, data: Any):
-        from .clean import ArticleError, clean_article
+        from .clean import clean_article
 
         # The same input the local engine would have had, so error records match it exactly.
-        item = source if kind == "path" else (json.loads(data) if kind == "record" else str(data))
+        item = Path(source) if kind == "path" else (json.loads(data) if kind == "record" else str(data))
         try:
             if kind == "path":
                 return clean_article(bytes(data), source_name=abs_path, max_bytes=self.pipe.config.limits.max_bytes)
             return self.pipe.article(item)
-        except (ArticleError, OSError, ValueError) as exc:
-            return ErrorRecord(id=_error_id(item), source=_source_of(item), error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
+            return error_record(item, exc)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         items = [self._item(k, s, a, d) for k, s, a, d in zip(batch["kind"], batch["source"], batch["abs"], batch["data"])]
@@ -52,7 +53,7 @@ class ArticleWorker:
         return {"record": out}
 
 
-def _rows(items: list[Any]) -> tuple[list[dict[str, Any]], list[ErrorRecord]]:
+def _rows(items: list[Any], max_bytes: int) -> tuple[list[dict[str, Any]], list[ErrorRecord]]:
     rows, errors = [], []
     for item in items:
         if isinstance(item, ErrorRecord):
@@ -60,9 +61,14 @@ def _rows(items: list[Any]) -> tuple[list[dict[str, Any]], list[ErrorRecord]]:
         elif isinstance(item, dict):
             rows.append({"kind": "record", "source": str(item.get("source", "")), "abs": "",
                          "data": json.dumps(item, ensure_ascii=False)})
-        elif isinstance(item, (str, os.PathLike)) and "\n" not in str(item) and Path(item).is_file():
+        elif isinstance(item, os.PathLike):
             # The driver reads the bytes so workers on other nodes need no shared file system.
-            rows.append({"kind": "path", "source": str(item), "abs": os.path.abspath(item), "data": Path(item).read_bytes()})
+            try:
+                data = read_file(item, max_bytes)
+            except ArticleError as exc:
+                errors.append(error_record(item, exc))
+                continue
+            rows.append({"kind": "path", "source": str(item), "abs": os.path.abspath(item), "data": data})
         else:
             rows.append({"kind": "text", "source": "", "abs": "", "data": str(item)})
     return rows, errors
@@ -90,7 +96,9 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
         raise RuntimeError("--engine ray needs Ray: pip install 'summarizer[ray]'") from exc
     if limit is not None:
         items = items[:limit]
-    rows, errors = _rows(items)
+    if not items:
+        raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files, records or text)")
+    rows, errors = _rows(items, pipe.config.limits.max_bytes)
     failed = 0
     for err in errors:
         if err.id not in sink.done:

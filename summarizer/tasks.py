@@ -96,7 +96,7 @@ def summarize(
     """
     limit = max_chars or cfg.max_chars
     if generator is None:
-        return SummaryOutcome(textrank_summary(article, limit), notes=["extractive TextRank summary"])
+        return SummaryOutcome(textrank_summary(article, limit), notes=["extractive TextRank summary"] + _textrank_note(article))
     outcome = SummaryOutcome("")
     prompt_overhead = generator.count_tokens(cfg.system_prompt + cfg.user_prompt + article.title) + 16
     budget = max(256, min(cfg.chunk_tokens, generator.context_length - cfg.generation.max_new_tokens - prompt_overhead))
@@ -106,15 +106,16 @@ def summarize(
     else:
         sentences = [s for p in article.paragraphs for s in split_sentences(p)]
         parts = ["".join(c) for c in chunk_sentences(sentences, budget, generator.count_tokens)]
+        if len(parts) > cfg.max_chunks:
+            # Model calls stay bounded for any article within the size limit; news puts its facts first.
+            outcome.notes.append(f"article of {body_tokens} tokens: its first {cfg.max_chunks} of {len(parts)} "
+                                 "chunks summarized (summarize.max_chunks)")
+            parts = parts[:cfg.max_chunks]
         outcome.notes.append(f"article of {body_tokens} tokens summarized in {len(parts)} chunks, then merged")
     gen = cfg.generation
     requests = [_summary_messages(cfg, cfg.user_prompt, article.title, part, limit) for part in parts]
     partials = [_tidy_summary(t) for t in generator.generate(requests, gen)]
-    if len(partials) > 1:
-        merged = "\n".join(partials)
-        text = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.merge_prompt, article.title, merged, limit)], gen)[0])
-    else:
-        text = partials[0]
+    text = _merge(partials, generator, cfg, article.title, limit, budget)
     why = _summary_problem(text, article)
     if why:
         retry_gen = GenerationOptions(max_new_tokens=gen.max_new_tokens, repetition_penalty=max(1.15, gen.repetition_penalty),
@@ -131,6 +132,7 @@ def summarize(
         else:
             text = textrank_summary(article, limit)
             outcome.warnings.append(f"model summary {why}; used the extractive summary instead")
+            outcome.notes += _textrank_note(article)
     if len(text) > limit and cfg.shorten_prompt:
         shorter = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.shorten_prompt, article.title, text, limit)],
                                                    gen)[0])
@@ -145,6 +147,27 @@ def summarize(
         outcome.warnings.append("summary has numbers not in the article: " + ", ".join(format_number(v) for v in bad))
     outcome.text = text
     return outcome
+
+
+def _merge(partials: list[str], generator: Generator, cfg: SummarizeConfig, title: str, limit: int, budget: int) -> str:
+    """Merge partial summaries level by level, each merge prompt within `budget` tokens."""
+    while len(partials) > 1:
+        groups = chunk_sentences(partials, budget, generator.count_tokens)
+        if len(groups) == len(partials):
+            groups = [partials[i:i + 2] for i in range(0, len(partials), 2)]
+        merging = [g for g in groups if len(g) > 1]
+        outs = iter(generator.generate(
+            [_summary_messages(cfg, cfg.merge_prompt, title, "\n".join(g), limit) for g in merging], cfg.generation))
+        partials = [_tidy_summary(next(outs)) if len(g) > 1 else g[0] for g in groups]
+    return partials[0]
+
+
+def _textrank_note(article: Article) -> list[str]:
+    n = sum(len(split_sentences(p)) for p in article.paragraphs)
+    if n <= TEXTRANK_MAX_SENTENCES:
+        return []
+    return [f"TextRank ranked the first {TEXTRANK_MAX_SENTENCES} of {n} sentences (its cost grows with the square "
+            "of the sentence count)"]
 
 
 def _summary_problem(text: str, article: Article) -> str | None:
@@ -169,8 +192,16 @@ def _summary_messages(cfg: SummarizeConfig, template: str, title: str, text: str
     ]
 
 
+# TextRank compares every pair of sentences; this cap keeps a 1 MB article at a fraction of a second.
+TEXTRANK_MAX_SENTENCES = 300
+# Words of a sentence are taken from this many characters of it (a megabyte with no full stop is one sentence).
+_TEXTRANK_SENTENCE_CHARS = 2000
+
+
 def textrank_summary(article: Article, max_chars: int = 200) -> str:
     """Extractive summary: TextRank over sentences with jieba word overlap, in article order.
+
+    Only the first `TEXTRANK_MAX_SENTENCES` sentences are ranked, so time and memory stay bounded.
 
     Args:
         article: The cleaned article.
@@ -179,23 +210,32 @@ def textrank_summary(article: Article, max_chars: int = 200) -> str:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    sentences = [s for p in article.paragraphs for s in split_sentences(p)]
+    sentences = []
+    for p in article.paragraphs:
+        sentences += split_sentences(p)
+        if len(sentences) >= TEXTRANK_MAX_SENTENCES:
+            break
+    sentences = sentences[:TEXTRANK_MAX_SENTENCES]
     if not sentences:
         return fit_chars(article.title, max_chars)[0]
-    words = [{w for w in jieba.lcut(s) if len(w) > 1 or "\u4e00" <= w <= "\u9fff"} for s in sentences]
+    words = [{w for w in jieba.lcut(s[:_TEXTRANK_SENTENCE_CHARS]) if len(w) > 1 or "\u4e00" <= w <= "\u9fff"}
+             for s in sentences]
     n = len(sentences)
-    weights = [[0.0] * n for _ in range(n)]
+    # Sparse edges: most sentence pairs share no word, and a dense n x n matrix is what made this slow.
+    edges: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     for i in range(n):
         for j in range(i + 1, n):
             overlap = len(words[i] & words[j])
             if overlap and len(words[i]) > 1 and len(words[j]) > 1:
                 w = overlap / (math.log(len(words[i])) + math.log(len(words[j])))
-                weights[i][j] = weights[j][i] = w
+                edges[i].append((j, w))
+                edges[j].append((i, w))
+    for row in edges:
+        row.sort()
+    out_sum = [sum(w for _, w in row) or 1.0 for row in edges]
     scores = [1.0] * n
-    out_sum = [sum(row) or 1.0 for row in weights]
     for _ in range(30):
-        scores = [0.15 + 0.85 * sum(weights[j][i] / out_sum[j] * scores[j] for j in range(n) if weights[j][i])
-                  for i in range(n)]
+        scores = [0.15 + 0.85 * sum(w / out_sum[j] * scores[j] for j, w in edges[i]) for i in range(n)]
     # A small lead bias: news puts the key facts first.
     ranked = sorted(range(n), key=lambda i: scores[i] * (1.0 + 0.5 / (1 + i)), reverse=True)
     chosen: list[int] = []

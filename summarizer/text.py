@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["split_sentences", "chunk_sentences", "han_chars", "has_han", "han_ratio", "english_dateline"]
+__all__ = ["split_sentences", "chunk_sentences", "han_chars", "has_han", "han_ratio", "english_dateline", "not_chinese"]
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 _ENDERS = "。！？!?；;"
@@ -120,8 +120,16 @@ def _fit_pieces(sentences: Iterable[str], max_tokens: int, count: Callable[[str]
 
 
 def _hard_cut(text: str, max_tokens: int, count: Callable[[str], int]) -> Iterable[str]:
-    while count(text) > max_tokens:
-        lo, hi = 1, len(text)
+    while text:
+        # Search for the cut inside a window a few times the budget, never over the whole remaining
+        # text: a megabyte without punctuation would otherwise be re-tokenized for every piece.
+        window = max_tokens * 4
+        while window < len(text) and count(text[:window]) <= max_tokens:
+            window *= 2
+        if window >= len(text) and count(text) <= max_tokens:
+            yield text
+            return
+        lo, hi = 1, min(window, len(text))
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if count(text[:mid]) <= max_tokens:
@@ -130,8 +138,6 @@ def _hard_cut(text: str, max_tokens: int, count: Callable[[str], int]) -> Iterab
                 hi = mid - 1
         yield text[:lo]
         text = text[lo:]
-    if text:
-        yield text
 
 
 _AGENCIES = {
@@ -177,3 +183,29 @@ def english_dateline(text: str) -> tuple[str, str] | None:
     date = f"{MONTH_NAMES[int(month) - 1]} {int(day)}"
     head = f"{_PLACES[place]}, {date} ({_AGENCIES[agency]}) -- " if place else f"{date} ({_AGENCIES[agency]}) -- "
     return lead.strip() + head, text[m.end():]
+
+
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def not_chinese(text: str) -> str | None:
+    """Why `text` does not read as Chinese (e.g. ``"it looks Japanese (kana)"``), or None when it does.
+
+    Japanese is told by kana and Korean by Hangul, since both also use Han characters; anything else
+    with fewer than 30 % Han among its letters is mostly another script.
+    """
+    sample = text[:20_000]
+    han = len(han_chars(sample))
+    kana, hangul, latin = len(_KANA.findall(sample)), len(_HANGUL.findall(sample)), len(_LATIN.findall(sample))
+    letters = han + kana + hangul + latin
+    if not letters:
+        return "it has no letters at all"
+    if kana >= max(3, 0.05 * letters):
+        return "it looks Japanese (kana)"
+    if hangul >= max(3, 0.05 * letters):
+        return "it looks Korean (Hangul)"
+    if han < 0.3 * letters:
+        return "it is mostly not Chinese characters"
+    return None

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from summarizer import Article, ArticleError, clean_article
+from summarizer import Article, ArticleError, clean_article, clean_file
 from summarizer.clean import decode_bytes, title_from_line
 
 from conftest import CRAWL_BAD, DATA, SEED, crawl_files
@@ -44,7 +44,7 @@ def test_article_is_frozen_and_serialisable():
 
 
 def test_ids_are_stable_and_distinct():
-    a1, a2 = clean_article(SEED), clean_article(str(SEED))
+    a1, a2 = clean_article(SEED), clean_file(str(SEED))
     assert a1.id == a2.id and re.fullmatch(r"[0-9a-f]{16}", a1.id)
     assert clean_article(SEED, id="x1").id == "x1"
     assert clean_article(SEED.read_bytes()).id != a1.id  # no path, so a different source hash

@@ -266,7 +266,7 @@ def test_long_article_is_chunked_then_merged_never_truncated():
     seed = clean_article(SEED)
     long_article = Article(id="long", title=seed.title, paragraphs=seed.paragraphs * 3)
     gen = Recorder()
-    out = summarize(long_article, gen, SummarizeConfig(chunk_tokens=1500), max_chars=120)
+    out = summarize(long_article, gen, SummarizeConfig(chunk_tokens=1500, max_chunks=50), max_chars=120)
     n_chunks = len(gen.prompts) - 1
     assert n_chunks >= 8  # 3 x 4,300 characters in chunks of <= 1,500
     assert any(f"summarized in {n_chunks} chunks, then merged" in n for n in out.notes)
