@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each sets up what it needs first.
-.PHONY: run test setup setup-test demo
+.PHONY: run test check setup setup-test demo
 
 run: setup
 	.venv/bin/summarizer models --verify --model default
@@ -8,6 +8,11 @@ run: setup
 
 test: setup-test
 	.venv/bin/python -m pytest -ra
+
+# The developer loop: everything but the real model, the browser and Ray, on both cores (about 40 s here).
+check:
+	bash scripts/setup.sh dev
+	.venv/bin/python -m pytest -q -n 2 -m "not model and not browser and not ray"
 
 setup:
 	bash scripts/setup.sh model

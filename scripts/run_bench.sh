@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=.venv/bin/summarizer
-$S bench --config small --articles "${N_SMALL:-21}" --naive --output reports/bench-small.json
-$S bench --config default --articles "${N_DEFAULT:-2}" --naive --output reports/bench-default.json
+CRAWL="${SUMMARIZER_SHARED:-../shared}/eval/crawl"
+$S bench --config small --articles "${N_SMALL:-21}" --naive --folder "$CRAWL" --output reports/bench-small.json
+$S bench --config default --articles "${N_DEFAULT:-2}" --naive --folder "$CRAWL" --output reports/bench-default.json
 $S bench --config small --articles 1 --set models.llm.backend=transformers --set models.llm.threads=2 \
    --output reports/bench-small-transformers.json
 .venv/bin/python benchmarks/ray_vs_local.py 20 extractive summary

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from .text import HAN_CLASS
+
 logger = logging.getLogger("summarizer")
 
 DEFAULT_MAX_BYTES = 1_000_000
@@ -83,7 +85,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(HAN_CLASS)
 # Common characters of news text that both simplified and traditional writing use; decoding the
 # wrong double-byte codec turns them into rare or unrelated characters, so their share picks the codec.
 _COMMON = set(

@@ -23,18 +23,18 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                    help="bundled config name (default, small, extractive, hub-cpu, hub-gpu) or a TOML path; "
                         "default: env SUMMARIZER_CONFIG or 'default'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set translate.chunk_tokens=120 (repeatable)")
+                   help="override any config key, e.g. --set translate.segment_tokens=120 (repeatable)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from .config import _parse_env_value
+    from .config import parse_value
 
     out = {}
     for item in args.set:
         if "=" not in item:
             raise SystemExit(f"--set needs KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = _parse_env_value(v.strip())
+        out[k.strip()] = parse_value(v.strip())
     return out
 
 
@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--articles", type=int, default=20)
     bench.add_argument("--output", type=Path, default=None)
     bench.add_argument("--naive", action="store_true", help="also run the naive baseline (one sentence at a time, no reuse)")
+    bench.add_argument("--folder", type=Path, default=None,
+                       help="crawled *.txt files for the articles after the seed (default: the bundled examples)")
     return parser
 
 
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from .embedded import EmbeddedModelError
     from .models import ModelLoadError
     from .batch import NoInputsError, OutputError
-    from .tasks import TaskError
+    from .translate import TaskError
 
     try:
         return _COMMANDS[args.command](args)
@@ -261,10 +263,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``summarizer bench``: throughput and memory."""
-    from .evaluate import run_bench
+    from .bench import run_bench
 
     report = run_bench(config=args.config, overrides=_overrides(args), articles=args.articles, naive=args.naive,
-                       output=args.output)
+                       output=args.output, folder=args.folder)
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 

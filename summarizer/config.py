@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field, fields
@@ -22,8 +23,10 @@ else:  # pragma: no cover
 
 __all__ = [
     "Config", "ModelConfig", "GenerationOptions", "SummarizeConfig", "TranslateConfig", "LimitsConfig",
-    "ConfigError", "load_config", "list_configs", "config_dir",
+    "ConfigError", "load_config", "list_configs", "config_dir", "fill_prompt",
 ]
+
+logger = logging.getLogger("summarizer")
 
 TASKS = ("summary", "translation")
 BACKENDS = ("llama_cpp", "transformers", "seq2seq", "extractive")
@@ -33,37 +36,57 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used."""
 
 
+def fill_prompt(template: str, **values: object) -> str:
+    """A prompt template with ``{name}`` fields filled; other braces (JSON examples, sets) are left alone."""
+    out = template
+    for k, v in values.items():
+        out = out.replace("{" + k + "}", str(v))
+    return out
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
     """Decoding options passed to a backend's generate call."""
 
+    # Most tokens one answer may have; bounds the time of one model call.
     max_new_tokens: int = 512
+    # 0 = greedy decoding (reproducible); above 0 samples with top_p.
     temperature: float = 0.0
+    # Nucleus sampling mass, used only when temperature > 0.
     top_p: float = 1.0
+    # Beam search width (transformers backends only).
     num_beams: int = 1
+    # Forbid repeating any n-gram of this size (transformers backends only); 0 = off.
     no_repeat_ngram_size: int = 0
+    # Penalty on tokens already generated; 1.0 = none.
     repetition_penalty: float = 1.0
+    # Strings that end an answer.
     stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Where a model comes from and how it runs.
+    """Where a model comes from and how it runs."""
 
-    ``model`` is ``embedded:<name>`` (the GGUF assembled from PyPI part packages), a hub id, or a
-    local path. ``device`` is ``auto`` (cuda when available), ``cpu`` or ``cuda``; ``threads`` 0 means
-    one per physical core.
-    """
-
+    # llama_cpp, transformers (causal LM), seq2seq, or extractive (no model).
     backend: str = "llama_cpp"
+    # embedded:<name> (the GGUF assembled from PyPI part packages), a hub id, or a local path.
     model: str = "embedded:qwen2.5-coder-1.5b"
+    # The .gguf file inside `model` when it is a folder or hub repository.
     gguf_file: str | None = None
+    # auto (cuda when available), cpu or cuda.
     device: str = "auto"
+    # auto (bf16 on cuda, fp32 on cpu), bf16, fp16 or fp32 (transformers backends).
     dtype: str = "auto"
+    # CPU threads; 0 = one per core.
     threads: int = 0
+    # Requests per generate() call on the transformers backends.
     batch_size: int = 8
+    # Context window in tokens (prompt + answer).
     n_ctx: int = 4096
+    # Random seed of the backend.
     seed: int = 0
+    # Keep a bf16 copy of an embedded GGUF for transformers, so later loads skip dequantisation.
     save_bf16: bool = True
 
 
@@ -71,36 +94,59 @@ class ModelConfig:
 class SummarizeConfig:
     """The Chinese summary task. Prompts are templates with {title}, {text}, {max_chars}."""
 
+    # Key of [models] that summarizes, or "extractive" for TextRank.
     model: str = "llm"
+    # Longest summary in characters (a longer answer is cut at a sentence end, with a note).
     max_chars: int = 200
+    # Most article tokens in one summary prompt; capped by the context window, at least 256. A longer
+    # article is summarized chunk by chunk and the partial summaries merged.
     chunk_tokens: int = 1800
     # At most this many chunks of a long article are summarized (then merged level by level), so the
     # number of model calls is bounded for any article within limits.max_bytes.
     max_chunks: int = 8
+    # System message of every summary request.
     system_prompt: str = "你是一名新闻编辑，用简体中文为新闻写忠实、简洁的摘要。"
+    # The request for one article (or one chunk).
     user_prompt: str = "标题：{title}\n\n正文：\n{text}\n\n请用简体中文写一段不超过{max_chars}字的摘要，只输出摘要。"
+    # The request that merges partial summaries ({text} holds them, one per line).
     merge_prompt: str = "以下是同一篇新闻各部分的摘要：\n{text}\n\n请合并为一段不超过{max_chars}字的简体中文摘要，只输出摘要。"
+    # Appended to user_prompt (after a newline) when the first answer failed a check (not Chinese, repeats, copies).
+    retry_instruction: str = "必须使用简体中文，用自己的话概括，不要照抄原文，不要重复句子。"
     # When set, an over-long summary is shortened by the model before any cut; off by default because on
     # crawl_headline_dev it cost 3 ROUGE-L points (reports/summarization-crawl_headline_dev-default-shorten.md).
     shorten_prompt: str = ""
+    # Decoding of summary requests.
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_new_tokens=320, repetition_penalty=1.1))
 
 
 @dataclass(frozen=True)
 class TranslateConfig:
-    """The English translation task. Prompts are templates with {title}, {text}, {context}, {glossary}."""
+    """The English translation task. Prompts are templates with {title}, {text}, {numbers}, {glossary}."""
 
+    # Key of [models] that translates ("extractive" configs cannot translate).
     model: str = "llm"
-    chunk_tokens: int = 160
+    # Most source tokens in one translation request: sentences of a paragraph are packed up to this, never
+    # across paragraphs, so the English stays paragraph-aligned. (Was `chunk_tokens`, still accepted.)
+    segment_tokens: int = 160
+    # System message of every translation request.
     system_prompt: str = "You are a professional Chinese-to-English news translator."
+    # The request for one segment.
     user_prompt: str = "Translate into English:\n{text}"
+    # The stricter request of a repair retry ({numbers} lists the source's numerals).
     repair_prompt: str = "Translate into English. Write only English words, no Chinese characters:\n{text}"
+    # (Chinese, English) example pairs sent before each request.
     few_shot: tuple[tuple[str, str], ...] = ()
+    # Put the article title in the system message as context.
     context: bool = True
+    # Re-translate segments that leak Chinese or lose numbers (and fix 万/亿 magnitudes by rule).
     repair: bool = True
+    # Warn about source numbers missing from the English.
     check_numbers: bool = True
+    # Spell out conversions small models get wrong (13亿 = 1.3 billion, 7月1日 = July 1) in the prompt.
     number_hints: bool = True
+    # Path of a TOML glossary of required translations (relative paths: from the config's folder).
     glossary: str | None = None
+    # Decoding of translation requests.
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_new_tokens=384))
 
 
@@ -126,13 +172,21 @@ class LimitsConfig:
 class Config:
     """A whole pipeline configuration."""
 
+    # Name shown in every result (the TOML file's stem unless set).
     name: str = "default"
+    # One line for `summarizer models`.
     description: str = ""
+    # Which of "summary" and "translation" run.
     tasks: tuple[str, ...] = TASKS
+    # Named models the tasks refer to.
     models: Mapping[str, ModelConfig] = field(default_factory=lambda: {"llm": ModelConfig()})
+    # The Chinese summary.
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
+    # The English translation.
     translate: TranslateConfig = field(default_factory=TranslateConfig)
+    # Input, time and serving limits.
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The TOML file this config came from.
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +233,8 @@ def _set_dotted(tree: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _parse_env_value(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
+    """A TOML value from an env var or --set (`120`, `true`, `["a"]`); anything else is the string itself."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -202,7 +257,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue
         key = k[len("SUMMARIZER_"):].lower()
-        out[key.replace("__", ".")] = _parse_env_value(v)
+        out[key.replace("__", ".")] = parse_value(v)
     return out
 
 
@@ -267,7 +322,14 @@ def _build(tree: dict[str, Any], where: str) -> Config:
         if m.backend not in BACKENDS:
             raise ConfigError(f"{where}: models.{k}.backend must be one of {BACKENDS}, not {m.backend!r}")
     summarize = _make(SummarizeConfig, tree.pop("summarize", {}), f"{where}: summarize")
-    translate = _make(TranslateConfig, tree.pop("translate", {}), f"{where}: translate")
+    translate_raw = tree.pop("translate", {})
+    if isinstance(translate_raw, dict) and "chunk_tokens" in translate_raw:
+        # The old name meant something else than summarize.chunk_tokens; accepted so existing files keep working.
+        translate_raw = dict(translate_raw)
+        old = translate_raw.pop("chunk_tokens")
+        translate_raw.setdefault("segment_tokens", old)
+        logger.warning("%s: translate.chunk_tokens is now translate.segment_tokens", where)
+    translate = _make(TranslateConfig, translate_raw, f"{where}: translate")
     limits = _make(LimitsConfig, tree.pop("limits", {}), f"{where}: limits")
     tasks = tree.pop("tasks", list(TASKS))
     if isinstance(tasks, str):

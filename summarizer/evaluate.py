@@ -1,30 +1,30 @@
-"""Quality evaluation (BLEU/chrF, leaks, numbers; character ROUGE) and throughput benchmarks.
+"""Quality evaluation: BLEU/chrF, Chinese leaks and numbers kept for translation; character ROUGE for summaries.
 
-All scoring goes through the same task functions the pipeline uses, so a report measures the product.
+All scoring goes through the `Pipeline`'s public methods (`translate_segments`, `summarize_text`), so a report
+measures exactly what users get. Throughput lives in `bench.py`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
-import resource
 import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .clean import Article, clean_article
+from .checks import leaked_han
 from .config import Config, load_config
+from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline
-from .quality import leaked_han, missing_numbers, source_numbers, unsupported_numbers
-from .tasks import summarize, textrank_summary, translate_many
-from .text import split_sentences
+from .summarize import textrank_summary
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["rouge_chars", "translation_scores", "run_eval", "run_bench", "baseline_config"]
+__all__ = ["rouge_chars", "translation_scores", "run_eval", "baseline_config", "machine"]
 
 BASELINE_SYSTEM = "You are a helpful assistant."
 BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
@@ -145,7 +145,7 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
         raise ValueError(f"unknown eval task {task!r}")
     elapsed = time.perf_counter() - t0
     report.update(task=task, data=str(data), config=cfg.name, n=len(rows),
-                  seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=_machine())
+                  seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=machine())
     output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -154,13 +154,10 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
 
 
 def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) -> dict[str, Any]:
-    gen = pipe._generator(pipe.config.translate.model)
     hyps: list[str] = []
     warnings = 0
     for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
-        arts = [Article(id=str(r.get("id", start + i)), title="", paragraphs=(r["zh"],)) for i, r in enumerate(chunk)]
-        outs = translate_many(arts, [""] * len(arts), gen, pipe.config.translate, pipe._glossary)
+        outs = pipe.translate_segments([r["zh"] for r in rows[start:start + batch]])
         hyps.extend(o.paragraphs_en[0] for o in outs)
         warnings += sum(bool(o.warnings) for o in outs)
         logger.info("translated %d/%d", len(hyps), len(rows))
@@ -172,13 +169,13 @@ def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) ->
 
 
 def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: int) -> dict[str, Any]:
-    gen = pipe._generator(pipe.config.summarize.model)
     systems: dict[str, list[str]] = {pipe.config.name: [], f"lead-{max_chars}": [], "textrank": []}
     refs = []
     over = unsupported = 0
     for r in rows:
-        article = clean_article(r["text"], id=str(r.get("id")), title="")
-        out = summarize(article, gen, pipe.config.summarize, max_chars=max_chars)
+        # The same cleaning (and byte limit) as every other input; dataset texts have no title line.
+        article = pipe.article(r["text"], id=str(r.get("id")), title="")
+        out = pipe.summarize_text(article, max_chars=max_chars)
         systems[pipe.config.name].append(out.text)
         systems[f"lead-{max_chars}"].append(article.text.replace("\n", "")[:max_chars])
         systems["textrank"].append(textrank_summary(article, max_chars))
@@ -202,9 +199,8 @@ def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: i
     }
 
 
-def _machine() -> dict[str, Any]:
-    import os
-
+def machine() -> dict[str, Any]:
+    """CPU, core count and Python version, recorded in every report."""
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
 
 
@@ -222,75 +218,3 @@ def _markdown(report: dict[str, Any]) -> str:
     for s in report.get("samples", []):
         lines.append(f"- ref: {s.get('ref')}\n  - hyp: {s.get('hyp')}")
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------- benchmark
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def bench_articles(n: int) -> list[Path]:
-    """The seed plus the first `n - 1` crawl articles (sorted), for repeatable benchmarks."""
-    root = Path(__file__).resolve().parent.parent
-    crawl = root.parent / "shared" / "eval" / "crawl"
-    files = [root / "seeds" / "000_a4f61a660f2d4dbe.txt"]
-    files += sorted(crawl.rglob("*.txt"))[: max(0, n - 1)]
-    return files
-
-
-def run_bench(*, config: str | None = None, overrides: dict | None = None, articles: int = 20, naive: bool = False,
-              output: Path | None = None) -> dict[str, Any]:
-    """Articles/min, output tokens/s, load time and peak RSS of a config on the seed and crawl articles.
-
-    With `naive`, the same articles also run through the naive baseline: every sentence translated
-    alone, with a fresh model load per article (no batching, no reuse).
-    """
-    from .models import clear_generators, get_generator
-
-    cfg = load_config(config, overrides)
-    pipe = Pipeline(cfg)
-    files = bench_articles(articles)
-    t0 = time.perf_counter()
-    pipe.warm_up()
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    results = list(pipe.process_many(files))
-    elapsed = time.perf_counter() - t0
-    gen = pipe._generator(cfg.translate.model) if "translation" in cfg.tasks else None
-    out_tokens = 0
-    for r in results:
-        if hasattr(r, "paragraphs_en") and gen is not None:
-            out_tokens += sum(gen.count_tokens(p) for p in r.paragraphs_en) + gen.count_tokens(r.title_en + r.summary_en)
-    report: dict[str, Any] = {
-        "config": cfg.name,
-        "articles": len(files),
-        "load_seconds": round(load_s, 2),
-        "seconds": round(elapsed, 1),
-        "articles_per_min": round(len(files) / elapsed * 60, 2),
-        "output_tokens_per_s": round(out_tokens / elapsed, 2) if out_tokens else None,
-        "peak_rss_mb": round(_rss_mb(), 1),
-        "errors": sum(1 for r in results if hasattr(r, "error")),
-        "seed_timings": getattr(results[0], "timings", None),
-        "backend": cfg.models[cfg.translate.model].backend if cfg.translate.model in cfg.models else "extractive",
-        "machine": _machine(),
-    }
-    if naive and gen is not None:
-        t0 = time.perf_counter()
-        naive_cfg = replace(cfg.translate, context=False)
-        for f in files:
-            clear_generators()  # no reuse: every article pays the model load
-            g = get_generator(cfg.models[cfg.translate.model])
-            article = clean_article(f)
-            summ = summarize(article, g, cfg.summarize)
-            # One request per sentence, articles one at a time: no packing, no cross-article batch.
-            sentences = tuple(s for p in (article.title, *article.paragraphs, summ.text) for s in split_sentences(p))
-            translate_many([Article(id=article.id, title="", paragraphs=sentences)], [""], g, naive_cfg)
-        naive_s = time.perf_counter() - t0
-        report["naive_seconds"] = round(naive_s, 1)
-        report["naive_articles_per_min"] = round(len(files) / naive_s * 60, 2)
-        report["speedup_vs_naive"] = round(naive_s / elapsed, 2)
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    return report

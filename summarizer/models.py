@@ -17,6 +17,7 @@ from typing import Any, Sequence, Union
 
 from .config import GenerationOptions, ModelConfig
 from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
+from .text import has_han
 
 logger = logging.getLogger("summarizer")
 
@@ -83,7 +84,7 @@ class Generator:
 
 def _han_token(piece: str) -> bool:
     """A token that writes Han, or a partial UTF-8 byte sequence that could complete one."""
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or ch == "\ufffd" for ch in piece)
+    return "\ufffd" in piece or has_han(piece)
 
 
 class LlamaCppGenerator(Generator):

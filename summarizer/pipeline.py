@@ -9,14 +9,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 from .clean import Article, ArticleError, article_from_record, check_id, clean_article
 from .config import Config, load_config
 from .models import BudgetedGenerator, Generator, ModelInfo, get_generator
-from .quality import Glossary, load_glossary
-from .tasks import summarize, translate_many
+from .checks import Glossary, load_glossary
+from .config import SummarizeConfig
+from .summarize import SummaryOutcome, summarize
 from .text import not_chinese
+from .translate import Translation, translate_many
 
 logger = logging.getLogger("summarizer")
 
@@ -166,11 +168,12 @@ class Pipeline:
             if task in self.config.tasks:
                 self._generator(key)
 
-    def article(self, item: Item, *, id: str | None = None) -> Article:
+    def article(self, item: Item, *, id: str | None = None, title: str | None = None) -> Article:
         """Clean one input into an `Article`.
 
         A ``str`` is always article text; a file is read only when given as a `pathlib.Path` (or other
         PathLike). Bytes are file content; a dict is a JSONL record; an `Article` is returned as is.
+        `title`, when given, is used instead of the first line (``""``: the text has no title line).
 
         Raises:
             ArticleError: The input is not a usable article.
@@ -180,7 +183,7 @@ class Pipeline:
             return item
         if isinstance(item, dict):
             return article_from_record(item, source=input_source(item), id=id, max_bytes=limit)
-        return clean_article(item, id=id, max_bytes=limit)
+        return clean_article(item, id=id, title=title, max_bytes=limit)
 
     def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None) -> ArticleResult:
         """Process one article.
@@ -201,7 +204,7 @@ class Pipeline:
         t0 = time.perf_counter()
         article = self.article(item, id=id)
         clean_s = time.perf_counter() - t0
-        return self._run([article], [clean_s], max_chars=max_chars)[0]
+        return self._run([article], [clean_s], self._summary_config(max_chars))[0]
 
     def process_file(self, path: str | os.PathLike, *, max_chars: int | None = None) -> ArticleResult:
         """Process the file at `path` (a str here is a path: the explicit entry point for file names)."""
@@ -231,6 +234,7 @@ class Pipeline:
         """
         batch: list[Article] = []
         clean_times: list[float] = []
+        summary_cfg = self._summary_config(max_chars)
         for item in items:
             t0 = time.perf_counter()
             if isinstance(item, ErrorRecord):
@@ -248,30 +252,58 @@ class Pipeline:
                 rec = verdict
             if isinstance(rec, ErrorRecord):
                 if batch:
-                    yield from self._run_safely(batch, clean_times, max_chars)
+                    yield from self._run_safely(batch, clean_times, summary_cfg)
                     batch, clean_times = [], []
                 yield rec
                 continue
             batch.append(rec)
             clean_times.append(time.perf_counter() - t0)
             if len(batch) >= batch_size:
-                yield from self._run_safely(batch, clean_times, max_chars)
+                yield from self._run_safely(batch, clean_times, summary_cfg)
                 batch, clean_times = [], []
         if batch:
-            yield from self._run_safely(batch, clean_times, max_chars)
+            yield from self._run_safely(batch, clean_times, summary_cfg)
 
-    def _run_safely(self, batch, clean_times, max_chars):
+    def _run_safely(self, batch, clean_times, summary_cfg):
         try:
-            yield from self._run(batch, clean_times, max_chars=max_chars)
+            yield from self._run(batch, clean_times, summary_cfg)
         except Exception as exc:  # noqa: BLE001 - one failing batch must not end the run
             if len(batch) == 1:
                 _log_failure(batch[0], exc)
                 yield error_record(batch[0], exc)
                 return
             for article, ct in zip(batch, clean_times):
-                yield from self._run_safely([article], [ct], max_chars)
+                yield from self._run_safely([article], [ct], summary_cfg)
 
-    def _run(self, articles: list[Article], clean_times: list[float], max_chars: int | None) -> list[ArticleResult]:
+    def _summary_config(self, max_chars: int | None) -> SummarizeConfig:
+        # The per-call length limit becomes part of the summary config once, here, instead of riding along.
+        cfg = self.config.summarize
+        return cfg if not max_chars else dataclasses.replace(cfg, max_chars=int(max_chars))
+
+    def summarize_text(self, item: Item, *, max_chars: int | None = None) -> SummaryOutcome:
+        """The Chinese summary alone, exactly as `process` makes it (eval scores this).
+
+        Args:
+            item: Anything `article` accepts (text, a Path, a record, an `Article`).
+            max_chars: Summary length limit (default from config).
+        """
+        article = self.article(item)
+        return summarize(article, self._generator(self.config.summarize.model), self._summary_config(max_chars))
+
+    def translate_segments(self, texts: Sequence[str]) -> list[Translation]:
+        """English for each text, translated as one paragraph with the article machinery (hints, checks, repair).
+
+        The texts are batched together as `process_many` batches articles; eval scores this, so a report
+        measures what users get. ``result.paragraphs_en[0]`` is the English of a text.
+
+        Raises:
+            TaskError: This config has no translation model.
+        """
+        articles = [Article(id=str(i), title="", paragraphs=(t,)) for i, t in enumerate(texts)]
+        return translate_many(articles, [""] * len(articles), self._generator(self.config.translate.model),
+                              self.config.translate, self._glossary)
+
+    def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig) -> list[ArticleResult]:
         cfg = self.config
         summaries = [""] * len(articles)
         warnings = [[] for _ in articles]
@@ -289,7 +321,7 @@ class Pipeline:
             model_info["summary"] = _info(gen)
             for i, article in enumerate(articles):
                 t0 = time.perf_counter()
-                out = summarize(article, gen, cfg.summarize, max_chars=max_chars)
+                out = summarize(article, gen, summary_cfg)
                 summaries[i] = out.text
                 warnings[i] += out.warnings
                 notes[i] += out.notes
@@ -350,7 +382,7 @@ def load_pipeline(config: str | os.PathLike | Config | None = None, overrides: d
     Args:
         config: ``"default"``, ``"small"``, ``"extractive"``, ... or a path; default env
             ``SUMMARIZER_CONFIG`` or ``default``.
-        overrides: Dotted keys, e.g. ``{"translate.chunk_tokens": 120}``.
+        overrides: Dotted keys, e.g. ``{"translate.segment_tokens": 120}``.
         **kwargs: Shortcuts accepted by `load_config` (``max_chars``, ``tasks``, ``threads``, ...).
     """
     if isinstance(config, Config):

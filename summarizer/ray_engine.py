@@ -15,7 +15,7 @@ from typing import Any
 from .batch import JsonlSink, NoInputsError
 from .config import Config
 from .clean import ArticleError, read_file
-from .pipeline import ErrorRecord, Pipeline, error_record
+from .pipeline import ErrorRecord, Pipeline, error_record, input_id
 
 logger = logging.getLogger("summarizer")
 
@@ -29,9 +29,10 @@ class ArticleWorker:
     (file bytes, a JSON record, or text). Output rows are JSON-encoded result or error records.
     """
 
-    def __init__(self, config: Config, done: frozenset[str] = frozenset(), batch_size: int = 4):
+    def __init__(self, config: Config, done: dict[str, bool] | None = None, batch_size: int = 4):
         self.pipe = Pipeline(config)
-        self.done = done
+        # id -> finished without error, from the output being resumed.
+        self.done = dict(done or {})
         self.batch_size = batch_size
 
     def _item(self, kind: str, source: str, abs_path: str, data: Any):
@@ -48,8 +49,10 @@ class ArticleWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         items = [self._item(k, s, a, d) for k, s, a, d in zip(batch["kind"], batch["source"], batch["abs"], batch["data"])]
-        items = [it for it in items if it.id not in self.done]
-        out = [json.dumps(r.to_dict(), ensure_ascii=False) for r in self.pipe.process_many(items, batch_size=self.batch_size)]
+        # Done ids are reported, not dropped, so the driver counts earlier failures as the local engine does.
+        out = [json.dumps({"skipped": it.id, "ok": self.done[it.id]}) for it in items if it.id in self.done]
+        todo = [it for it in items if it.id not in self.done]
+        out += [json.dumps(r.to_dict(), ensure_ascii=False) for r in self.pipe.process_many(todo, batch_size=self.batch_size)]
         return {"record": out}
 
 
@@ -124,18 +127,30 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
         ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
         ds = ds.map_batches(
             worker_cls,
-            fn_constructor_kwargs={"config": pipe.config, "done": frozenset(sink.done), "batch_size": batch_size},
+            fn_constructor_kwargs={"config": pipe.config, "done": dict(sink.done), "batch_size": batch_size},
             batch_size=batch_size,
             concurrency=workers,
             num_cpus=threads if not address else 1,
             num_gpus=gpus_per_worker or None,
         )
         n = 0
+        skipped: set[str] = set()
+        sources: dict[str, str | None] = {}
         for row in ds.iter_rows():
             rec = json.loads(row["record"])
+            if "skipped" in rec:
+                if rec["skipped"] not in skipped:
+                    skipped.add(rec["skipped"])
+                    failed += not rec["ok"]
+                continue
             n += 1
+            source = rec.get("source") or rec.get("article", {}).get("source")
+            if rec["id"] in sources and sources[rec["id"]] != source:
+                rec = ErrorRecord(id=input_id(Path(f"{source}#dup")), source=source,
+                                  error=f"duplicate id {rec['id']!r}: {sources[rec['id']]} already has it").to_dict()
             if rec["id"] in sink.done:
                 continue  # a retried block can deliver a record twice; the output keeps one
+            sources.setdefault(rec["id"], source)
             if "error" in rec:
                 failed += 1
                 sink.write(ErrorRecord(**rec))

@@ -1,13 +1,17 @@
-"""Chinese sentence splitting, chunking within a token budget, and script detection."""
+"""Chinese sentence splitting, chunking within a token budget, and script detection (what counts as Chinese)."""
 
 from __future__ import annotations
 
 import re
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["split_sentences", "chunk_sentences", "han_chars", "has_han", "han_ratio", "english_dateline", "not_chinese"]
+__all__ = ["split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
+           "MONTH_NAMES"]
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
+# The one definition of a Chinese (Han) character in the package: CJK Unified Ideographs with Extension A,
+# the compatibility block, and Extension B (rare names are written with it).
+HAN_CLASS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]"
+_HAN = re.compile(HAN_CLASS)
 _ENDERS = "。！？!?；;"
 _CLOSERS = "”’」』）)】》\"'"
 # A sentence ends after a run of enders (or an ellipsis) plus any closing quotes/brackets.
@@ -20,6 +24,11 @@ _BOUNDARY = re.compile(
 def han_chars(text: str) -> list[str]:
     """Han (Chinese) characters in `text`, in order."""
     return _HAN.findall(text)
+
+
+def is_han(ch: str) -> bool:
+    """True when the single character `ch` is a Han character."""
+    return _HAN.fullmatch(ch) is not None
 
 
 def has_han(text: str) -> bool:
@@ -140,49 +149,8 @@ def _hard_cut(text: str, max_tokens: int, count: Callable[[str], int]) -> Iterab
         text = text[lo:]
 
 
-_AGENCIES = {
-    "新华社": "Xinhua", "中新社": "China News Service", "中新网": "China News Service", "人民网": "People's Daily Online",
-    "央视网": "CCTV", "中国日报网": "China Daily", "光明网": "Guangming Online", "环球网": "Huanqiu.com",
-    "中新经纬客户端": "Zhongxin Jingwei", "澎湃新闻": "The Paper", "央广网": "CNR",
-}
-_PLACES = {
-    "北京": "BEIJING", "上海": "SHANGHAI", "天津": "TIANJIN", "重庆": "CHONGQING", "广州": "GUANGZHOU",
-    "深圳": "SHENZHEN", "武汉": "WUHAN", "南京": "NANJING", "杭州": "HANGZHOU", "成都": "CHENGDU", "西安": "XI'AN",
-    "南昌": "NANCHANG", "长沙": "CHANGSHA", "郑州": "ZHENGZHOU", "济南": "JINAN", "青岛": "QINGDAO",
-    "长春": "CHANGCHUN", "沈阳": "SHENYANG", "哈尔滨": "HARBIN", "大连": "DALIAN", "宁波": "NINGBO", "厦门": "XIAMEN",
-    "福州": "FUZHOU", "合肥": "HEFEI", "太原": "TAIYUAN", "石家庄": "SHIJIAZHUANG", "呼和浩特": "HOHHOT",
-    "兰州": "LANZHOU", "西宁": "XINING", "银川": "YINCHUAN", "乌鲁木齐": "URUMQI", "拉萨": "LHASA", "昆明": "KUNMING",
-    "贵阳": "GUIYANG", "南宁": "NANNING", "海口": "HAIKOU", "香港": "HONG KONG", "澳门": "MACAO", "台北": "TAIPEI",
-    "华盛顿": "WASHINGTON", "纽约": "NEW YORK", "伦敦": "LONDON", "巴黎": "PARIS", "东京": "TOKYO",
-    "莫斯科": "MOSCOW", "柏林": "BERLIN", "利雅得": "RIYADH", "首尔": "SEOUL", "联合国": "UNITED NATIONS",
-    "日内瓦": "GENEVA", "布鲁塞尔": "BRUSSELS", "新德里": "NEW DELHI", "堪培拉": "CANBERRA", "渥太华": "OTTAWA",
-    "开罗": "CAIRO", "雅加达": "JAKARTA", "曼谷": "BANGKOK", "新加坡": "SINGAPORE", "河内": "HANOI",
-}
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
                "November", "December")
-_DATELINE = re.compile(
-    rf"^(\s*[“\"]?)({'|'.join(sorted(_AGENCIES, key=len, reverse=True))})(\S{{0,6}}?)(\d{{1,2}})月(\d{{1,2}})日电\s*")
-
-
-def english_dateline(text: str) -> tuple[str, str] | None:
-    """Split a news dateline (新华社北京11月5日电) off `text` and write it in English.
-
-    Small models drop datelines or mistranslate them, losing the date; they follow one fixed pattern,
-    so they are rendered by rule. An unknown place leaves the whole text to the model.
-
-    Returns:
-        ``(english_dateline, rest_of_text)``, e.g. ``("BEIJING, November 5 (Xinhua) -- ", "...")``;
-        None when `text` does not start with a dateline this function knows.
-    """
-    m = _DATELINE.match(text)
-    if not m:
-        return None
-    lead, agency, place, month, day = m.groups()
-    if place and place not in _PLACES or not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
-        return None
-    date = f"{MONTH_NAMES[int(month) - 1]} {int(day)}"
-    head = f"{_PLACES[place]}, {date} ({_AGENCIES[agency]}) -- " if place else f"{date} ({_AGENCIES[agency]}) -- "
-    return lead.strip() + head, text[m.end():]
 
 
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")

@@ -1,11 +1,20 @@
-"""Shared fixtures: paths to the seed and ../shared/eval, and one real-model run of the seed per session."""
+"""Shared fixtures and helpers: paths to the seed and ../shared/eval, the CLI in a subprocess, scripted and tiny
+random models, and one real-model run of the seed per session."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from summarizer import clean_article
+from summarizer.models import Generator, ModelInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_a4f61a660f2d4dbe.txt"
@@ -38,3 +47,134 @@ def small_pipeline():
 def seed_result(small_pipeline):
     """The seed processed once with the real 0.5B model (summary + translation)."""
     return small_pipeline.process(SEED)
+
+
+CLI = [sys.executable, "-m", "summarizer.cli"]
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without SUMMARIZER_* settings (the cache location stays)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
+
+
+def run_cli(*args: str, input: str | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``summarizer ARGS`` in a subprocess from the repository root."""
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, input=input, timeout=timeout,
+                          env=clean_env())
+
+
+def records(out: Path) -> list[dict]:
+    """The records of OUT/results.jsonl."""
+    return [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScriptedGenerator(Generator):
+    """Returns fixed strings: leaked Chinese normally, clean English under the Han-free constraint."""
+
+    kind = "chat"
+    info = ModelInfo(name="scripted", backend="test")
+
+    def __init__(self):
+        self.calls = []
+
+    def count_tokens(self, text):
+        return len(text)
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.calls.append((len(requests), forbid_han))
+        if forbid_han:
+            return ["The 12345 hotline gets 6,500 calls a day."] * len(requests)
+        return ["The 12345市民热线 gets calls."] * len(requests)
+
+
+class CountingGenerator:
+    """A real-shaped chat generator that answers with a fixed Chinese sentence and counts its calls."""
+
+    kind = "chat"
+    context_length = 4096
+
+    def __init__(self, delay: float = 0.0, answer: str = "北京召开会议，讨论城市发展问题。"):
+        from summarizer.models import ModelInfo
+
+        self.info = ModelInfo(name="counting", backend="test")
+        self.calls, self.delay, self.answer = 0, delay, answer
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.calls += len(requests)
+        time.sleep(self.delay * len(requests))
+        return [self.answer for _ in requests]
+
+
+# ---------------------------------------------------------------- tiny random models (no network, seconds)
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = clean_article(SEED).text
+    corpus = [text, "The Beijing party committee said the 12345 hotline answered 6500 calls in June."] * 5
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                                   eos_token="<|im_end|>", bos_token="<|im_start|>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory) -> Path:
+    """A 2-layer random Qwen2 causal LM with a BPE tokenizer trained on the seed."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    model = Qwen2ForCausalLM(cfg)
+    out = tmp_path_factory.mktemp("tiny-causal")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory) -> Path:
+    """A random 1-layer BART encoder-decoder with the same tokenizer."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    cfg = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
+                     pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+                     decoder_start_token_id=tok.bos_token_id, forced_eos_token_id=None)
+    model = BartForConditionalGeneration(cfg)
+    out = tmp_path_factory.mktemp("tiny-seq2seq")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from summarizer import Article, ArticleError, clean_article, clean_file
+from summarizer import ArticleError, clean_article, clean_file
 from summarizer.clean import decode_bytes, title_from_line
 
 from conftest import CRAWL_BAD, DATA, SEED, crawl_files
@@ -104,7 +104,7 @@ def test_traditional_sample_in_big5(encoding):
     assert len(a.paragraphs) == 3 and "新臺幣45億元" in a.paragraphs[0]
 
 
-def test_decode_rejects_gb_bytes_mislabelled_as_nothing():
+def test_gb18030_bytes_without_a_label_are_decoded():
     text, enc = decode_bytes("北京市委".encode("gb18030"))
     assert (text, enc) == ("北京市委", "gb18030")
 
@@ -183,6 +183,10 @@ def test_only_placeholder_is_refused():
         clean_article("标题\n" + "-" * 40 + "\n---这里有图片---\n" + "-" * 40 + "\n")
 
 
-def test_article_type():
-    assert isinstance(clean_article(SEED), Article)
-    assert issubclass(ArticleError, ValueError)
+def test_utf16_without_a_bom_is_decoded(seed_text):
+    base = clean_article(seed_text)
+    for enc in ("utf-16-le", "utf-16-be"):
+        a = clean_article(seed_text.encode(enc))
+        assert (a.title, a.paragraphs, a.encoding) == (base.title, base.paragraphs, enc)
+    plain = "北京今天召开会议。会议讨论了城市发展。"  # no ASCII at all, so no NUL bytes to go by
+    assert clean_article(plain.encode("utf-16-le")).paragraphs == (plain,)

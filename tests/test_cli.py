@@ -8,25 +8,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import CRAWL_BAD, ROOT, SEED, crawl_files
-
-CLI = [sys.executable, "-m", "summarizer.cli"]
-
-
-def run_cli(*args: str, input: str | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
-    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, input=input, timeout=timeout, env=env)
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-
+from conftest import CLI, CRAWL_BAD, ROOT, SEED, clean_env, crawl_files, records, run_cli
 
 @pytest.fixture()
 def mixed_folder(tmp_path) -> Path:
@@ -112,8 +99,7 @@ def test_resume_after_sigkill_gives_each_article_exactly_once(tmp_path):
     src = _six_articles(tmp_path)
     out = tmp_path / "out"
     args = ["run", str(src), "-o", str(out), "--config", "small", "--tasks", "summary", "--batch-size", "1"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
-    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     jsonl = out / "results.jsonl"
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -154,6 +140,7 @@ def test_clean_subcommand_and_errors(tmp_path):
     assert "no text" in p.stderr
 
 
+@pytest.mark.model
 def test_models_subcommand_lists_configs_and_verifies():
     p = run_cli("models", "--verify", "--model", "small")
     assert p.returncode == 0, p.stderr

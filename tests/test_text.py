@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from summarizer.text import chunk_sentences, english_dateline, han_ratio, has_han, split_sentences
+from summarizer.text import chunk_sentences, han_ratio, has_han, split_sentences
 
 from conftest import EVAL, SEED
 from summarizer import clean_article
@@ -66,31 +65,3 @@ def test_chunks_respect_budget_and_keep_all_text():
 def test_han_detection():
     assert has_han("The 主题教育 campaign") and not has_han("Plain English, 12345.")
     assert han_ratio("中文abc") == pytest.approx(2 / 5)
-
-
-@pytest.mark.parametrize("zh, head, rest", [
-    ("新华社北京11月5日电（记者 张三）国务院总理", "BEIJING, November 5 (Xinhua) -- ", "（记者 张三）国务院总理"),
-    ("中新网11月5日电 综合报道，美国中期选举投票已进入倒计时。", "November 5 (China News Service) -- ",
-     "综合报道，美国中期选举投票已进入倒计时。"),
-    ("新华社利雅得3月2日电 沙特", "RIYADH, March 2 (Xinhua) -- ", "沙特"),
-])
-def test_english_dateline(zh, head, rest):
-    assert english_dateline(zh) == (head, rest)
-
-
-def test_english_dateline_leaves_unknown_or_inner_text():
-    assert english_dateline("新华社火星11月5日电 x") is None
-    assert english_dateline("今天新华社北京3月2日电") is None
-    assert english_dateline("新华社北京13月2日电 x") is None
-
-
-def test_datelines_in_the_crawl_are_recognised():
-    files = sorted((EVAL / "crawl").rglob("*.txt"))
-    with_dateline = [p for p in files
-                     if re.search(r"新华社北京\d{1,2}月\d{1,2}日电", p.read_text(encoding="utf-8", errors="replace"))]
-    assert len(with_dateline) > 50
-    found = 0
-    for path in with_dateline[:40]:
-        art = clean_article(path)
-        found += any(english_dateline(p) and english_dateline(p)[0].startswith("BEIJING, ") for p in art.paragraphs)
-    assert found >= 30

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, crawl_files
+from conftest import ROOT, clean_env, crawl_files
 
 pytestmark = pytest.mark.ray
 
@@ -30,9 +30,8 @@ def inputs(tmp_path_factory) -> Path:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
     return subprocess.run([sys.executable, "-m", "summarizer.cli", "run", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=env)
+                          text=True, timeout=600, env=clean_env())
 
 
 def test_ray_engine_matches_local_engine(inputs, tmp_path):
@@ -51,6 +50,15 @@ def test_ray_engine_matches_local_engine(inputs, tmp_path):
         else:
             assert a[k]["summary_zh"] == b[k]["summary_zh"] and a[k]["article"] == b[k]["article"]
     assert sum("error" in r for r in b.values()) == 1
+
+
+def test_resume_counts_earlier_failures_on_ray_as_locally(inputs, tmp_path):
+    out = tmp_path / "out"
+    assert _run(str(inputs), "-o", str(out), "--config", "extractive").returncode == 2
+    p_local = _run(str(inputs), "-o", str(out), "--config", "extractive", "--resume")
+    p_ray = _run(str(inputs), "-o", str(out), "--config", "extractive", "--resume", "--engine", "ray", "--num-workers", "1")
+    assert p_local.returncode == p_ray.returncode == 2, p_ray.stderr[-3000:]
+    assert len(_records(out / "results.jsonl")) == 11
 
 
 def test_ray_does_not_get_imported_by_the_package():

@@ -1,35 +1,21 @@
-"""Checks on model output: Chinese left in English, numbers and dates kept, glossary terms, repetition."""
+"""Numbers in Chinese news and their English renderings: extraction, hints for the model, checks and repair.
+
+Every rule here is measured on WMT19 and FLORES dev (reports/translation-*.json): a number a faithful
+translation must carry, the conversions small models get wrong (13亿 = 1.3 billion), and the rule-based fix
+for a 万/亿 amount written at the wrong power of ten.
+"""
 
 from __future__ import annotations
 
 import re
-import sys
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Iterable, Mapping
 
 from .text import MONTH_NAMES as _MONTH_NAMES
-from .text import han_chars, split_sentences
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
-    "leaked_han", "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers",
-    "Glossary", "load_glossary", "repeated_sentences", "number_hints", "english_amount", "fix_amounts",
-    "inline_hints",
+    "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers", "number_hints", "english_amount",
+    "fix_amounts", "inline_hints", "format_number",
 ]
-
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-
-
-def leaked_han(english: str) -> list[str]:
-    """Runs of Han characters left in an English text (empty when clean)."""
-    return _HAN_RUN.findall(english)
-
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -325,49 +311,3 @@ def format_number(v: float | str) -> str:
     if isinstance(v, str):
         return f"month {v[1:]}"
     return f"{v:,.0f}" if v == int(v) else f"{v:g}"
-
-
-@dataclass(frozen=True)
-class Glossary:
-    """Term -> required English rendering. A value equal to the key means keep it as is."""
-
-    terms: Mapping[str, str]
-
-    def relevant(self, source: str) -> dict[str, str]:
-        """Entries whose term occurs in `source`."""
-        return {k: v for k, v in self.terms.items() if k in source}
-
-    def prompt_lines(self, source: str) -> str:
-        """The glossary entries for `source`, one ``term => rendering`` per line."""
-        return "\n".join(f"{k} => {v}" for k, v in self.relevant(source).items())
-
-    def violations(self, source: str, english: str) -> list[str]:
-        """Terms present in `source` whose rendering is missing from `english`."""
-        low = english.lower()
-        return [k for k, v in self.relevant(source).items() if v.lower() not in low]
-
-
-def load_glossary(path: str | Path) -> Glossary:
-    """Load a TOML glossary: a ``[terms]`` table of ``"中文" = "English"`` (or ``= "keep"`` to keep as is)."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    terms = data.get("terms", data)
-    return Glossary({k: (k if v == "keep" else str(v)) for k, v in terms.items() if isinstance(v, str)})
-
-
-def repeated_sentences(text: str) -> list[str]:
-    """Sentences that occur more than once in `text`."""
-    seen, dup = set(), []
-    for s in split_sentences(text):
-        key = re.sub(r"\W", "", s)
-        if len(key) < 4:
-            continue
-        if key in seen and s not in dup:
-            dup.append(s)
-        seen.add(key)
-    return dup
-
-
-def han_share(texts: Iterable[str]) -> float:
-    """Share of texts that contain any Han character."""
-    texts = list(texts)
-    return sum(bool(han_chars(t)) for t in texts) / len(texts) if texts else 0.0

@@ -1,0 +1,33 @@
+"""Metric wiring of `summarizer eval` on tiny datasets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from summarizer.evaluate import rouge_chars, run_eval, translation_scores
+
+
+def test_metric_wiring_on_three_lines(tmp_path):
+    refs = ["The hotline gets 6,500 calls a day.", "Beijing held a meeting on Monday.", "Prices rose 9.4% in June."]
+    perfect = translation_scores(refs, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
+    assert perfect == {"bleu": 100.0, "chrf": 100.0, "leak_share": 0.0, "numbers_kept": 1.0}
+    hyps = ["The 热线 gets calls.", "Beijing held a meeting on Monday.", "Prices rose in June."]
+    s = translation_scores(hyps, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
+    assert s["leak_share"] == pytest.approx(1 / 3, abs=1e-4) and s["numbers_kept"] == pytest.approx(1 / 3, abs=1e-4)
+    assert 0 < s["bleu"] < 100 and 0 < s["chrf"] < 100
+    assert rouge_chars("北京下雨", "北京下雪") == pytest.approx({"rouge1": 0.75, "rouge2": 2 / 3, "rougeL": 0.75})
+    assert rouge_chars("北京", "上海") == {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+
+
+def test_eval_summarization_report(tmp_path):
+    data = tmp_path / "three.jsonl"
+    rows = [{"id": i, "text": t, "summary": t} for i, t in enumerate(["北京今天下雨。", "上海明天晴天。", "广州气温升高。"])]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    report = run_eval("summarization", data, config="extractive", max_chars=20, output=out)
+    assert report["n"] == 3 and report["rouge1"] == report["rougeL"] == 100.0
+    assert report["baselines"]["lead-20"]["rouge1"] == 100.0 and report["over_limit_share"] == 0.0
+    assert json.loads(out.read_text(encoding="utf-8"))["rouge2"] == 100.0
+    assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("# summarization")

@@ -1,0 +1,118 @@
+"""The `Pipeline`: what an input is (text vs. a file), error records for any failure, time budgets, warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+from summarizer import ArticleError, clean_article, clean_file, load_pipeline
+from summarizer.config import load_config
+from summarizer.models import clear_generators
+from summarizer.pipeline import ErrorRecord, Pipeline
+from summarizer.text import has_han
+from summarizer.translate import TaskError
+
+from conftest import SEED, CountingGenerator
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return load_pipeline("extractive")
+
+
+def test_pipeline_on_tiny_model_keeps_paragraph_alignment(tiny_causal, tmp_path):
+    cfg_path = tmp_path / "tiny.toml"
+    cfg_path.write_text(
+        f'[models.llm]\nbackend = "transformers"\nmodel = "{tiny_causal}"\nbatch_size = 4\nn_ctx = 512\n'
+        '[summarize]\nmodel = "extractive"\n'
+        '[translate]\nmodel = "llm"\nsegment_tokens = 40\nrepair = true\n'
+        '[translate.generation]\nmax_new_tokens = 6\n',
+        encoding="utf-8",
+    )
+    pipe = load_pipeline(cfg_path)
+    result = pipe.process(SEED)
+    assert len(result.paragraphs_en) == len(result.article.paragraphs) == 18
+    assert result.summary_zh and has_han(result.summary_zh)
+    assert result.model["translation"]["backend"] == "transformers"
+    assert set(result.timings) >= {"clean", "summary", "translation", "total"}
+    # The random model's Han output is repaired with the Han-free constraint wherever it helps.
+    assert not any(has_han(p) for p in result.paragraphs_en)
+    clear_generators()
+
+
+def test_extractive_config_refuses_translation():
+    pipe = load_pipeline("extractive", tasks="summary,translation")
+    with pytest.raises(TaskError, match="no translation model"):
+        pipe.process(SEED)
+    result = load_pipeline("extractive").process(SEED)
+    assert 0 < len(result.summary_zh) <= 200 and result.paragraphs_en == ()
+
+
+def test_a_str_that_names_a_server_file_is_text_never_the_file(pipe):
+    r = pipe.process("/etc/passwd")
+    assert r.article.paragraphs == ("/etc/passwd",) and "root:" not in r.summary_zh
+    assert r.article.source is None
+    seed_path_as_text = str(SEED)
+    with pytest.raises(ArticleError, match="a str is article text, never a path"):
+        clean_article(seed_path_as_text)
+
+
+def test_files_are_read_through_a_path_or_the_explicit_entry_point(pipe):
+    assert pipe.process(SEED).article.title == "北京市扎实开展“不忘初心、牢记使命”主题教育"
+    assert pipe.process_file(str(SEED)).article.paragraphs == clean_file(str(SEED)).paragraphs
+    assert clean_file(str(SEED)).source == str(SEED)
+
+
+def test_one_line_of_text_is_the_body(pipe):
+    r = pipe.process("北京召开会议。讨论经济发展问题。")
+    assert r.article.title == "" and r.article.paragraphs == ("北京召开会议。讨论经济发展问题。",)
+    assert r.summary_zh.startswith("北京召开会议")
+
+
+def test_script_in_a_record_html_is_dropped_and_escaped_text_stays_text(pipe):
+    r = pipe.process({"id": "x", "html": "<script>alert(1)</script><p>北京召开会议。</p>"})
+    assert "alert" not in r.summary_zh and r.article.paragraphs == ("北京召开会议。",)
+    r = pipe.process({"id": "y", "text": "市民&lt;img src=x onerror=alert(1)&gt;外出。"})
+    assert r.article.paragraphs == ("市民<img src=x onerror=alert(1)>外出。",) and r.article.image_count == 0
+
+
+def test_any_exception_while_one_article_is_processed_becomes_its_error_record(pipe):
+    class Flaky(type(pipe)):
+        def _run(self, articles, clean_times, max_chars):
+            if any(a.id == "boom" for a in articles):
+                raise ZeroDivisionError("division by zero in a stage")
+            return super()._run(articles, clean_times, max_chars)
+
+    flaky = Flaky(pipe.config)
+    items = [{"id": "a", "text": "北京召开会议。"}, {"id": "boom", "text": "上海召开会议。"}, {"id": "c", "text": "广州。"}]
+    out = list(flaky.process_many(items, batch_size=4))
+    assert [r.id for r in out] == ["a", "boom", "c"]
+    assert isinstance(out[1], ErrorRecord) and out[1].error == "ZeroDivisionError: division by zero in a stage"
+    assert not isinstance(out[0], ErrorRecord) and not isinstance(out[2], ErrorRecord)
+
+
+def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish():
+    cfg = load_config("small", {"limits.article_seconds": 0.5, "tasks": ["summary"]}, environ={})
+    gen = CountingGenerator(delay=0.2)
+
+    class WithGenerator(Pipeline):
+        def _generator(self, key):
+            return gen
+
+    pipe = WithGenerator(cfg)
+    long_one = {"id": "long", "title": "长", "text": "北京召开会议，讨论城市发展。" * 5000}
+    short = [{"id": f"s{i}", "title": "短", "text": "上海召开会议。"} for i in range(2)]
+    out = list(pipe.process_many([short[0], long_one, short[1]], batch_size=3))
+    assert [r.id for r in out] == ["s0", "long", "s1"]
+    assert isinstance(out[1], ErrorRecord) and out[1].error.startswith("TimeBudgetExceeded: stopped after 0.5 s")
+    assert all(not isinstance(r, ErrorRecord) and r.summary_zh for r in (out[0], out[2]))
+
+
+@pytest.mark.parametrize("text,why", [
+    ("Breaking news\nThe city council met on Monday to discuss the budget. It approved new parks.", "not Chinese"),
+    ("速報\n東京都は月曜日に会議を開き、予算について話し合いました。新しい公園が承認されました。", "Japanese"),
+    ("속보\n서울시는 월요일 회의를 열어 예산을 논의했습니다. 새 공원이 승인되었습니다.", "Korean"),
+])
+def test_articles_that_are_not_chinese_get_a_warning(pipe, text, why):
+    r = pipe.process(text)
+    assert any("not Chinese" in w and why in w for w in r.warnings), r.warnings
+    assert not any("not Chinese" in w for w in pipe.process(SEED).warnings)

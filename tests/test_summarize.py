@@ -1,0 +1,107 @@
+"""The Chinese summary: checks, chunk-and-merge with bounded model calls, the shorten step, TextRank."""
+
+from __future__ import annotations
+
+import time
+
+from summarizer import Article, clean_article, load_pipeline
+from summarizer.checks import repeated_sentences
+from summarizer.config import SummarizeConfig
+from summarizer.summarize import TEXTRANK_MAX_SENTENCES, _summary_problem, _tidy_summary, fit_chars, summarize
+
+from conftest import SEED, CountingGenerator, ScriptedGenerator
+
+
+def test_summary_checks():
+    article = clean_article(SEED)
+    assert _summary_problem("", article) == "was empty"
+    assert _summary_problem("Beijing launched the campaign.", article) == "was not Chinese"
+    assert _summary_problem("北京开展主题教育。北京开展主题教育。", article) == "repeats a sentence"
+    assert _summary_problem(article.paragraphs[0][:60], article) == "copies the first paragraph"
+    assert _summary_problem("北京市扎实开展主题教育，以12345热线解决群众诉求。", article) is None
+    assert _tidy_summary("摘要：\n- 北京开展主题教育。\n- **成效显现**。") == "北京开展主题教育。成效显现。"
+    assert repeated_sentences("甲乙丙丁。戊己庚辛。甲乙丙丁。") == ["甲乙丙丁。"]
+    text, cut = fit_chars("第一句话很长很长。第二句话也很长很长。第三句。", 18)
+    assert cut and text == "第一句话很长很长。"
+    assert fit_chars("短句。", 18) == ("短句。", False)
+
+
+def test_long_summary_is_shortened_by_the_model_not_cut():
+    class Wordy(ScriptedGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            self.seen = getattr(self, "seen", []) + [requests[0][-1]["content"]]
+            if "缩短" in requests[0][-1]["content"]:
+                return ["北京以12345热线推动主题教育走在前列。"]
+            return ["北京市委书记蔡奇强调北京主题教育要走在全国前列，市民热线12345接诉即办，解决群众身边的烦心事，"
+                    "各级党组织把为民办实事作为检验主题教育成效的重要标准。"]
+
+    article = clean_article(SEED)
+    gen = Wordy()
+    shorten = "请把下面这段摘要缩短到不超过{max_chars}个字，只输出缩短后的摘要：\n{text}"
+    out = summarize(article, gen, SummarizeConfig(shorten_prompt=shorten), max_chars=30)
+    assert out.text == "北京以12345热线推动主题教育走在前列。"
+    assert any("shortened by the model" in n for n in out.notes) and len(gen.seen) == 2
+    assert "不超过30个字" in gen.seen[1] and "蔡奇" in gen.seen[1]
+    # With the shorten step off (the default), the over-long answer is cut instead.
+    cut = summarize(article, Wordy(), SummarizeConfig(), max_chars=30)
+    assert len(cut.text) <= 30 and cut.text.endswith("…") and any("cut to" in n for n in cut.notes)
+
+
+def test_long_article_is_chunked_then_merged_never_truncated():
+    from summarizer.config import SummarizeConfig
+
+    class Recorder(ScriptedGenerator):
+        context_length = 1200
+
+        def generate(self, requests, options, *, forbid_han=False):
+            self.prompts = getattr(self, "prompts", []) + [r[-1]["content"] for r in requests]
+            return [f"第{len(self.prompts)}部分讲北京开展主题教育。" for _ in requests]
+
+    seed = clean_article(SEED)
+    long_article = Article(id="long", title=seed.title, paragraphs=seed.paragraphs * 3)
+    gen = Recorder()
+    out = summarize(long_article, gen, SummarizeConfig(chunk_tokens=1500, max_chunks=50), max_chars=120)
+    n_chunks = len(gen.prompts) - 1
+    assert n_chunks >= 8  # 3 x 4,300 characters in chunks of <= 1,500
+    assert any(f"summarized in {n_chunks} chunks, then merged" in n for n in out.notes)
+    body = "".join(long_article.paragraphs)
+    covered = "".join(p.split("正文：\n", 1)[1].split("\n\n请用", 1)[0] for p in gen.prompts[:-1])
+    assert covered.replace("\n", "") == body  # every character went to some chunk
+    assert "同一篇新闻各部分" in gen.prompts[-1] and out.text.startswith(f"第{n_chunks + 1}部分")
+
+
+def test_textrank_over_8000_sentences_is_bounded_and_says_so():
+    pipe = load_pipeline("extractive")
+    body = "".join(f"北京第{i}次会议讨论了城市发展问题。" for i in range(8000))
+    t0 = time.perf_counter()
+    r = pipe.process("长文\n" + body)
+    # The quadratic version took 88 s and 577 MB here; a generous bound that only it breaks.
+    assert time.perf_counter() - t0 < 30
+    assert len(r.summary_zh) <= 200
+    assert any(f"first {TEXTRANK_MAX_SENTENCES} of 8000 sentences" in n for n in r.notes)
+
+
+def test_llm_summary_of_a_megabyte_makes_a_bounded_number_of_model_calls():
+    from summarizer.clean import Article
+    from summarizer.config import SummarizeConfig
+    from summarizer.summarize import summarize
+
+    article = Article(id="big", title="长文", paragraphs=("北京召开会议，讨论城市发展。" * 2000,) * 35)
+    gen = CountingGenerator()
+    out = summarize(article, gen, SummarizeConfig(max_chunks=8), max_chars=100)
+    assert gen.calls <= 8 + 7
+    assert any("first 8 of" in n for n in out.notes) and out.text
+
+
+def test_merge_is_hierarchical_when_partials_do_not_fit_one_prompt():
+    from summarizer.clean import Article
+    from summarizer.config import SummarizeConfig
+    from summarizer.summarize import summarize
+
+    # About 160 "tokens" (characters here), distinct sentences: two partials never fit one 256-token merge.
+    gen = CountingGenerator(answer="".join(f"北京第{i}次会议讨论城市发展问题。" for i in range(10)))
+    gen.context_length = 700
+    article = Article(id="big", title="长文", paragraphs=("北京召开会议，讨论城市发展。" * 200,) * 3)
+    out = summarize(article, gen, SummarizeConfig(max_chunks=8), max_chars=100)
+    assert gen.calls == 8 + 4 + 2 + 1  # 8 chunks, then merged in pairs level by level
+    assert out.text
