@@ -6,6 +6,7 @@ markup inside an uploaded article cannot run in the page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,12 +21,13 @@ from typing import Any
 
 from .batch import markdown_report
 from .clean import ArticleError
+from .api import WorkQueue, create_api
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["build_app", "create_server_app", "serve", "make_handler", "uploaded_file", "upload_root", "Downloads",
-           "LoginThrottle", "EXAMPLES_DIR"]
+__all__ = ["build_app", "create_server_app", "serve", "make_handler", "show_record", "uploaded_file", "upload_root",
+           "Downloads", "LoginThrottle", "EXAMPLES_DIR"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TABLE_HEADERS = ["id", "title", "摘要 (summary_zh)", "English title", "warnings / error"]
@@ -113,15 +115,19 @@ def uploaded_file(value: Any) -> Path:
     return path
 
 
-def make_handler(pipe: Pipeline, downloads: Downloads | None = None):
-    """The request handler: text and/or files in, every output component's value out."""
+def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQueue | None = None):
+    """The request handler, a generator: text and/or files in, every output component's value out, again and again.
+
+    The view fills in as the work goes: the 中文摘要 first, then each English paragraph as soon as it is translated.
+    With several files, each finished article joins the table at once. A request waits for its turn in the
+    queue it shares with the REST API.
+    """
     import gradio as gr
 
     limits = pipe.config.limits
     downloads = downloads or Downloads()
 
-    def handle(text: str | None, files: list[str] | None, max_chars: float | None,
-               progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through the default
+    def handle(text: str | None, files: list[str] | None, max_chars: float | None):
         items: list[tuple[str, Any]] = []
         if text and text.strip():
             if len(text) > limits.max_request_chars:
@@ -140,32 +146,55 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None):
         limit = int(max_chars) if max_chars else None
         records: list[dict[str, Any]] = []
         first: ArticleResult | None = None
-        progress(0.0, desc="loading model / cleaning")
-        for n, (name, item) in enumerate(items):
-            progress(n / len(items), desc=f"article {n + 1} of {len(items)}: summarizing and translating")
-            try:
-                result = pipe.process(item, max_chars=limit)
-            except Exception as exc:  # noqa: BLE001 - one bad article must not take the request down
-                if not isinstance(exc, ArticleError):
-                    logger.info("web request: %s failed", name, exc_info=exc)
-                message = error_message(exc)
-                if len(items) == 1:
-                    raise gr.Error(f"{name}: {message}") from None
-                records.append(ErrorRecord(id=name, source=name, error=message).to_dict())
-                continue
-            first = first or result
-            records.append(_public(result.to_dict(), name))
-        progress(1.0, desc="done")
+        slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()
+        with slot:
+            for name, item in items:
+                result: ArticleResult | None = None
+                try:
+                    for result in pipe.process_stream(item, max_chars=limit):
+                        yield _outputs(result, records, done=False)
+                except Exception as exc:  # noqa: BLE001 - one bad article must not take the request down
+                    if not isinstance(exc, ArticleError):
+                        logger.info("web request: %s failed", name, exc_info=exc)
+                    message = error_message(exc)
+                    if len(items) == 1:
+                        raise gr.Error(f"{name}: {message}") from None
+                    records.append(ErrorRecord(id=name, source=name, error=message).to_dict())
+                    continue
+                first = first or result
+                records.append(_public(result.to_dict(), name))
+                yield _outputs(result, records, done=False)
         if first is None:
             raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
-        view = _result_views(first)
-        table = [[r["id"], r.get("article", {}).get("title", r.get("source", "")), r.get("summary_zh", ""),
-                  r.get("title_en", ""), r.get("error") or "; ".join(r.get("warnings", []))] for r in records]
-        timings = first.timings
-        return (view["title"], view["summary_zh"], view["title_en"], view["summary_en"], view["rows"],
-                view["warnings"], timings, table, downloads.write(records), records)
+        yield _outputs(first, records, done=True, files=downloads.write(records))
 
     return handle
+
+
+def _table(records: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[r["id"], r.get("article", {}).get("title", r.get("source", "")), r.get("summary_zh", ""),
+             r.get("title_en", ""), r.get("error") or "; ".join(r.get("warnings", []))] for r in records]
+
+
+def _outputs(result: ArticleResult, records: list[dict[str, Any]], *, done: bool, files: list[str] | None = None):
+    view = _result_views(result)
+    warnings = view["warnings"] if done or result.timings else "(working…)"
+    return (view["title"], view["summary_zh"], view["title_en"], view["summary_en"], view["rows"], warnings,
+            result.timings, _table(records), files, records)
+
+
+def show_record(records: list[dict[str, Any]] | None, evt: Any) -> tuple:
+    """The side-by-side view of the table row a user selected."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    rec = (records or [])[row] if records and 0 <= row < len(records) else None
+    if rec is None:
+        return ("",) * 4 + ([], "", {})
+    if "error" in rec:
+        return (rec.get("source") or rec["id"], "", "", "", [], f"error: {rec['error']}", {})
+    art = rec["article"]
+    rows = [[zh, en] for zh, en in zip(art["paragraphs"], rec["paragraphs_en"] or [""] * len(art["paragraphs"]))]
+    return (art["title"], rec["summary_zh"], rec["title_en"], rec["summary_en"], rows,
+            "\n".join(rec["warnings"]) or "none", rec["timings"])
 
 
 def _public(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -175,11 +204,11 @@ def _public(record: dict[str, Any], name: str) -> dict[str, Any]:
     return record
 
 
-def build_app(pipe: Pipeline, downloads: Downloads | None = None):
-    """Build the Gradio Blocks app around one shared `Pipeline`."""
+def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQueue | None = None):
+    """Build the Gradio Blocks app around one shared `Pipeline` (and the queue it shares with the API)."""
     import gradio as gr
 
-    handle = make_handler(pipe, downloads)
+    handle = make_handler(pipe, downloads, queue)
     cfg = pipe.config
     # delete_cache=(every, older_than): Gradio's copies of uploads and downloads do not pile up.
     with gr.Blocks(title="summarizer: 中文摘要 + English", delete_cache=(60, 600)) as demo:
@@ -195,7 +224,9 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None):
                 files = gr.File(label="…or upload crawler files (.txt, .html)", file_count="multiple",
                                 file_types=[".txt", ".html", ".htm"], elem_id="file-input")
                 max_chars = gr.Slider(50, 500, value=cfg.summarize.max_chars, step=10, label="summary length (characters)")
-                run = gr.Button("Summarize and translate", variant="primary", elem_id="run-button")
+                with gr.Row():
+                    run = gr.Button("Summarize and translate", variant="primary", elem_id="run-button")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
                 gr.Examples(examples=[[e] for e in _examples()], inputs=[text], label="Examples (seed + crawl samples)")
             with gr.Column(scale=2):
                 title = gr.Textbox(label="标题 (cleaned title)", interactive=False, elem_id="title-out")
@@ -207,13 +238,25 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None):
         with gr.Row():
             warnings = gr.Textbox(label="Warnings", interactive=False, lines=3, elem_id="warnings")
             timings = gr.JSON(label="Timings (seconds)")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="All articles", interactive=False, wrap=True,
-                             elem_id="batch-table")
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="All articles (select a row to see it above)",
+                             interactive=False, wrap=True, elem_id="batch-table")
         downloads = gr.File(label="Download results (JSON, Markdown)", file_count="multiple", interactive=False)
         records = gr.JSON(label="Results (same shape as ArticleResult.to_dict())", visible=False)
-        run.click(handle, inputs=[text, files, max_chars],
-                  outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings, table, downloads, records],
-                  api_name="process", concurrency_limit=cfg.limits.concurrency)
+        job = run.click(handle, inputs=[text, files, max_chars],
+                        outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings, table, downloads,
+                                 records],
+                        api_name="process", concurrency_limit=cfg.limits.concurrency)
+        stop.click(None, cancels=[job])
+
+        def pick(recs, evt):
+            return show_record(recs, evt)
+
+        # Gradio passes the selected cell to a parameter annotated SelectData; this module's annotations are
+        # strings (PEP 563) that Gradio cannot resolve for a local import, so the class is set here.
+        pick.__annotations__["evt"] = gr.SelectData
+
+        table.select(pick, inputs=[records], outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings],
+                     api_name=False)
     return demo
 
 
@@ -269,19 +312,21 @@ class LoginThrottle:
 
 
 def create_server_app(pipe: Pipeline, downloads: Downloads | None = None):
-    """The FastAPI app: the Gradio demo mounted at ``/``, behind the login throttle."""
+    """The FastAPI app: the REST API (`summarizer.api`) with the Gradio demo mounted at ``/``, both behind one queue
+    in front of the one model, and the login throttle in front of everything."""
     import gradio as gr
-    from fastapi import FastAPI
 
-    demo = build_app(pipe, downloads)
-    demo.queue(default_concurrency_limit=pipe.config.limits.concurrency, max_size=64)
+    limits = pipe.config.limits
+    queue = WorkQueue(limits.concurrency, limits.queue_size)
+    app = create_api(pipe, queue)
+    app.add_middleware(LoginThrottle)
+    demo = build_app(pipe, downloads, queue)
+    demo.queue(default_concurrency_limit=limits.concurrency, max_size=64)
     # Gradio keeps every session's component values (every API call is a new session) up to this many: its
     # default of 10,000 grew the server by ~70 KB a request over a soak. The app keeps no state between requests.
     demo.state_session_capacity = SESSIONS_KEPT
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(LoginThrottle)
     app = gr.mount_gradio_app(app, demo, path="/", auth=_auth(), footer_links=["api"],
-                              max_file_size=int(pipe.config.limits.max_upload_mb * 1024 * 1024), show_error=True)
+                              max_file_size=int(limits.max_upload_mb * 1024 * 1024), show_error=True)
     # Gradio refuses file values that were not uploaded (a crafted {"path": "/etc/passwd"}) only once it
     # counts the app as launched, which mount_gradio_app never marks; `uploaded_file` checks again.
     demo.has_launched = True

@@ -166,6 +166,10 @@ class LimitsConfig:
     max_files: int = 50
     # Seconds one article may spend in model calls before it becomes an error record; 0 = no limit.
     article_seconds: float = 1800.0
+    # Jobs (API requests, demo requests) that may wait for the model; the API answers 503 beyond it.
+    queue_size: int = 16
+    # Requests a minute per API key (or per client address when no keys are set); 0 = no limit.
+    api_requests_per_minute: int = 60
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,8 @@ _PER_MODEL = {"threads", "device", "dtype", "batch_size", "n_ctx"}
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out = {}
     # Process-level settings read elsewhere, not config keys.
-    skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_HOST",
+    skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_API_KEYS",
+            "SUMMARIZER_HOST",
             "SUMMARIZER_PORT", "SUMMARIZER_SHARED"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:

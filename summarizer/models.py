@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from .config import GenerationOptions, ModelConfig
 from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
@@ -22,7 +22,7 @@ from .text import has_han
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError",
-           "BudgetedGenerator", "TimeBudgetExceeded"]
+           "BudgetedGenerator", "TimeBudgetExceeded", "Cancelled", "is_loaded"]
 
 Request = Union[str, Sequence[dict]]
 
@@ -333,6 +333,10 @@ class TimeBudgetExceeded(RuntimeError):
     """An article spent its time budget (``limits.article_seconds``) in model calls."""
 
 
+class Cancelled(RuntimeError):
+    """The caller cancelled the job (e.g. the demo's Stop button)."""
+
+
 class BudgetedGenerator(Generator):
     """A generator that refuses to start another request once a deadline has passed.
 
@@ -340,14 +344,22 @@ class BudgetedGenerator(Generator):
     within one request of its budget (a request itself is bounded by ``max_new_tokens``).
     """
 
-    def __init__(self, inner: Generator, seconds: float, deadline: float | None = None):
+    def __init__(self, inner: Generator, seconds: float, deadline: float | None = None,
+                 on_requests: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None):
         self.inner = inner
         self.kind = inner.kind
         self.info = inner.info
         self.context_length = inner.context_length
         self.seconds = seconds
-        # time.monotonic() after which no request starts; several wrappers may share one.
-        self.deadline = time.monotonic() + seconds if deadline is None else deadline
+        # time.monotonic() after which no request starts (none when seconds <= 0); wrappers may share one.
+        if seconds <= 0:
+            self.deadline = float("inf")
+        else:
+            self.deadline = time.monotonic() + seconds if deadline is None else deadline
+        # Told how many requests each backend call carried (the pipeline counts model calls with it).
+        self.on_requests = on_requests
+        # True once the caller gave up (a Stop button): no further request starts.
+        self.cancelled = cancelled
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
@@ -356,10 +368,15 @@ class BudgetedGenerator(Generator):
         step = max(1, getattr(self.inner, "batch_size", 1))
         outs: list[str] = []
         for start in range(0, len(requests), step):
+            if self.cancelled is not None and self.cancelled():
+                raise Cancelled("the job was cancelled")
             if time.monotonic() > self.deadline:
                 raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
                                          "the article is too long for this machine's time budget")
-            outs += self.inner.generate(requests[start:start + step], options, forbid_han=forbid_han)
+            part = requests[start:start + step]
+            outs += self.inner.generate(part, options, forbid_han=forbid_han)
+            if self.on_requests is not None:
+                self.on_requests(len(part))
         return outs
 
 
@@ -389,6 +406,12 @@ def get_generator(cfg: ModelConfig) -> Generator:
             logger.info("loaded %s (%s) in %.1fs", gen.info.name, cfg.backend, gen.load_seconds)
             _CACHE[cfg] = gen
         return gen
+
+
+def is_loaded(cfg: ModelConfig) -> bool:
+    """True when the model of `cfg` is already loaded in this process."""
+    with _CACHE_LOCK:
+        return cfg in _CACHE
 
 
 def clear_generators() -> None:

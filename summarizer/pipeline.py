@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,10 +147,14 @@ class Pipeline:
     Models load lazily on first use and are shared across pipelines in the process.
     """
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, glossary: Glossary | None = None):
         self.config = config
-        self._glossary: Glossary | None = None
-        if config.translate.glossary:
+        # Model requests made by this pipeline and its variants (for metrics).
+        self.model_calls = 0
+        self._calls_lock = threading.Lock()
+        self._parent: Pipeline | None = None
+        self._glossary: Glossary | None = glossary
+        if glossary is None and config.translate.glossary:
             path = Path(config.translate.glossary)
             if not path.is_absolute() and not path.exists() and config.source:
                 path = Path(config.source).parent / path
@@ -161,6 +167,19 @@ class Pipeline:
         if model_cfg.backend == "extractive":
             return None
         return get_generator(model_cfg)
+
+    def variant(self, *, tasks: Sequence[str] | None = None, glossary: Glossary | None = None) -> Pipeline:
+        """The same pipeline (same models, shared) with other tasks and/or a glossary that replaces the config's."""
+        cfg = self.config if tasks is None else dataclasses.replace(self.config, tasks=tuple(tasks))
+        other = Pipeline(cfg, glossary=glossary)
+        other._parent = self
+        return other
+
+    def _count_calls(self, n: int) -> None:
+        with self._calls_lock:
+            self.model_calls += n
+        if self._parent is not None:
+            self._parent._count_calls(n)
 
     def warm_up(self) -> None:
         """Load the models now instead of on the first article."""
@@ -303,7 +322,61 @@ class Pipeline:
         return translate_many(articles, [""] * len(articles), self._generator(self.config.translate.model),
                               self.config.translate, self._glossary)
 
-    def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig) -> list[ArticleResult]:
+    def process_stream(self, item: Item, *, max_chars: int | None = None) -> Iterator[ArticleResult]:
+        """Process one article, yielding partial results as they come, then the full one.
+
+        The first result holds the cleaned article, the next adds the Chinese summary, then the English title,
+        each English paragraph in turn and the English summary; the last is what `process` returns. Closing
+        the iterator early (a user pressed Stop) cancels the work before its next model request.
+
+        Raises:
+            ArticleError: The input is not a usable article.
+            TimeBudgetExceeded: Model work took longer than ``limits.article_seconds``.
+        """
+        t0 = time.perf_counter()
+        article = self.article(item)
+        clean_s = time.perf_counter() - t0
+        partial = ArticleResult(article=article, paragraphs_en=("",) * len(article.paragraphs), config=self.config.name)
+        yield partial
+        events: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                done = self._run([article], [clean_s], self._summary_config(max_chars), cancel=cancel,
+                                 on_summary=lambda text: events.put(("summary_zh", text)),
+                                 on_part=lambda _i, slot, index, english: events.put((slot, index, english)))
+                events.put(("done", done[0]))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+                events.put(("error", exc))
+
+        worker = threading.Thread(target=work, name=f"summarizer-{article.id}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, *rest = events.get()
+                if kind == "done":
+                    yield rest[0]
+                    return
+                if kind == "error":
+                    raise rest[0]
+                if kind == "summary_zh":
+                    partial = dataclasses.replace(partial, summary_zh=rest[0])
+                elif kind == "title":
+                    partial = dataclasses.replace(partial, title_en=rest[1])
+                elif kind == "summary":
+                    partial = dataclasses.replace(partial, summary_en=rest[1])
+                else:
+                    paras = list(partial.paragraphs_en)
+                    paras[rest[0]] = rest[1]
+                    partial = dataclasses.replace(partial, paragraphs_en=tuple(paras))
+                yield partial
+        finally:
+            cancel.set()
+
+    def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig, *,
+             cancel: threading.Event | None = None, on_summary: Callable[[str], None] | None = None,
+             on_part: Callable[[int, str, int, str], None] | None = None) -> list[ArticleResult]:
         cfg = self.config
         summaries = [""] * len(articles)
         warnings = [[] for _ in articles]
@@ -317,21 +390,23 @@ class Pipeline:
         budget = cfg.limits.article_seconds * len(articles)
         deadline = time.monotonic() + budget
         if "summary" in cfg.tasks:
-            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline)
+            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancel)
             model_info["summary"] = _info(gen)
             for i, article in enumerate(articles):
                 t0 = time.perf_counter()
                 out = summarize(article, gen, summary_cfg)
                 summaries[i] = out.text
+                if on_summary is not None:
+                    on_summary(out.text)
                 warnings[i] += out.warnings
                 notes[i] += out.notes
                 timings[i]["summary"] = round(time.perf_counter() - t0, 3)
         translations = None
         if "translation" in cfg.tasks:
-            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline)
+            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancel)
             model_info["translation"] = _info(gen)
             t0 = time.perf_counter()
-            translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary)
+            translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary, on_part=on_part)
             per = (time.perf_counter() - t0) / len(articles)
             for i in range(len(articles)):
                 timings[i]["translation"] = round(per, 3)
@@ -353,12 +428,13 @@ class Pipeline:
             ))
         return results
 
-    @staticmethod
-    def _budgeted(gen: Generator | None, seconds: float, deadline: float) -> Generator | None:
-        # One deadline for the summary and the translation of the batch.
-        if gen is None or seconds <= 0:
+    def _budgeted(self, gen: Generator | None, seconds: float, deadline: float,
+                  cancel: threading.Event | None = None) -> Generator | None:
+        # One deadline for the summary and the translation of the batch; every call is counted.
+        if gen is None:
             return gen
-        return BudgetedGenerator(gen, seconds, deadline)
+        return BudgetedGenerator(gen, seconds, deadline, on_requests=self._count_calls,
+                                 cancelled=cancel.is_set if cancel is not None else None)
 
 
 def _log_failure(item: Any, exc: BaseException) -> None:

@@ -12,7 +12,7 @@ from .clean import Article
 from .config import SummarizeConfig, fill_prompt
 from .models import Generator
 from .numbers import format_number, unsupported_numbers
-from .text import chunk_sentences, han_ratio, split_sentences
+from .text import chunk_sentences, han_ratio, is_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
@@ -199,7 +199,7 @@ def textrank_summary(article: Article, max_chars: int = 200) -> str:
     sentences = sentences[:TEXTRANK_MAX_SENTENCES]
     if not sentences:
         return fit_chars(article.title, max_chars)[0]
-    words = [{w for w in jieba.lcut(s[:_TEXTRANK_SENTENCE_CHARS]) if len(w) > 1 or "\u4e00" <= w <= "\u9fff"}
+    words = [{w for w in jieba.lcut(s[:_TEXTRANK_SENTENCE_CHARS]) if len(w) > 1 or is_han(w)}
              for s in sentences]
     n = len(sentences)
     # Sparse edges: most sentence pairs share no word, and a dense n x n matrix is what made this slow.

@@ -142,6 +142,7 @@ def translate_many(
     generator: Generator | None,
     cfg: TranslateConfig,
     glossary: Glossary | None = None,
+    on_part: Callable[[int, str, int, str], None] | None = None,
 ) -> list[Translation]:
     """Translate several articles (title, every paragraph, summary) in one batched pass.
 
@@ -149,6 +150,16 @@ def translate_many(
     (never across paragraphs, so the output keeps the paragraph count and order). Segments whose
     English still holds Han characters or drops a number are retried with a stricter prompt and a
     decoding constraint that forbids Han tokens; a warning stays only when the retry fails too.
+
+    Args:
+        articles: The cleaned articles.
+        summaries: Their Chinese summaries ("" for none), translated too.
+        generator: The translation model.
+        cfg: Prompts, segment size, repair switches.
+        glossary: Required translations, put in the prompt and checked.
+        on_part: When given, the title, each paragraph and the summary are translated (and repaired) one
+            after another, and ``on_part(article_index, slot, index, english)`` is called as each is done
+            (slot is "title", "para" or "summary"), so a caller can show them as they come.
 
     Raises:
         TaskError: No translation model is configured.
@@ -167,12 +178,22 @@ def translate_many(
             return seg.source
         return _translate_messages(cfg, seg, articles[seg.article].title, glossary, template, numbers)
 
-    outs = generator.generate([build(s, cfg.user_prompt) for s in segs], cfg.generation)
-    for seg, out in zip(segs, outs):
-        seg.output = _tidy_english(out)
     results = [Translation() for _ in articles]
-    if cfg.repair:
-        _repair(segs, results, generator, cfg, build)
+    retried: dict[int, int] = {}
+    fixed: dict[int, int] = {}
+    groups = [segs] if on_part is None else _parts(segs)
+    for group in groups:
+        outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation)
+        for seg, out in zip(group, outs):
+            seg.output = _tidy_english(out)
+        if cfg.repair:
+            _repair(group, generator, cfg, build, retried, fixed)
+        if on_part is not None:
+            first = group[0]
+            on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip())
+    for i in sorted(retried):
+        results[i].notes.append(f"retried {retried[i]} segment(s) with leaked Chinese or lost numbers; "
+                                f"{fixed.get(i, 0)} fully repaired")
     for seg in segs:
         res = results[seg.article]
         leaks = leaked_han(seg.output)
@@ -206,7 +227,20 @@ def translate_many(
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
 
 
-def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) -> None:
+def _parts(segs: list[_Segment]) -> list[list[_Segment]]:
+    """Segments grouped by what they translate (the title, one paragraph, the summary), in order."""
+    groups: list[list[_Segment]] = []
+    for seg in segs:
+        if groups and (groups[-1][0].article, groups[-1][0].slot, groups[-1][0].index) == (seg.article, seg.slot, seg.index):
+            groups[-1].append(seg)
+        else:
+            groups.append([seg])
+    return groups
+
+
+def _repair(segs, generator: Generator, cfg: TranslateConfig, build, retried: dict[int, int],
+            fixed: dict[int, int]) -> None:
+    """Repair `segs` in place; counts retried and fully repaired segments per article into the dicts."""
     for seg in segs:
         seg.output = fix_amounts(seg.source, seg.output)
     bad = [s for s in segs if leaked_han(s.output) or (cfg.check_numbers and missing_numbers(s.source, s.output))]
@@ -235,7 +269,6 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
         return best
 
     outs = attempt(bad)
-    fixed: dict[int, int] = {}
     for seg, new in zip(bad, outs):
         old_cost, new_cost = _cost(seg.source, seg.output), _cost(seg.source, new)
         if new and new_cost < old_cost:
@@ -256,9 +289,8 @@ def _repair(segs, results, generator: Generator, cfg: TranslateConfig, build) ->
                 seg.output = candidate
                 if _cost(seg.source, candidate) == 0:
                     fixed[seg.article] = fixed.get(seg.article, 0) + 1
-    for i in sorted({s.article for s in bad}):
-        n = sum(1 for s in bad if s.article == i)
-        results[i].notes.append(f"retried {n} segment(s) with leaked Chinese or lost numbers; {fixed.get(i, 0)} fully repaired")
+    for seg in bad:
+        retried[seg.article] = retried.get(seg.article, 0) + 1
 
 
 def _cost(source: str, english: str) -> int:

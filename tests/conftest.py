@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,56 @@ def tiny_seq2seq(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+class Server:
+    """`summarizer serve` in a subprocess with its own temp folder (so its files can be counted)."""
+
+    def __init__(self, tmp: Path, auth: str | None = None, config: str = "extractive", env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        extra_env = env or {}
+        env = clean_env()
+        env.update(GRADIO_ANALYTICS_ENABLED="False", TMPDIR=str(tmp))
+        if auth:
+            env["SUMMARIZER_AUTH"] = auth
+        env.update(extra_env)
+        self.log = tmp / "serve.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "summarizer.cli", "serve", "--port", str(self.port),
+                                      "--config", config], cwd=ROOT, env=env,
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                assert self.proc.poll() is None, self.log.read_text()
+                time.sleep(0.3)
+        raise AssertionError("server did not start: " + self.log.read_text())
+
+    def call(self, data: list, timeout: float = 120) -> tuple[str, object]:
+        """POST to the /process API route and read its event stream: ("complete", outputs) or ("error", message)."""
+        req = urllib.request.Request(self.url + "/gradio_api/call/process", data=json.dumps({"data": data}).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            event_id = json.load(r)["event_id"]
+        with urllib.request.urlopen(f"{self.url}/gradio_api/call/process/{event_id}", timeout=timeout) as r:
+            body = r.read().decode("utf-8")
+        event = body.split("event: ")[-1].split("\n", 1)[0].strip()
+        payload = json.loads(body.rsplit("data: ", 1)[-1])
+        return event, payload
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    def stop(self) -> float:
+        t0 = time.time()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        return time.time() - t0

@@ -5,7 +5,7 @@ drive headless Chromium (Playwright) and gradio_client against the real 0.5B mod
 from __future__ import annotations
 
 import json
-import signal
+import re
 import subprocess
 import sys
 import threading
@@ -19,7 +19,7 @@ import pytest
 from summarizer import ArticleResult, clean_article
 from summarizer.text import han_chars, han_ratio
 
-from conftest import ROOT, SEED, clean_env, free_port
+from conftest import ROOT, SEED, Server, clean_env, free_port
 
 SECRET_FILE = Path("/etc/hostname")
 
@@ -29,57 +29,6 @@ XSS_ARTICLE = (
     "<div><span>　　今天北京天气晴朗，气温30度。<script>window.__x=1</script></span></div><div>&nbsp;</div>"
     "<div><span>　　市民&lt;script&gt;window.__x=1&lt;/script&gt;外出游玩。<img src=x onerror=\"window.__y=1\"></span></div>"
 )
-
-
-class Server:
-    """`summarizer serve` in a subprocess with its own temp folder (so its files can be counted)."""
-
-    def __init__(self, tmp: Path, auth: str | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.tmp = tmp
-        tmp.mkdir(parents=True, exist_ok=True)
-        env = clean_env()
-        env.update(GRADIO_ANALYTICS_ENABLED="False", TMPDIR=str(tmp))
-        if auth:
-            env["SUMMARIZER_AUTH"] = auth
-        self.log = tmp / "serve.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "summarizer.cli", "serve", "--port", str(self.port),
-                                      "--config", "extractive"], cwd=ROOT, env=env,
-                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                assert self.proc.poll() is None, self.log.read_text()
-                time.sleep(0.3)
-        raise AssertionError("server did not start: " + self.log.read_text())
-
-    def call(self, data: list, timeout: float = 120) -> tuple[str, object]:
-        """POST to the /process API route and read its event stream: ("complete", outputs) or ("error", message)."""
-        req = urllib.request.Request(self.url + "/gradio_api/call/process", data=json.dumps({"data": data}).encode(),
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            event_id = json.load(r)["event_id"]
-        with urllib.request.urlopen(f"{self.url}/gradio_api/call/process/{event_id}", timeout=timeout) as r:
-            body = r.read().decode("utf-8")
-        event = body.split("event: ")[-1].split("\n", 1)[0].strip()
-        payload = json.loads(body.rsplit("data: ", 1)[-1])
-        return event, payload
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
-    def stop(self) -> float:
-        t0 = time.time()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-        return time.time() - t0
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +241,17 @@ def test_paste_seed_and_see_summary_and_translation(page):
     summary = _wait_value(page, "summary-zh")
     assert han_ratio(summary) > 0.6 and len(summary) <= 200
     assert _value(page, "title-out") == "北京市扎实开展“不忘初心、牢记使命”主题教育"
+    # Streaming: the first paragraph's English is on the page while the English summary, translated last, is not.
+    deadline = time.time() + 1500
+    while time.time() < deadline:
+        table = page.locator("#side-by-side").inner_text()
+        if re.search(r"\b(?!English\b)[A-Za-z]{4,}\b", table):
+            break
+        page.wait_for_timeout(200)
+    first_english_at = time.time()
+    assert _value(page, "summary-en") == "", "the whole article was done before its first paragraph was shown"
+    _wait_value(page, "summary-en")
+    assert time.time() - first_english_at > 5  # the rest took a while: it really came paragraph by paragraph
     title_en = _value(page, "title-en")
     assert title_en and not han_chars(title_en) and "Beijing" in title_en
     page.wait_for_timeout(500)
@@ -347,3 +307,52 @@ def test_gradio_client_gets_the_python_api_shape(model_server):
     assert rec["article"]["title"] == "短讯标题" and len(rec["paragraphs_en"]) == 2
     assert han_ratio(rec["summary_zh"]) > 0.5
     assert Path(out[8][0]).suffix in (".json", ".md")
+
+
+@pytest.mark.model
+@pytest.mark.browser
+def test_stop_cancels_the_job_and_frees_the_model(page):
+    page.reload()
+    page.wait_for_selector("#run-button")
+    page.locator("#article-input textarea").fill(SEED.read_text(encoding="utf-8"))
+    page.click("#run-button")
+    _wait_value(page, "summary-zh")
+    page.click("#stop-button")
+    page.wait_for_timeout(3000)
+    assert _value(page, "summary-en") == ""  # the translation did not go on to the end
+    page.locator("#article-input textarea").fill("短讯标题\n今天北京晴，气温30度。")
+    t0 = time.time()
+    page.click("#run-button")
+    deadline = time.time() + 300
+    while time.time() < deadline and _value(page, "title-out") != "短讯标题":
+        page.wait_for_timeout(300)
+    assert _value(page, "title-out") == "短讯标题" and time.time() - t0 < 300
+
+
+@pytest.mark.browser
+def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("甲标题\n北京今天召开会议。会议讨论了城市发展。", encoding="utf-8")
+    b.write_text("乙标题\n上海今天召开会议。会议讨论了交通问题。", encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+        pg.goto(server.url)
+        pg.wait_for_selector("#run-button", timeout=60_000)
+        pg.set_input_files("#file-input input[type=file]", [str(a), str(b)])
+        pg.wait_for_timeout(1500)
+        pg.click("#run-button")
+        deadline = time.time() + 120
+        while time.time() < deadline and "乙标题" not in pg.locator("#batch-table").inner_text():
+            pg.wait_for_timeout(300)
+        assert "甲标题" in pg.locator("#batch-table").inner_text()
+        assert _value(pg, "title-out") == "甲标题"
+        pg.locator("#batch-table").get_by_text("乙标题").first.click()
+        deadline = time.time() + 30
+        while time.time() < deadline and _value(pg, "title-out") != "乙标题":
+            pg.wait_for_timeout(200)
+        assert _value(pg, "title-out") == "乙标题" and "上海" in _value(pg, "summary-zh")
+        browser.close()
