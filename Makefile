@@ -3,7 +3,7 @@
 
 run: setup
 	.venv/bin/summarizer models --verify --model default
-	.venv/bin/summarizer run seeds/ -o out/ --format all
+	.venv/bin/summarizer run seeds/ -o out/ --format all --overwrite
 	@echo "results: out/results.jsonl out/results.csv out/results.md"
 
 test: setup-test

@@ -22,6 +22,7 @@ from typing import Any
 from .batch import markdown_report
 from .clean import ArticleError
 from .api import WorkQueue, create_api
+from .models import Cancelled
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
 
 logger = logging.getLogger("summarizer")
@@ -126,8 +127,10 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
 
     limits = pipe.config.limits
     downloads = downloads or Downloads()
+    stops = StopSignals()
 
-    def handle(text: str | None, files: list[str] | None, max_chars: float | None):
+    def handle(text: str | None, files: list[str] | None, max_chars: float | None, request=None):
+        cancel = stops.start(getattr(request, "session_hash", None))
         items: list[tuple[str, Any]] = []
         if text and text.strip():
             if len(text) > limits.max_request_chars:
@@ -149,10 +152,14 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
         slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()
         with slot:
             for name, item in items:
+                if cancel.is_set():
+                    break
                 result: ArticleResult | None = None
                 try:
-                    for result in pipe.process_stream(item, max_chars=limit):
+                    for result in pipe.process_stream(item, max_chars=limit, cancel=cancel):
                         yield _outputs(result, records, done=False)
+                except Cancelled:
+                    break
                 except Exception as exc:  # noqa: BLE001 - one bad article must not take the request down
                     if not isinstance(exc, ArticleError):
                         logger.info("web request: %s failed", name, exc_info=exc)
@@ -168,7 +175,39 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
             raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
         yield _outputs(first, records, done=True, files=downloads.write(records))
 
+    # Gradio hands the request (for its session) to a parameter annotated gr.Request; see `pick` below.
+    handle.__annotations__["request"] = gr.Request
+    handle.stops = stops
     return handle
+
+
+class StopSignals:
+    """One cancel flag per browser session: Stop sets it, the running job sees it before its next model request.
+
+    Gradio's own cancel stops delivering a generator's output but cannot interrupt the thread that runs it,
+    so the job is told to stop through this flag as well.
+    """
+
+    def __init__(self):
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str | None) -> threading.Event:
+        """A fresh flag for the job starting in `session`."""
+        flag = threading.Event()
+        if session:
+            with self._lock:
+                if len(self._flags) > 1000:
+                    self._flags = {k: v for k, v in self._flags.items() if not v.is_set()}
+                self._flags[session] = flag
+        return flag
+
+    def stop(self, session: str | None) -> None:
+        """Stop the job of `session`, if any."""
+        with self._lock:
+            flag = self._flags.pop(session or "", None)
+        if flag is not None:
+            flag.set()
 
 
 def _table(records: list[dict[str, Any]]) -> list[list[Any]]:
@@ -246,7 +285,11 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
                         outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings, table, downloads,
                                  records],
                         api_name="process", concurrency_limit=cfg.limits.concurrency)
-        stop.click(None, cancels=[job])
+        def stop_job(request):
+            handle.stops.stop(getattr(request, "session_hash", None))
+
+        stop_job.__annotations__["request"] = gr.Request
+        stop.click(stop_job, inputs=None, outputs=None, cancels=[job], api_name=False)
 
         def pick(recs, evt):
             return show_record(recs, evt)

