@@ -304,7 +304,8 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     variants_lock = threading.Lock()
 
     app = FastAPI(title="summarizer", version="1", description=__doc__.split("\n\n")[0],
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    _serve_docs(app)
 
     def refuse(route: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.requests.labels(route, str(status)).inc()
@@ -433,6 +434,23 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
 
     app.state.metrics = metrics
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files shipped in a PyPI package: FastAPI's default loads it from a CDN, which a
+    server without internet access (or a careful one) cannot use."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="summarizer API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
 
 
 def _body_limit(limits) -> int:

@@ -360,3 +360,15 @@ def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, browse
         assert _value(pg, "title-out") == "乙标题" and "上海" in _value(pg, "summary-zh")
     finally:
         pg.close()
+
+
+@pytest.mark.browser
+def test_api_docs_render_offline_in_a_browser(server, browser):
+    pg = browser.new_page()
+    try:
+        pg.goto(server.url + "/docs")
+        pg.wait_for_selector(".opblock", timeout=60_000)
+        text = pg.locator("#swagger-ui").inner_text()
+        assert "/v1/articles" in text and "/v1/articles:batch" in text and "/health" in text
+    finally:
+        pg.close()
