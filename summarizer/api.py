@@ -437,13 +437,14 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
 
 
 def _serve_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from files shipped in a PyPI package: FastAPI's default loads it from a CDN, which a
-    server without internet access (or a careful one) cannot use."""
+    """Swagger UI at /docs from files shipped in a PyPI package (swagger-ui-py; Swagger UI 5, which reads
+    OpenAPI 3.1): FastAPI's default loads it from a CDN, which a server without internet access cannot use."""
+    import swagger_ui
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+    static = Path(swagger_ui.__file__).resolve().parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
