@@ -376,7 +376,7 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
         metrics.observe(result)
         return result
 
-    def take_slot(route: str):
+    def take_slot():
         try:
             return queue.slot(wait=False)
         except QueueFull:
@@ -389,7 +389,7 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
               summary="Summarize and translate one article")
     def post_article(item: ArticleIn, request: Request) -> Any:
         check(request)
-        with take_slot("/v1/articles"):
+        with take_slot():
             result = run_one(item)
         metrics.requests.labels("/v1/articles", "200").inc()
         return result.to_dict()
@@ -402,7 +402,7 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
         check(request)
         if len(batch.articles) > limits.max_files:
             raise _Refused(413, f"{len(batch.articles)} articles; the limit is {limits.max_files} per request")
-        slot = take_slot("/v1/articles:batch")
+        slot = take_slot()
         metrics.requests.labels("/v1/articles:batch", "200").inc()
 
         def lines() -> Iterator[bytes]:
