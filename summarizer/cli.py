@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None)
     ev.add_argument("--baseline", action="store_true", help="plain prompt: no context, no repair, no few-shot")
     ev.add_argument("--max-chars", type=int, default=None)
+    ev.add_argument("--join", type=int, default=1,
+                    help="translation: join every N consecutive sentences into one paragraph (default 1)")
     ev.add_argument("--output", type=Path, default=None, help="report JSON path (a .md is written beside it)")
 
     bench = sub.add_parser("bench", help="throughput and memory of a config on the seed and crawl articles")
@@ -256,7 +258,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import run_eval
 
     report = run_eval(args.task, args.data, config=args.config, overrides=_overrides(args), limit=args.limit,
-                      baseline=args.baseline, max_chars=args.max_chars, output=args.output)
+                      baseline=args.baseline, max_chars=args.max_chars, output=args.output, join=args.join)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, ensure_ascii=False, indent=1))
     return 0
 

@@ -18,13 +18,14 @@ from typing import Any, Sequence
 
 from .checks import leaked_han
 from .config import Config, load_config
+from .names import find_names, missing_names, name_key
 from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline
 from .summarize import textrank_summary
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["rouge_chars", "translation_scores", "run_eval", "baseline_config", "machine"]
+__all__ = ["rouge_chars", "translation_scores", "run_eval", "baseline_config", "machine", "name_finder_scores"]
 
 BASELINE_SYSTEM = "You are a helpful assistant."
 BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
@@ -80,21 +81,30 @@ def rouge_chars(hypothesis: str, reference: str) -> dict[str, float]:
 
 
 def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sources: Sequence[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, 0-100), share of outputs with Han, share of source numbers kept."""
+    """Corpus BLEU and chrF (sacrebleu, 0-100), share of outputs with Han, shares of source numbers and names kept.
+
+    Names are those `names.find_names` spells in pinyin (its precision and recall are measured on a hand-checked
+    list in the tests); a name counts as kept when its pinyin appears in the output.
+    """
     import sacrebleu
 
     bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score
     chrf = sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
-    total = kept = 0
+    total = kept = names = names_kept = 0
     for src, hyp in zip(sources, hypotheses):
         n = len(source_numbers(src))
         total += n
         kept += n - len(missing_numbers(src, hyp))
+        found = find_names(src)
+        names += len(found)
+        names_kept += len(found) - len(missing_names(src, hyp, found))
     return {
         "bleu": round(bleu, 2),
         "chrf": round(chrf, 2),
         "leak_share": round(sum(bool(leaked_han(h)) for h in hypotheses) / max(1, len(hypotheses)), 4),
         "numbers_kept": round(kept / total, 4) if total else 1.0,
+        "names_kept": round(names_kept / names, 4) if names else 1.0,
+        "names": names,
     }
 
 
@@ -113,7 +123,7 @@ def _load_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
 
 def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dict | None = None,
              limit: int | None = None, baseline: bool = False, max_chars: int | None = None,
-             output: Path | None = None, batch: int = 8) -> dict[str, Any]:
+             output: Path | None = None, batch: int = 8, join: int = 1) -> dict[str, Any]:
     """Score a config on a dataset and write a JSON + Markdown report.
 
     Args:
@@ -126,6 +136,8 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
         max_chars: Summary length limit (summarization).
         output: Report path; default ``reports/<task>-<dataset>-<config>.json``.
         batch: Sentences translated per batched call.
+        join: Translation: join every `join` consecutive rows (sentences of one document in WMT19 and FLORES)
+            into one paragraph, so segment size and context can be measured on paragraphs.
 
     Returns:
         The report; top-level keys for translation: ``bleu``, ``chrf``, ``leak_share``, ``numbers_kept``,
@@ -136,6 +148,9 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
         cfg = baseline_config(cfg)
     pipe = Pipeline(cfg)
     rows = _load_jsonl(Path(data), limit)
+    if task == "translation" and join > 1:
+        rows = [{"zh": "".join(r["zh"] for r in rows[i:i + join]), "en": " ".join(r["en"] for r in rows[i:i + join])}
+                for i in range(0, len(rows), join)]
     t0 = time.perf_counter()
     if task == "translation":
         report = _eval_translation(pipe, rows, batch)
@@ -144,7 +159,7 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
     else:
         raise ValueError(f"unknown eval task {task!r}")
     elapsed = time.perf_counter() - t0
-    report.update(task=task, data=str(data), config=cfg.name, n=len(rows),
+    report.update(task=task, data=str(data), config=cfg.name, n=len(rows), join=join,
                   seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=machine())
     output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +212,49 @@ def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: i
         "samples": [{"ref": ref, "hyp": h} for ref, h in zip(refs[:5], systems[pipe.config.name][:5])],
         "hypotheses": systems[pipe.config.name],
     }
+
+
+def name_finder_scores(listing: Path, crawl: Path) -> dict[str, Any]:
+    """Precision and recall of `names.find_names` against a hand-made list of every pinyin name in some articles.
+
+    Args:
+        listing: TSV with columns split, file, source, english, kind (``tests/data/names_crawl.tsv``); a file
+            appears once with empty columns when it has no such name.
+        crawl: The folder the listed files are relative to (``../shared/eval/crawl``).
+
+    Returns:
+        Per split and for all: ``names`` (listed), ``found`` (finder outputs), ``correct`` (source and English
+        both right), ``precision``, ``recall``; plus ``wrong`` (outputs not listed or spelled otherwise) and
+        ``missed`` (listed names not found) with their files.
+    """
+    from .clean import clean_file
+
+    gold: dict[str, dict[str, str]] = {}
+    split_of: dict[str, str] = {}
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith(("#", "split\t")):
+            continue
+        split, file, source, english, _kind = (line.split("\t") + [""] * 5)[:5]
+        split_of[file] = split
+        if source:
+            gold.setdefault(file, {})[source] = english
+    counts: dict[str, Counter] = {}
+    wrong, missed = [], []
+    for file, split in split_of.items():
+        article = clean_file(crawl / file)
+        found = {n.source: n.english for n in find_names(article.title + "\n" + article.text)}
+        want = gold.get(file, {})
+        right = {s for s, e in found.items() if s in want and name_key(want[s]) == name_key(e)}
+        for key in (split, "all"):
+            c = counts.setdefault(key, Counter())
+            c.update(names=len(want), found=len(found), correct=len(right))
+        wrong += [{"file": file, "source": s, "english": e, "listed": want.get(s)} for s, e in found.items() if s not in right]
+        missed += [{"file": file, "source": s, "english": e} for s, e in want.items() if s not in right]
+    out: dict[str, Any] = {}
+    for key, c in counts.items():
+        out[key] = {**c, "precision": round(c["correct"] / max(1, c["found"]), 3),
+                    "recall": round(c["correct"] / max(1, c["names"]), 3)}
+    return {**out, "wrong": wrong, "missed": missed}
 
 
 def machine() -> dict[str, Any]:

@@ -210,10 +210,18 @@ def unsupported_numbers(summary: str, article: str) -> list[float | str]:
     return out
 
 
-_BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|([零〇一二两三四五六七八九十百千]+[万亿]+)")
+_BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|(?<![数几上])([零〇一二两三四五六七八九十百千]+[万亿]+)")
 _DATE = re.compile(r"(\d{1,2})月(\d{1,2})日")
 _DAY = re.compile(r"(?<![\d月])(\d{1,2})日")
 _MONTH_ONLY = re.compile(r"(?<![\d.])(\d{1,2})月(?!\d)")
+
+
+# Vague amounts small models turn into a number or drop ("数亿" → "100 million").
+_VAGUE_EN = {"数十万": "hundreds of thousands", "数百万": "millions", "数千万": "tens of millions", "数十亿": "billions",
+             "数十": "dozens", "数百": "hundreds", "数千": "thousands", "数万": "tens of thousands",
+             "数亿": "hundreds of millions"}
+_VAGUE = re.compile("|".join(sorted(_VAGUE_EN, key=len, reverse=True)))
+_AGE = re.compile(r"(?<![\d.])(\d{1,3})岁(的)?")
 
 
 def english_amount(v: float) -> str:
@@ -245,9 +253,14 @@ def number_hints(source: str) -> list[str]:
         day = int(m.group(1))
         if 1 <= day <= 31:
             suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
-            hints.append(f"{m.group(0)} = the {day}{suffix}")
+            hints.append(f"{m.group(0)} = on the {day}{suffix}")
     for m in _YEAR_MONTH.finditer(source):
         hints.append(f"{m.group(0)} = {_MONTH_NAMES[int(m.group(2)) - 1]} {m.group(1)}")
+    for m in _VAGUE.finditer(source):
+        hints.append(f"{m.group(0)} = {_VAGUE_EN[m.group(0)]}")
+    for m in _AGE.finditer(source):
+        age = m.group(1)
+        hints.append(f"{age}岁的 = {age}-year-old" if m.group(2) else f"{age}岁 = {age} years old")
     return list(dict.fromkeys(hints))
 
 

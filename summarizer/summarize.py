@@ -11,12 +11,13 @@ from .checks import repeated_sentences
 from .clean import Article
 from .config import SummarizeConfig, fill_prompt
 from .models import Generator
+from .names import find_names
 from .numbers import format_number, unsupported_numbers
 from .text import chunk_sentences, han_ratio, is_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["summarize", "textrank_summary", "fit_chars", "SummaryOutcome", "TEXTRANK_MAX_SENTENCES"]
+__all__ = ["summarize", "unsupported_items", "textrank_summary", "fit_chars", "SummaryOutcome", "TEXTRANK_MAX_SENTENCES"]
 
 
 @dataclass
@@ -102,6 +103,9 @@ def summarize(
     if why:
         retry_gen = replace(gen, repetition_penalty=max(1.15, gen.repetition_penalty))
         stricter = cfg.user_prompt + "\n" + cfg.retry_instruction
+        unsupported = unsupported_items(text, article)
+        if unsupported:
+            stricter += fill_prompt(cfg.unsupported_instruction, items="、".join(unsupported))
         source = parts[0] if len(parts) == 1 else "\n".join(partials)
         retry = _tidy_summary(generator.generate([_summary_messages(cfg, stricter, article.title, source, limit)], retry_gen)[0])
         retry_why = _summary_problem(retry, article)
@@ -163,7 +167,18 @@ def _summary_problem(text: str, article: Article) -> str | None:
     core = text.rstrip("。…")
     if len(core) >= 30 and (core in first or first.startswith(core)):
         return "copies the first paragraph"
+    unsupported = unsupported_items(text, article)
+    if unsupported:
+        return f"states what the article does not: {'、'.join(unsupported)}"
     return None
+
+
+def unsupported_items(summary: str, article: Article) -> list[str]:
+    """Numbers and people's names in a Chinese `summary` that `article` (title and text) does not contain."""
+    source = article.title + "\n" + article.text
+    items = [format_number(v) for v in unsupported_numbers(summary, source)]
+    items += [n.source for n in find_names(summary) if n.kind == "person" and n.source not in source]
+    return items
 
 
 def _summary_messages(cfg: SummarizeConfig, template: str, title: str, text: str, limit: int) -> list[dict]:

