@@ -32,9 +32,9 @@ BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
 
 
 def baseline_config(cfg: Config) -> Config:
-    """The plain-prompt baseline of the same model: no context, no few-shot, no repair, no number retry."""
+    """The plain-prompt baseline of the same model: no context, few-shot, hints, Han ban or repair."""
     tr = replace(cfg.translate, system_prompt=BASELINE_SYSTEM, user_prompt=BASELINE_USER, few_shot=(), context=False,
-                 repair=False, check_numbers=False, number_hints=False, glossary=None)
+                 repair=False, check_numbers=False, number_hints=False, name_hints=False, ban_han=False, glossary=None)
     sm = replace(cfg.summarize, system_prompt="You are a helpful assistant.",
                  user_prompt="请为下面的新闻写一个不超过{max_chars}字的中文摘要：\n{text}", shorten_prompt="")
     return replace(cfg, name=f"{cfg.name}-plain", translate=tr, summarize=sm)
