@@ -180,7 +180,10 @@ def translate_many(
         if generator.kind == "seq2seq":
             return seg.source
         source = inline_hints(seg.source) if inline else seg.source
-        hints = [f"{n.source} = {n.english}" for n in tables[seg.article] if n.source in seg.source]
+        present = [n for n in tables[seg.article] if n.source in seg.source]
+        # 北京 inside 北京市 needs no hint of its own.
+        hints = [f"{n.source} = {n.english}" for n in present
+                 if not any(n.source in m.source and n.source != m.source for m in present)]
         if glossary:
             hints += [f"{k} = {v}" for k, v in glossary.relevant(seg.source).items()]
         if cfg.number_hints and not inline:
