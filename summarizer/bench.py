@@ -91,6 +91,9 @@ def _article_row(r: Any, spent: Usage, seconds: float, rate: float | None) -> di
         "decode_seconds": round(spent.decode_seconds, 2),
         "retranslated_segments": retried,
         "efficiency": round(spent.output_tokens / rate / seconds, 3) if rate and seconds else None,
+        # What the checks left for a reader (names or numbers lost after repair, ...), to compare quality too.
+        "warnings": list(getattr(r, "warnings", ())),
+        "notes": list(notes),
     }
 
 

@@ -287,6 +287,13 @@ class _Check:
         return (10 * len(self.leaks) + len(self.numbers) + len(self.names)
                 + 5 * self.meta + 3 * self.short + self.weekday)
 
+    def reasons(self) -> str:
+        """What is wrong, for the log."""
+        parts = [f"leaks {self.leaks}" if self.leaks else "", f"numbers {self.numbers}" if self.numbers else "",
+                 f"names {[n.source for n in self.names]}" if self.names else "", "meta" if self.meta else "",
+                 "short" if self.short else "", "weekday" if self.weekday else ""]
+        return ", ".join(p for p in parts if p)
+
     @property
     def whole(self) -> bool:
         """The English is not a translation of this source at all: it has to be redone sentence by sentence."""
@@ -329,6 +336,7 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
         first = check(seg, seg.source, seg.output)
         if not first.cost:
             continue
+        logger.debug("repairing %s %d: %s", seg.slot, seg.index, first.reasons())
         sentences = split_sentences(seg.source)
         english = _english_sentences(seg.output)
         if len(sentences) > 1 and not first.whole and len(english) == len(sentences):

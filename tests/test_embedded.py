@@ -41,6 +41,18 @@ def test_seed_translation_is_aligned_english_and_keeps_numbers(seed_result: Arti
     assert seed_result.summary_en and _ascii_share(seed_result.summary_en) > 0.95
 
 
+def test_seed_names_are_written_one_way_or_flagged(seed_result: ArticleResult):
+    # 蔡奇 (paragraphs 1, 5, 14) is Cai Qi and 京津冀 (paragraph 9) Beijing-Tianjin-Hebei everywhere: the names are
+    # hinted, checked and repaired; what the repair cannot fix is a warning, never silently another person.
+    article, en = seed_result.article, seed_result.paragraphs_en
+    for i, para in enumerate(article.paragraphs):
+        for zh, want in (("蔡奇", "Cai Qi"), ("京津冀", "Beijing-Tianjin-Hebei")):
+            if zh in para:
+                assert want in en[i] or any(zh in w and "names not kept" in w for w in seed_result.warnings), (i, en[i])
+    text = " ".join(en)
+    assert text.count("Cai Qi") >= 2 and not re.search(r"Cai Qi\w", text)
+
+
 def test_result_round_trips_through_json(seed_result: ArticleResult):
     d = json.loads(json.dumps(seed_result.to_dict(), ensure_ascii=False))
     assert d["id"] == seed_result.article.id
