@@ -292,7 +292,8 @@ def find_names(text: str) -> list[Name]:
     for word, english in _scan_dictionary(text, starts).items():
         if word not in names and not any(word in n for n in names):
             # CC-CEDICT gives a person's years: "Xi Jinping (1953-), PRC politician".
-            kind = "person" if re.search(r"\(\d{4}-", _dictionary()[word][0][1]) else "place"
+            definition = next(iter(_dictionary().get(word, [])), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
+            kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
             names[word] = Name(word, english, kind)
     order = {w: text.find(w) for w in names}
     return sorted(names.values(), key=lambda n: order[n.source])

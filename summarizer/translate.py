@@ -17,7 +17,7 @@ from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["translate_many", "Translation", "TaskError", "english_dateline"]
+__all__ = ["translate_many", "Translation", "TaskError", "english_dateline", "translation_problems"]
 
 
 class TaskError(RuntimeError):
@@ -298,6 +298,18 @@ class _Check:
     def whole(self) -> bool:
         """The English is not a translation of this source at all: it has to be redone sentence by sentence."""
         return self.meta or self.short
+
+
+def translation_problems(source: str, english: str, cfg: TranslateConfig, names: list[Name] | None = None) -> dict:
+    """The checks repair uses, on one Chinese source and its English (e.g. to measure them on references).
+
+    Returns:
+        ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), and booleans ``meta`` (describes instead of
+        translating), ``short`` (far shorter than the source), ``weekday`` (a weekday the source does not give).
+    """
+    c = _Check(source, english, find_names(source) if names is None else names, cfg)
+    return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "meta": c.meta, "short": c.short,
+            "weekday": c.weekday}
 
 
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")

@@ -35,6 +35,9 @@ def test_the_seeds_names():
     assert names["朝阳区"].english == "Chaoyang District" and names["北京市"].english == "Beijing"
     # 一路上都在 holds the CC-CEDICT place 上都 across two words: not a name.
     assert "上都" not in names
+    # Regions CC-CEDICT abbreviates or lacks have a fixed English.
+    assert [(n.source, n.english) for n in find_names("粤港澳大湾区和长三角")] == [
+        ("粤港澳", "Guangdong-Hong Kong-Macao"), ("长三角", "Yangtze River Delta")]
 
 
 def test_places_people_and_what_is_left_to_the_model():
