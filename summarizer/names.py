@@ -166,8 +166,8 @@ def _dictionary_place(word: str) -> str | None:
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
     if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
-            or word[0] in "各全本该每两多"):
-        return None  # 各县区 is "every county and district"
+            or word[0] in "各全本该每两多" or any(c in _FOREIGN_PLACE for c in word[:-1])):
+        return None  # 各县区 is "every county and district"; 马拉河 is the Mara River, 奥内加湖 Lake Onega
     known = _dictionary_place(word[:-1])
     stem = known or _capital(_join_syllables(_pinyin(word[:-1])))
     return f"{stem} {_SUFFIXES[word[-1]]}".strip()
@@ -224,7 +224,9 @@ _SAYING_AFTER = ("说", "表示", "介绍", "认为", "指出", "告诉", "强�
 _LIST_MARKS = ("、", "）", ")", "（", "(", " ", "\n", "")
 # Given names that are a form of address (陈小姐 is "Ms Chen") or typical of transliterated foreign names (马斯).
 _NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐")
-_TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺")
+_TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺契坡")
+# Characters of transliterated foreign place names (马拉河, 洞里萨湖, 加拉县), rare in Chinese ones.
+_FOREIGN_PLACE = set("拉萨奥多登尔斯克特尼亚普伊布贝纳诺维哥丹蒂瓦兹茨姆夫佩契坡")
 
 
 # jieba misses many names (庞星火, 叶建春); a role word right before a surname and a delimiter after finds them:
@@ -306,6 +308,7 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     "Cai Qizhi" does not count for Cai Qi.
     """
     folded = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode().lower()
+    folded = re.sub(r"['’]s\b", "", folded)  # "Xi Jinping's"
     words = re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded))
     return [n for n in names if n.source in source and not _has_words(words, name_key(_core(n)))]
 

@@ -49,6 +49,7 @@ def test_places_people_and_what_is_left_to_the_model():
     assert names["庞星火"] == "Pang Xinghuo" and names["肖文峰"] == "Xiao Wenfeng" and names["肖思思"] == "Xiao Sisi"
     # Foreign names, and places whose English is not their pinyin, are the model's to translate.
     assert not {"帕利", "弗洛朗丝", "美国", "香港", "大城"} & set(names)
+    assert find_names("每年约150万只食草动物再次穿过马拉河，奥内加湖与拉多加湖。") == []
 
 
 def test_missing_names_compares_letters_only():
@@ -57,6 +58,7 @@ def test_missing_names_compares_letters_only():
     assert missing_names("庞星火在西安说", "PANG XING-HUO said in Xian.", names) == []
     assert [n.source for n in missing_names("庞星火在西安说", "Pang Xinhuo said in Xi'an.", names)] == ["庞星火"]
     assert name_key("Lü Hui'en") == name_key("Lu Huien")
+    assert missing_names("庞星火在西安说", "Pang Xinghuo's visit to Xi'an's old town.", names) == []
 
 
 def test_name_finder_precision_and_recall_on_hand_listed_crawl_articles():
