@@ -54,7 +54,13 @@ def fit_chars(text: str, max_chars: int) -> tuple[str, bool]:
             break
         kept += sentence
     if not kept:
-        kept = text[: max_chars - 1].rstrip("，、,；;：:") + "…"
+        kept = text[: max_chars - 1]
+        if re.search(r"[\d.]$", kept) and re.match(r"[\d.,%％万亿千百]", text[max_chars - 1:max_chars]):
+            # Never end inside a number or before its unit: "增长22.…", or "230…" for 230万, read as other numbers
+            # (these cuts made 6 % of the 40-character crawl-dev summaries and 3 % of the 30-character LCSTS ones
+            # state numbers the article lacks).
+            kept = re.sub(r"[\d.,]*$", "", kept)
+        kept = kept.rstrip("，、,；;：:.") + "…"
     return kept, True
 
 

@@ -137,3 +137,13 @@ def test_a_summary_stating_what_the_article_does_not_is_retried_then_replaced_by
     out = summarize(article, gen, SummarizeConfig(), max_chars=200)
     assert gen.calls == 2 and "9999" not in out.text and "王小明" not in out.text
     assert any("used the extractive summary instead" in w for w in out.warnings)
+
+
+def test_a_hard_cut_never_ends_inside_a_number():
+    from summarizer.numbers import unsupported_numbers
+
+    article = "6月份汽车产销分别达到232.5万辆和230万辆，同比增长22.2%和11.6%，连续三个月增长"
+    for limit in range(20, 40):
+        text, cut = fit_chars(article, limit)
+        assert cut and len(text) <= limit and unsupported_numbers(text, article) == [], text
+    assert fit_chars(article, 33)[0] == "6月份汽车产销分别达到232.5万辆和230万辆，同比增长…"
