@@ -33,7 +33,8 @@ class SummaryOutcome:
 
 
 _LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNORECASE)
-_MARKUP = re.compile(r"^\s*(?:[-*•#>]+|\d+[.、)])\s*", re.MULTILINE)
+# List markers; "91.6%" at the start of a line is a number, not item 91 (that read turned it into "6%").
+_MARKUP = re.compile(r"^\s*(?:[-*•#>]+|\d+(?:[、)]|\.(?!\d)))\s*", re.MULTILINE)
 
 
 def _tidy_summary(text: str) -> str:

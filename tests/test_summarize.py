@@ -147,3 +147,8 @@ def test_a_hard_cut_never_ends_inside_a_number():
         text, cut = fit_chars(article, limit)
         assert cut and len(text) <= limit and unsupported_numbers(text, article) == [], text
     assert fit_chars(article, 33)[0] == "6月份汽车产销分别达到232.5万辆和230万辆，同比增长…"
+
+
+def test_a_leading_decimal_is_not_a_list_marker():
+    assert _tidy_summary("91.6%的人关注排水问题。") == "91.6%的人关注排水问题。"
+    assert _tidy_summary("1. 北京召开会议。\n2、讨论发展。") == "北京召开会议。讨论发展。"
