@@ -389,3 +389,20 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
         if candidate and new == 0:
             fixed[seg.article] = fixed.get(seg.article, 0) + 1
         retried[seg.article] = retried.get(seg.article, 0) + 1
+    # A number still lost gets one more try, sentence by sentence and without the inlined conversions: one form
+    # of the request can lose a number the other keeps (the seed's 6,500, with the 0.5B and the 1.5B).
+    still = [seg for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
+    pieces = [(seg, zh) for seg in still for zh in split_sentences(seg.source)]
+    if not pieces:
+        return
+    again = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
+                                for seg, zh in pieces], cfg.generation, forbid_han=True)
+    joined: dict[int, list[str]] = {}
+    for (seg, zh), out in zip(pieces, again):
+        joined.setdefault(id(seg), []).append(fix_amounts(zh, _tidy_english(out)))
+    for seg in still:
+        candidate = " ".join(joined[id(seg)]).strip()
+        if candidate and check(seg, seg.source, candidate).cost < check(seg, seg.source, seg.output).cost:
+            seg.output = candidate
+            if not check(seg, seg.source, candidate).cost:
+                fixed[seg.article] = fixed.get(seg.article, 0) + 1

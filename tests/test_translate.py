@@ -155,3 +155,19 @@ def test_a_made_up_weekday_is_flagged_and_retried():
     assert out.paragraphs_en == ["Pali said on the 24th."] and out.warnings == []
     (raw,) = translate_many([art], [""], Recorder(lambda u, b: "Pali said on Thursday."), TranslateConfig(repair=False))
     assert any("weekday" in w for w in raw.warnings)
+
+
+def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request():
+    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
+
+    def answer(user, ban):
+        if user.startswith("REPAIR") or "\nREPAIR" in user:
+            # The inlined form (13亿 written as 1.3 billion) still loses it; the plain form keeps it.
+            return "It invested money." if "1.3 billion" in user.split("REPAIR", 1)[1] else "It invested 1.3 billion yuan."
+        return "It invested money."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("投资13亿元。",))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == []
+    assert gen.calls == [(1, True), (1, True), (1, True)]
