@@ -390,7 +390,7 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
             fixed[seg.article] = fixed.get(seg.article, 0) + 1
         retried[seg.article] = retried.get(seg.article, 0) + 1
     # A number still lost gets one more try, sentence by sentence and without the inlined conversions: one form
-    # of the request can lose a number the other keeps (the seed's 6,500, with the 0.5B and the 1.5B).
+    # of the request can lose a number the other keeps (the seed's 6,500 with the 0.5B).
     still = [seg for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
     pieces = [(seg, zh) for seg in still for zh in split_sentences(seg.source)]
     if not pieces:
