@@ -21,7 +21,7 @@ from .config import Config, load_config
 from .names import find_names, missing_names, name_key
 from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline
-from .summarize import textrank_summary
+from .summarize import textrank_summary, unsupported_items
 
 logger = logging.getLogger("summarizer")
 
@@ -186,7 +186,8 @@ def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) ->
 def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: int) -> dict[str, Any]:
     systems: dict[str, list[str]] = {pipe.config.name: [], f"lead-{max_chars}": [], "textrank": []}
     refs = []
-    over = unsupported = 0
+    over = unsupported = unsupported_any = fallbacks = 0
+    examples: list[dict[str, Any]] = []
     for r in rows:
         # The same cleaning (and byte limit) as every other input; dataset texts have no title line.
         article = pipe.article(r["text"], id=str(r.get("id")), title="")
@@ -197,6 +198,11 @@ def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: i
         refs.append(r["summary"])
         over += len(out.text) > max_chars
         unsupported += bool(unsupported_numbers(out.text, article.text))
+        items = unsupported_items(out.text, article)
+        unsupported_any += bool(items)
+        if items and len(examples) < 10:
+            examples.append({"id": r.get("id"), "summary": out.text, "unsupported": items})
+        fallbacks += any("extractive summary" in w for w in out.warnings)
     scores = {}
     for name, hyps in systems.items():
         per = [rouge_chars(h, ref) for h, ref in zip(hyps, refs)]
@@ -208,6 +214,10 @@ def _eval_summarization(pipe: Pipeline, rows: list[dict[str, Any]], max_chars: i
         "max_chars": max_chars,
         "over_limit_share": round(over / max(1, len(rows)), 4),
         "unsupported_number_share": round(unsupported / max(1, len(rows)), 4),
+        # Numbers or people's names the article lacks (what the summary check retries on).
+        "unsupported_share": round(unsupported_any / max(1, len(rows)), 4),
+        "unsupported_examples": examples,
+        "extractive_fallback_share": round(fallbacks / max(1, len(rows)), 4),
         "rouge": "character-level ROUGE-1/2/L F1 x100, own implementation (summarizer.evaluate.rouge_chars)",
         "samples": [{"ref": ref, "hyp": h} for ref, h in zip(refs[:5], systems[pipe.config.name][:5])],
         "hypotheses": systems[pipe.config.name],

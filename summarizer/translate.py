@@ -253,10 +253,13 @@ def _name_table(article: Article, summary: str, glossary: Glossary | None) -> li
     return names
 
 
-# A model that summarises or comments instead of translating starts like this.
+# A model that summarises or comments instead of translating starts like this; the 1.5B also answered a seed
+# paragraph with the title context of its system message ("The text is part of a news article titled: …").
 _META = re.compile(r"^\W*(?:the|this) (?:text|passage|paragraph|article|sentence|content)s? "
-                   r"(?:discuss|describ|talk|mention|is about|explain|highlight|emphasi|introduc|report)"
-                   r"|^\W*(?:here is|here's|below is) (?:the|a|an|my) (?:\w+ )?translation", re.IGNORECASE)
+                   r"(?:discuss|describ|talk|mention|is about|explain|highlight|emphasi|introduc|report"
+                   r"|is (?:part of|from|taken from|an excerpt))"
+                   r"|^\W*(?:here is|here's|below is) (?:the|a|an|my) (?:\w+ )?translation"
+                   r"|\bpart of a news article titled\b", re.IGNORECASE)
 
 
 _WEEKDAY_EN = re.compile(r"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)days?\b")
@@ -392,16 +395,27 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
     # A number still lost gets one more try, sentence by sentence and without the inlined conversions: one form
     # of the request can lose a number the other keeps (the seed's 6,500 with the 0.5B).
     still = [seg for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
-    pieces = [(seg, zh) for seg in still for zh in split_sentences(seg.source)]
+    # Per segment: its sentences, each with the English kept (str) or None to redo; only the sentences that
+    # lose a number are redone when the English aligns sentence by sentence.
+    redo: list[tuple[_Segment, list[tuple[str, str | None]]]] = []
+    for seg in still:
+        sentences = split_sentences(seg.source)
+        english = _english_sentences(seg.output)
+        if len(sentences) > 1 and len(english) == len(sentences):
+            kept = [(zh, None if missing_numbers(zh, en) else en) for zh, en in zip(sentences, english)]
+            if all(en is not None for _, en in kept):
+                kept = [(zh, None) for zh in sentences]
+        else:
+            kept = [(zh, None) for zh in sentences]
+        redo.append((seg, kept))
+    pieces = [(seg, zh) for seg, kept in redo for zh, en in kept if en is None]
     if not pieces:
         return
-    again = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
-                                for seg, zh in pieces], cfg.generation, forbid_han=True)
-    joined: dict[int, list[str]] = {}
-    for (seg, zh), out in zip(pieces, again):
-        joined.setdefault(id(seg), []).append(fix_amounts(zh, _tidy_english(out)))
-    for seg in still:
-        candidate = " ".join(joined[id(seg)]).strip()
+    again = iter(generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
+                                     for seg, zh in pieces], cfg.generation, forbid_han=True))
+    for seg, kept in redo:
+        candidate = " ".join(en if en is not None else fix_amounts(zh, _tidy_english(next(again)))
+                             for zh, en in kept).strip()
         if candidate and check(seg, seg.source, candidate).cost < check(seg, seg.source, seg.output).cost:
             seg.output = candidate
             if not check(seg, seg.source, candidate).cost:

@@ -30,6 +30,7 @@ def test_eval_summarization_report(tmp_path):
     out = tmp_path / "report.json"
     report = run_eval("summarization", data, config="extractive", max_chars=20, output=out)
     assert report["n"] == 3 and report["rouge1"] == report["rougeL"] == 100.0
+    assert report["unsupported_share"] == report["extractive_fallback_share"] == 0.0
     assert report["baselines"]["lead-20"]["rouge1"] == 100.0 and report["over_limit_share"] == 0.0
     assert json.loads(out.read_text(encoding="utf-8"))["rouge2"] == 100.0
     assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("# summarization")

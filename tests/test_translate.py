@@ -9,7 +9,7 @@ import pytest
 from summarizer import Article, clean_article
 from summarizer.checks import Glossary
 from summarizer.config import TranslateConfig
-from summarizer.translate import english_dateline, translate_many
+from summarizer.translate import english_dateline, translate_many, translation_problems
 
 from conftest import EVAL, ScriptedGenerator
 
@@ -171,3 +171,31 @@ def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request(
     (out,) = translate_many([art], [""], gen, cfg)
     assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == []
     assert gen.calls == [(1, True), (1, True), (1, True)]
+
+
+def test_the_second_number_try_redoes_only_the_sentence_that_loses_it():
+    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}", segment_tokens=400)
+
+    def answer(user, ban):
+        if "投资" not in user:
+            return "The meeting was held."
+        if "\nREPAIR" in user or user.startswith("REPAIR"):
+            return "It invested money." if "1.3 billion" in user.split("REPAIR", 1)[1] else "It invested 1.3 billion yuan."
+        return "The meeting was held. It invested money."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("会议召开。投资13亿元。",))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert out.paragraphs_en == ["The meeting was held. It invested 1.3 billion yuan."] and out.warnings == []
+    # The repair and the second try each send only the second sentence.
+    assert gen.calls == [(1, True), (1, True), (1, True)]
+    assert all("会议" not in r[0][-1]["content"] for r in gen.seen[1:])
+
+
+def test_an_echo_of_the_title_context_is_no_translation():
+    # The 1.5B's answer to seed paragraph 6 (a quote about 初心和使命), word for word.
+    echo = ("The text is part of a news article titled: Beijing's rigorous implementation of \"Keep True to Our "
+            "Original Purpose and Mission\" Theme Education.")
+    source = "谈得情真，听得入神。“初心和使命，是中国共产党人接续奋斗的精神密码。”市委常委们表示，这次集中学习交流，要掌握方法论。"
+    assert translation_problems(source, echo, TranslateConfig())["meta"]
+    assert not translation_problems(source, "The text of the speech is part of the record.", TranslateConfig())["meta"]
