@@ -103,6 +103,10 @@ def summarize(
             parts = parts[:cfg.max_chunks]
         outcome.notes.append(f"article of {body_tokens} tokens summarized in {len(parts)} chunks, then merged")
     gen = cfg.generation
+    if not cfg.shorten_prompt:
+        # Whatever the model writes past `limit` characters is cut off anyway, and a token carries at least one
+        # character of Chinese text (digits and punctuation one each): tokens past limit + a margin are waste.
+        gen = replace(gen, max_new_tokens=min(gen.max_new_tokens, limit + 32))
     requests = [_summary_messages(cfg, cfg.user_prompt, article.title, part, limit) for part in parts]
     partials = [_tidy_summary(t) for t in generator.generate(requests, gen)]
     text = _merge(partials, generator, cfg, article.title, limit, budget)

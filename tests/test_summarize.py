@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+
+import pytest
 
 from summarizer import Article, clean_article, load_pipeline
 from summarizer.checks import repeated_sentences
 from summarizer.config import SummarizeConfig
 from summarizer.summarize import TEXTRANK_MAX_SENTENCES, _summary_problem, _tidy_summary, fit_chars, summarize
 
-from conftest import SEED, CountingGenerator, ScriptedGenerator
+from conftest import EVAL, SEED, CountingGenerator, ScriptedGenerator
 
 
 def test_summary_checks():
@@ -152,3 +155,35 @@ def test_a_hard_cut_never_ends_inside_a_number():
 def test_a_leading_decimal_is_not_a_list_marker():
     assert _tidy_summary("91.6%的人关注排水问题。") == "91.6%的人关注排水问题。"
     assert _tidy_summary("1. 北京召开会议。\n2、讨论发展。") == "北京召开会议。讨论发展。"
+
+
+def test_the_summary_call_decodes_no_tokens_that_would_be_cut_off():
+    class Recording(ScriptedGenerator):
+        context_length = 4096
+
+        def generate(self, requests, options, *, forbid_han=False):
+            self.options = options
+            return ["北京召开会议，讨论城市发展问题。"]
+
+    gen = Recording()
+    summarize(clean_article(SEED), gen, SummarizeConfig(), max_chars=40)
+    assert gen.options.max_new_tokens == 72
+    summarize(clean_article(SEED), gen, SummarizeConfig(shorten_prompt="缩短：{text}"), max_chars=40)
+    assert gen.options.max_new_tokens == SummarizeConfig().generation.max_new_tokens
+
+
+@pytest.mark.model
+def test_a_qwen_token_carries_at_least_one_character_of_chinese_news():
+    # Why the summary call may stop at max_chars + 32 tokens: real headlines, summaries and the seed never need
+    # more tokens than characters with the embedded models' tokenizer.
+    from llama_cpp import Llama
+
+    from summarizer.embedded import ensure_embedded
+
+    llm = Llama(model_path=str(ensure_embedded("qwen2.5-coder-0.5b")), vocab_only=True, verbose=False)
+    texts = [json.loads(line)["summary"] for name in ("crawl_headline_dev.jsonl", "lcsts_part3_test.jsonl")
+             for line in (EVAL / "summarization" / name).read_text(encoding="utf-8").splitlines()[:500]]
+    texts += clean_article(SEED).paragraphs
+    assert len(texts) > 900
+    for text in texts:
+        assert len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) <= len(text), text
