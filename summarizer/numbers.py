@@ -27,7 +27,8 @@ _DECADE = re.compile(r"(?<!\d)(\d{1,2})\s*世纪\s*(\d0)\s*年代")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
 _CN_FRACTION = re.compile(r"([零〇一二两三四五六七八九十百]+)分之([零〇一二两三四五六七八九十百]+)")
 _YEAR_MONTH = re.compile(r"(?<![\d.])((?:19|20)\d{2})\.(0[1-9]|1[0-2])(?![\d.])")
-_MONTH_CN = re.compile(r"(\d{1,2}(?=月)|[一二三四五六七八九十]{1,3}(?=月[份底初中上下末\d一二三四五六七八九十]))月")
+# FLORES writes a space between digits and a unit (今年 3 月, 1969 年 5 月): every pattern below allows one.
+_MONTH_CN = re.compile(r"(\d{1,2}(?=\s?月)|[一二三四五六七八九十]{1,3}(?=月[份底初中上下末\d一二三四五六七八九十]))\s?月")
 
 
 def _cn_to_int(s: str) -> int | None:
@@ -211,9 +212,12 @@ def unsupported_numbers(summary: str, article: str) -> list[float | str]:
 
 
 _BIG = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(万亿|万|亿)|(?<![数几上])([零〇一二两三四五六七八九十百千]+[万亿]+)")
-_DATE = re.compile(r"(\d{1,2})月(\d{1,2})日")
-_DAY = re.compile(r"(?<![\d月])(\d{1,2})日")
-_MONTH_ONLY = re.compile(r"(?<![\d.])(\d{1,2})月(?!\d)")
+_DATE = re.compile(r"(\d{1,2})\s?月\s?(\d{1,2})\s?日")
+_DAY = re.compile(r"(?<![\d月])(?<!月\s)(\d{1,2})\s?日")
+_MONTH_ONLY = re.compile(r"(?<![\d.])(\d{1,2})\s?月(?!\s?\d)")
+# 10 年来 / 40多年来: a span of years ("over the past 10 years"), which small models turn into a year ("since 2009");
+# 2019年来华 (came to China in 2019) is no span.
+_YEARS_PAST = re.compile(r"(?<![\d.])(\d{1,3})\s?(多)?\s?年(?:来|以来)(?![华京沪到])")
 
 
 # Vague amounts small models turn into a number or drop ("数亿" → "100 million").
@@ -221,7 +225,7 @@ _VAGUE_EN = {"数十万": "hundreds of thousands", "数百万": "millions", "数
              "数十": "dozens", "数百": "hundreds", "数千": "thousands", "数万": "tens of thousands",
              "数亿": "hundreds of millions"}
 _VAGUE = re.compile("|".join(sorted(_VAGUE_EN, key=len, reverse=True)))
-_AGE = re.compile(r"(?<![\d.])(\d{1,3})岁(的)?")
+_AGE = re.compile(r"(?<![\d.])(\d{1,3})\s?岁(的)?")
 
 
 def english_amount(v: float) -> str:
@@ -260,7 +264,11 @@ def number_hints(source: str) -> list[str]:
         hints.append(f"{m.group(0)} = {_VAGUE_EN[m.group(0)]}")
     for m in _AGE.finditer(source):
         age = m.group(1)
-        hints.append(f"{age}岁的 = {age}-year-old" if m.group(2) else f"{age}岁 = {age} years old")
+        hints.append(f"{m.group(0)} = {age}-year-old" if m.group(2) else f"{m.group(0)} = {age} years old")
+    for m in _YEARS_PAST.finditer(source):
+        n = int(m.group(1))
+        if n:
+            hints.append(f"{m.group(0)} = " + (f"for more than {n} years" if m.group(2) else f"over the past {n} years"))
     return list(dict.fromkeys(hints))
 
 
