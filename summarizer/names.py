@@ -309,7 +309,8 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     """
     folded = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode().lower()
     folded = re.sub(r"['’]s\b", "", folded)  # "Xi Jinping's"
-    words = re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded))
+    # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
+    words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
     return [n for n in names if n.source in source and not _has_words(words, name_key(_core(n)))]
 
 

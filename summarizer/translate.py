@@ -351,7 +351,7 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
         first = check(seg, seg.source, seg.output)
         if not first.cost:
             continue
-        logger.debug("repairing %s %d: %s", seg.slot, seg.index, first.reasons())
+        logger.debug("repairing %s %d: %s in %r", seg.slot, seg.index, first.reasons(), seg.output[:300])
         sentences = split_sentences(seg.source)
         english = _english_sentences(seg.output)
         if len(sentences) > 1 and not first.whole and len(english) == len(sentences):
