@@ -187,3 +187,35 @@ def test_a_qwen_token_carries_at_least_one_character_of_chinese_news():
     assert len(texts) > 900
     for text in texts:
         assert len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) <= len(text), text
+
+
+@pytest.mark.model
+def test_the_summary_retry_reuses_the_article_prompt_the_first_call_evaluated(small_pipeline):
+    from summarizer.models import Generator, get_generator
+
+    cfg = small_pipeline.config
+    real = get_generator(cfg.models[cfg.summarize.model])
+
+    class FirstAnswerEnglish(Generator):
+        """The real 0.5B, except that its first answer is replaced by English (a check failure) to force the retry."""
+
+        kind, context_length, info = real.kind, real.context_length, real.info
+        count_tokens = staticmethod(real.count_tokens)
+
+        def __init__(self):
+            self.spent = []
+
+        def generate(self, requests, options, *, forbid_han=False):
+            before = real.usage_now()
+            outs = real.generate(requests, options, forbid_han=forbid_han)
+            self.spent.append(real.usage_now().minus(before))
+            return ["This is not Chinese."] if len(self.spent) == 1 else outs
+
+    gen = FirstAnswerEnglish()
+    article = clean_article(SEED)
+    out = summarize(article, gen, cfg.summarize)
+    assert len(gen.spent) == 2 and out.text
+    first, retry = gen.spent
+    # The retry appends its instruction to the same prompt: llama.cpp evaluates only the new tail, not the article.
+    assert retry.cached_prompt_tokens >= real.count_tokens(article.text) > 1000
+    assert retry.prompt_tokens - retry.cached_prompt_tokens < 100
