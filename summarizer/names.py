@@ -307,8 +307,9 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     Compared by `name_key` over whole words, so "PANG XING-HUO" and "Xian" count for Pang Xinghuo and Xi'an, while
     "Cai Qizhi" does not count for Cai Qi.
     """
-    folded = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode().lower()
-    folded = re.sub(r"['’]s\b", "", folded)  # "Xi Jinping's"
+    # "Xi Jinping's" / "Xi Jinping’s": the possessive goes before the ASCII fold, which would drop the curly quote.
+    folded = re.sub(r"['’]s\b", "", english)
+    folded = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode().lower()
     # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
     words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
     return [n for n in names if n.source in source and not _has_words(words, name_key(_core(n)))]

@@ -59,6 +59,7 @@ def test_missing_names_compares_letters_only():
     assert [n.source for n in missing_names("庞星火在西安说", "Pang Xinhuo said in Xi'an.", names)] == ["庞星火"]
     assert name_key("Lü Hui'en") == name_key("Lu Huien")
     assert missing_names("庞星火在西安说", "Pang Xinghuo's visit to Xi'an's old town.", names) == []
+    assert missing_names("庞星火在西安说", "Pang Xinghuo’s visit to Xi’an’s old town.", names) == []
     region = find_names("推进京津冀协同发展")
     assert missing_names("推进京津冀协同发展", "developing Beijing, Tianjin and Hebei together", region) == []
     assert [n.source for n in missing_names("推进京津冀协同发展", "developing Beijing and Tianjin", region)] == ["京津冀"]
