@@ -108,9 +108,10 @@ def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, hints: 
                         numbers: str = "") -> list[dict]:
     # The stable part comes first so llama.cpp reuses it from its prompt cache: the system message (with the
     # title as context: small models translate whatever sits in the user turn), then the few-shot pairs. What
-    # changes per segment (its names and numbers, then the text) is last.
+    # changes per segment (its names and numbers, then the text) is last. The title's own request has the same
+    # system message, so the article's prefix is evaluated once, not once for the title and again for the rest.
     system = cfg.system_prompt
-    if cfg.context and title and seg.slot != "title":
+    if cfg.context and title:
         system += f"\nThe text is part of a news article titled: {title}"
     messages = [{"role": "system", "content": system}]
     for zh, en in cfg.few_shot:

@@ -109,7 +109,7 @@ def test_names_are_hinted_after_the_stable_prefix_and_checked():
     first = gen.seen[0]
     # Every request of the article starts with the same system message (llama.cpp reuses it from its cache);
     # the names of each segment come in the user turn, before the text.
-    assert len({r[0]["content"] for r in first[1:]}) == 1 and "蔡奇调研" in first[1][0]["content"]  # title as context
+    assert len({r[0]["content"] for r in first}) == 1 and "蔡奇调研" in first[0][0]["content"]  # title as context
     assert "蔡奇 = Cai Qi" in first[1][-1]["content"] and "朝阳区 = Chaoyang District" in first[1][-1]["content"]
     assert "朝阳区 = " not in first[2][-1]["content"]
     assert out.warnings == [] and gen.calls == [(3, True)]
