@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from .batch import NoInputsError
 from .checks import leaked_han
 from .config import Config, load_config
 from .names import find_names, missing_names, name_key
@@ -108,14 +109,26 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sou
     }
 
 
-def _load_jsonl(path: Path, limit: int | None) -> list[dict[str, Any]]:
+def _load_jsonl(path: Path, limit: int | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-            if limit and len(rows) >= limit:
-                break
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise NoInputsError(f"{path}, line {number}: not JSON ({exc.msg})") from exc
+                if not isinstance(row, dict) or any(not isinstance(row.get(k), str) for k in fields):
+                    raise NoInputsError(f"{path}, line {number}: needs string fields {', '.join(fields)}")
+                rows.append(row)
+                if limit and len(rows) >= limit:
+                    break
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NoInputsError(f"cannot read {path}: {exc}") from exc
+    if not rows:
+        raise NoInputsError(f"{path} has no records")
     return rows
 
 
@@ -147,7 +160,9 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
     if baseline:
         cfg = baseline_config(cfg)
     pipe = Pipeline(cfg)
-    rows = _load_jsonl(Path(data), limit)
+    if task not in ("translation", "summarization"):
+        raise ValueError(f"unknown eval task {task!r}")
+    rows = _load_jsonl(Path(data), limit, ("zh", "en") if task == "translation" else ("text", "summary"))
     if task == "translation" and join > 1:
         rows = [{"zh": "".join(r["zh"] for r in rows[i:i + join]), "en": " ".join(r["en"] for r in rows[i:i + join])}
                 for i in range(0, len(rows), join)]

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from summarizer.batch import NoInputsError
 from summarizer.evaluate import rouge_chars, run_eval, translation_scores
+
+from conftest import EVAL
 
 
 def test_metric_wiring_on_three_lines(tmp_path):
@@ -34,3 +37,18 @@ def test_eval_summarization_report(tmp_path):
     assert report["baselines"]["lead-20"]["rouge1"] == 100.0 and report["over_limit_share"] == 0.0
     assert json.loads(out.read_text(encoding="utf-8"))["rouge2"] == 100.0
     assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("# summarization")
+
+
+def test_eval_data_errors_are_clear(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(NoInputsError, match="has no records"):
+        run_eval("translation", empty, config="extractive")
+    with pytest.raises(NoInputsError, match="line 1: needs string fields zh, en"):
+        run_eval("translation", EVAL / "summarization" / "lcsts_part3_test.jsonl", config="extractive")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "北京", "summary": "北京"}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(NoInputsError, match="line 2: not JSON"):
+        run_eval("summarization", bad, config="extractive")
+    with pytest.raises(NoInputsError, match="cannot read"):
+        run_eval("summarization", tmp_path / "missing.jsonl", config="extractive")
