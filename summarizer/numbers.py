@@ -217,7 +217,8 @@ _DAY = re.compile(r"(?<![\d月])(?<!月\s)(\d{1,2})\s?日")
 _MONTH_ONLY = re.compile(r"(?<![\d.])(\d{1,2})\s?月(?!\s?\d)")
 # 10 年来 / 40多年来: a span of years ("over the past 10 years"), which small models turn into a year ("since 2009");
 # 2019年来华 (came to China in 2019) is no span.
-_YEARS_PAST = re.compile(r"(?<![\d.])(\d{1,3})\s?(多)?\s?年(?:来|以来)(?![华京沪到])")
+_YEARS_PAST = re.compile(r"(?<![\d.几数多上百千万第零〇一二两三四五六七八九十])(\d{1,3}|[一二两三四五六七八九十]{1,3})\s?(多)?\s?年(?:来|以来)(?![华京沪到])")
+_SMALL_WORDS = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 # Vague amounts small models turn into a number or drop ("数亿" → "100 million").
@@ -266,9 +267,10 @@ def number_hints(source: str) -> list[str]:
         age = m.group(1)
         hints.append(f"{m.group(0)} = {age}-year-old" if m.group(2) else f"{m.group(0)} = {age} years old")
     for m in _YEARS_PAST.finditer(source):
-        n = int(m.group(1))
-        if n:
-            hints.append(f"{m.group(0)} = " + (f"for more than {n} years" if m.group(2) else f"over the past {n} years"))
+        n = int(m.group(1)) if m.group(1).isdigit() else _cn_to_int(m.group(1))
+        if n and n > 1:
+            count = _SMALL_WORDS[n] if n < 10 and not m.group(1).isdigit() else str(n)
+            hints.append(f"{m.group(0)} = " + (f"for more than {count} years" if m.group(2) else f"over the past {count} years"))
     return list(dict.fromkeys(hints))
 
 

@@ -110,3 +110,7 @@ def test_flores_spacing_gets_the_same_hints_and_checks():
     assert number_hints("10 年来，巴西国民议会") == ["10 年来 = over the past 10 years"]
     assert number_hints("他入党40多年来") == ["40多年来 = for more than 40 years"]
     assert number_hints("2019年来华访问") == []
+    # Chinese numerals too (FLORES 二十年来 → "since 1980" before; WMT19 has 五年来, 两年来, 十年来).
+    assert number_hints("跌到了二十年来的最低水平") == ["二十年来 = over the past 20 years"]
+    assert number_hints("五年来，世界互联网大会") == ["五年来 = over the past five years"]
+    assert number_hints("几十年来最艰难的") == number_hints("多年来") == number_hints("二百五十年来") == []
