@@ -94,6 +94,11 @@ def _article_row(r: Any, spent: Usage, seconds: float, rate: float | None) -> di
         # What the checks left for a reader (names or numbers lost after repair, ...), to compare quality too.
         "warnings": list(getattr(r, "warnings", ())),
         "notes": list(notes),
+        # The output itself, so a speed change can be read for what it did to the text.
+        "summary_zh": getattr(r, "summary_zh", ""),
+        "title_en": getattr(r, "title_en", ""),
+        "paragraphs_en": list(getattr(r, "paragraphs_en", ())),
+        "summary_en": getattr(r, "summary_en", ""),
     }
 
 
