@@ -12,7 +12,7 @@ from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
 from .names import Name, find_names, missing_names
-from .numbers import english_amount, fix_amounts, format_number, inline_hints, missing_numbers, number_hints
+from .numbers import fix_amounts, format_number, inline_hints, missing_numbers, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
@@ -393,29 +393,8 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
         if candidate and new == 0:
             fixed[seg.article] = fixed.get(seg.article, 0) + 1
         retried[seg.article] = retried.get(seg.article, 0) + 1
-    # A number still lost gets up to two more tries, sentence by sentence, each in another form of the request
-    # (one form can lose a number the other keeps: the seed's 6,500 with the 0.5B): first the plain request
-    # listing the sentence's numerals, then one that names the lost numbers the English must contain
-    # (WMT19's 约500人 and 48小时 survived both earlier forms).
-    for named in (False, True):
-        if not _retry_numbers(plans, generator, cfg, build, check, fixed, numbers, named):
-            return
-
-
-def _english_form(v: float | str) -> str | None:
-    """How a lost number should read in the English, for the last retry's request (None: no simple form)."""
-    if isinstance(v, str):
-        return MONTH_NAMES[int(v[1:]) - 1]
-    if v >= 1e6:
-        return english_amount(v)
-    if v == int(v):
-        return str(int(v)) if v < 1e4 else format_number(v)
-    return f"{v:g}" if round(v, 2) == v else None
-
-
-def _retry_numbers(plans, generator: Generator, cfg: TranslateConfig, build, check, fixed: dict[int, int],
-                   numbers: Callable[[_Segment], str], named: bool) -> bool:
-    """One more try for the segments of `plans` that still lose a number; False when none does."""
+    # A number still lost gets one more try, sentence by sentence and without the inlined conversions: one form
+    # of the request can lose a number the other keeps (the seed's 6,500 with the 0.5B).
     still = [seg for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
     # Per segment: its sentences, each with the English kept (str) or None to redo; only the sentences that
     # lose a number are redone when the English aligns sentence by sentence.
@@ -432,15 +411,8 @@ def _retry_numbers(plans, generator: Generator, cfg: TranslateConfig, build, che
         redo.append((seg, kept))
     pieces = [(seg, zh) for seg, kept in redo for zh, en in kept if en is None]
     if not pieces:
-        return False
-
-    def note(seg: _Segment, zh: str) -> str:
-        forms = [f for f in map(_english_form, missing_numbers(zh, seg.output)) if f] if named else []
-        if forms:
-            return f" (the English must contain {', '.join(dict.fromkeys(forms))})"
-        return numbers(replace(seg, source=zh))
-
-    again = iter(generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, note(seg, zh))
+        return
+    again = iter(generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
                                      for seg, zh in pieces], cfg.generation, forbid_han=True))
     for seg, kept in redo:
         candidate = " ".join(en if en is not None else fix_amounts(zh, _tidy_english(next(again)))
@@ -449,4 +421,3 @@ def _retry_numbers(plans, generator: Generator, cfg: TranslateConfig, build, che
             seg.output = candidate
             if not check(seg, seg.source, candidate).cost:
                 fixed[seg.article] = fixed.get(seg.article, 0) + 1
-    return True

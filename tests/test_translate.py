@@ -199,22 +199,3 @@ def test_an_echo_of_the_title_context_is_no_translation():
     source = "谈得情真，听得入神。“初心和使命，是中国共产党人接续奋斗的精神密码。”市委常委们表示，这次集中学习交流，要掌握方法论。"
     assert translation_problems(source, echo, TranslateConfig())["meta"]
     assert not translation_problems(source, "The text of the speech is part of the record.", TranslateConfig())["meta"]
-
-
-def test_a_number_lost_by_every_earlier_form_is_named_in_the_last_try():
-    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
-
-    def answer(user, ban):
-        # WMT19 dev: 约500人 dropped by the first pass, the repair and the plain second try.
-        return "About 500 people attended." if "must contain 500" in user else "The departments attended."
-
-    gen = Recorder(answer)
-    art = Article(id="a", title="", paragraphs=("各部门及企业、媒体约500人参加了恳谈会。",))
-    (out,) = translate_many([art], [""], gen, cfg)
-    assert out.paragraphs_en == ["About 500 people attended."] and out.warnings == []
-    assert gen.calls == [(1, True), (1, True), (1, True), (1, True)]
-    assert "must contain" not in gen.seen[2][0][-1]["content"] and "(including 500)" in gen.seen[2][0][-1]["content"]
-
-    lost = Recorder(lambda user, ban: "The departments attended.")
-    (still,) = translate_many([art], [""], lost, cfg)
-    assert any("500" in w for w in still.warnings) and len(lost.calls) == 4  # bounded: no fifth request
