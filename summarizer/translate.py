@@ -417,7 +417,8 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
     for seg, kept in redo:
         candidate = " ".join(en if en is not None else fix_amounts(zh, _tidy_english(next(again)))
                              for zh, en in kept).strip()
-        if candidate and check(seg, seg.source, candidate).cost < check(seg, seg.source, seg.output).cost:
+        cost = check(seg, seg.source, candidate).cost if candidate else None
+        if cost is not None and cost < check(seg, seg.source, seg.output).cost:
             seg.output = candidate
-            if not check(seg, seg.source, candidate).cost:
+            if not cost:
                 fixed[seg.article] = fixed.get(seg.article, 0) + 1
