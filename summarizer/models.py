@@ -181,7 +181,7 @@ class LlamaCppGenerator(Generator):
                     repeat_penalty=options.repetition_penalty,
                     stop=list(options.stop) or None,
                     logits_processor=processors,
-                    seed=0,
+                    seed=options.seed,
                 )
                 outs.append((r["choices"][0]["message"]["content"] or "").strip())
                 self._count(r.get("usage") or {}, before, self._perf())
@@ -311,6 +311,10 @@ class _TorchGenerator(Generator):
             "repetition_penalty": options.repetition_penalty,
         }
         if options.temperature > 0:
+            import torch
+
+            # generate() samples from torch's global generator: seeding it makes a draw repeatable.
+            torch.manual_seed(options.seed)
             kw.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
         else:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)

@@ -14,7 +14,7 @@ from .text import MONTH_NAMES as _MONTH_NAMES
 
 __all__ = [
     "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers", "number_hints", "english_amount",
-    "fix_amounts", "inline_hints", "format_number",
+    "fix_amounts", "inline_hints", "format_number", "invented_numbers",
 ]
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -171,6 +171,9 @@ def english_numbers(text: str) -> set[float | str]:
             prev = lowered[i - 1] if i else ""
             if prev in ("a", "one", "") or not (prev in _WORDS or re.match(r"\d", words[i - 1] if i else "")):
                 found.add(_norm(_SCALES[w]))
+        if w in ("decade", "decades") and i and lowered[i - 1] in _WORDS and lowered[i - 1] != "half":
+            # 二十年来 → "for two decades" (the FLORES reference), "a decade" = 10 years.
+            found.add(_norm(10 * _WORDS[lowered[i - 1]]))
         if w in _EN_FRACTION_WORDS:
             prev = lowered[i - 1] if i else ""
             mult = _WORDS.get(prev, 1) if prev not in ("a", "one") else 1
@@ -227,6 +230,23 @@ _VAGUE_EN = {"数十万": "hundreds of thousands", "数百万": "millions", "数
              "数亿": "hundreds of millions"}
 _VAGUE = re.compile("|".join(sorted(_VAGUE_EN, key=len, reverse=True)))
 _AGE = re.compile(r"(?<![\d.])(\d{1,3})\s?岁(的)?")
+
+
+def invented_numbers(source: str, english: str) -> list[float]:
+    """Numbers written in digits in `english` that `source` does not have ("In 2017, …" the source never says).
+
+    Lenient by design (any digit run of the source, any single Chinese digit counts as had): it screens a
+    sampled translation for a made-up number, where a false alarm only costs a candidate.
+    """
+    have = [v for v in source_numbers(source) if isinstance(v, float)]
+    have += [float(d.replace(",", "")) for d in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", source)]
+    have += [float(v) for ch, v in _CN_DIGITS.items() if ch in source]
+    out = []
+    for m in _EN_NUM.finditer(english):
+        value = float(m.group(1).replace(",", "")) * (_SCALES[m.group(2).lower()] if m.group(2) else 1)
+        if not any(abs(h - value) <= 1e-6 * max(1.0, value) for h in have):
+            out.append(_norm(value))
+    return out
 
 
 def english_amount(v: float) -> str:

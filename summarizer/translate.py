@@ -12,7 +12,7 @@ from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
 from .names import Name, find_names, missing_names
-from .numbers import fix_amounts, format_number, inline_hints, missing_numbers, number_hints
+from .numbers import fix_amounts, format_number, inline_hints, invented_numbers, missing_numbers, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
@@ -395,28 +395,75 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
         retried[seg.article] = retried.get(seg.article, 0) + 1
     # A number still lost gets one more try, sentence by sentence and without the inlined conversions: one form
     # of the request can lose a number the other keeps (the seed's 6,500 with the 0.5B).
-    still = [seg for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
-    # Per segment: its sentences, each with the English kept (str) or None to redo; only the sentences that
-    # lose a number are redone when the English aligns sentence by sentence.
-    redo: list[tuple[_Segment, list[tuple[str, str | None]]]] = []
-    for seg in still:
-        sentences = split_sentences(seg.source)
-        english = _english_sentences(seg.output)
-        if len(sentences) > 1 and len(english) == len(sentences):
-            kept = [(zh, None if missing_numbers(zh, en) else en) for zh, en in zip(sentences, english)]
-            if all(en is not None for _, en in kept):
-                kept = [(zh, None) for zh in sentences]
-        else:
-            kept = [(zh, None) for zh in sentences]
-        redo.append((seg, kept))
-    pieces = [(seg, zh) for seg, kept in redo for zh, en in kept if en is None]
+    redo = [(seg, _number_pieces(seg)) for seg, _ in plans if check(seg, seg.source, seg.output).numbers]
+    pieces = [(seg, zh) for seg, kept in redo for zh, en, again in kept if again]
     if not pieces:
         return
-    again = iter(generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
-                                     for seg, zh in pieces], cfg.generation, forbid_han=True))
+    outs = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
+                               for seg, zh in pieces], cfg.generation, forbid_han=True)
+    _adopt(redo, [[fix_amounts(zh, _tidy_english(o))] for (_, zh), o in zip(pieces, outs)], check, fixed)
+    # Still lost: greedy decoding makes the same choice again, so draw a few samples (alternating the listed and
+    # the inlined conversions) and keep the draw that carries every number, invents none and agrees most with
+    # the others. 48小时 and 约500人 (WMT19 dev) survived both greedy retries and were kept by a draw.
+    redo = [(seg, _number_pieces(seg)) for seg, _ in redo if check(seg, seg.source, seg.output).numbers]
+    pieces = [(seg, zh) for seg, kept in redo for zh, en, again in kept if again]
+    if not pieces or cfg.number_samples <= 0:
+        return
+    draws: list[list[str]] = [[] for _ in pieces]
+    for k in range(cfg.number_samples):
+        inline = cfg.number_hints and k % 2 == 1
+        options = replace(cfg.generation, temperature=cfg.sample_temperature, top_p=0.95, seed=k + 1)
+        outs = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt if inline else cfg.user_prompt,
+                                         inline=inline) for seg, zh in pieces], options, forbid_han=True)
+        for d, (_, zh), o in zip(draws, pieces, outs):
+            d.append(fix_amounts(zh, _tidy_english(o)))
+    _adopt(redo, draws, check, fixed)
+
+
+def _number_pieces(seg: _Segment) -> list[tuple[str, str | None, bool]]:
+    """A segment that loses a number as (sentence, its English or None, redo?): only the sentences that lose a
+    number are redone when the English aligns sentence by sentence, else all of them."""
+    sentences = split_sentences(seg.source)
+    english = _english_sentences(seg.output)
+    if len(sentences) > 1 and len(english) == len(sentences):
+        kept = [(zh, en, bool(missing_numbers(zh, en))) for zh, en in zip(sentences, english)]
+        if any(again for _, _, again in kept):
+            return kept
+    return [(zh, None, True) for zh in sentences]
+
+
+def _closest(options: list[str], pool: list[str]) -> str:
+    """The option with the highest mean chrF against the rest of `pool` (minimum Bayes risk with chrF)."""
+    if len(options) == 1:
+        return options[0]
+    import sacrebleu
+
+    def agreement(option: str) -> float:
+        return sum(sacrebleu.sentence_chrf(option, [other]).score for other in pool if other is not option)
+
+    return max(options, key=agreement)
+
+
+def _adopt(redo, outputs: list[list[str]], check: Callable, fixed: dict[int, int]) -> None:
+    """Put each segment of `redo` back together from the new English of its redone sentences (`outputs`: per
+    redone sentence, its candidates) and keep the result where it fails fewer checks."""
+    it = iter(outputs)
     for seg, kept in redo:
-        candidate = " ".join(en if en is not None else fix_amounts(zh, _tidy_english(next(again)))
-                             for zh, en in kept).strip()
+        parts = []
+        for zh, en, again in kept:
+            if not again:
+                parts.append(en)
+                continue
+            candidates = [c for c in next(it) if c]
+            good = [c for c in candidates if not check(seg, zh, c).cost and not invented_numbers(zh, c)]
+            if good:
+                parts.append(_closest(good, candidates + ([en] if en else [])))
+            elif len(candidates) == 1 or en is None:
+                # A greedy retry is judged on the whole segment below, as are draws with no old English to keep.
+                parts.append(_closest(candidates, candidates) if candidates else "")
+            else:
+                parts.append(en)
+        candidate = " ".join(p for p in parts if p).strip()
         cost = check(seg, seg.source, candidate).cost if candidate else None
         if cost is not None and cost < check(seg, seg.source, seg.output).cost:
             seg.output = candidate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -92,6 +93,18 @@ def test_llama_cpp_and_transformers_agree_on_the_same_gguf():
         fixed = gen.generate(COMPARE, opts, forbid_han=True)[0]
         assert not han_chars(fixed) and _ascii_share(fixed) > 0.97, fixed
         assert "12345" in fixed.replace(",", ""), fixed
+
+
+def test_llama_cpp_draws_follow_their_seed():
+    # The translation's last number try draws several samples of one request: the seed must reach llama.cpp.
+    llama = get_generator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b"))
+    opts = GenerationOptions(max_new_tokens=40, temperature=1.0, top_p=0.95)
+    draws = [llama.generate(COMPARE, replace(opts, seed=seed))[0] for seed in (1, 2, 3)]
+    assert len(set(draws)) == 3, draws
+    # Greedy decoding ignores the seed. (The same seed twice need not repeat a draw: the second request reuses
+    # the cached prompt, whose last bits of logits differ, and at temperature 1 that can change a token.)
+    greedy = [llama.generate(COMPARE, GenerationOptions(max_new_tokens=40, seed=seed))[0] for seed in (1, 2)]
+    assert greedy[0] == greedy[1], greedy
 
 
 def test_embedded_file_is_verified_and_tampering_is_refused(tmp_path):

@@ -9,6 +9,7 @@ from summarizer.numbers import (
     english_numbers,
     fix_amounts,
     inline_hints,
+    invented_numbers,
     missing_numbers,
     number_hints,
     source_numbers,
@@ -114,3 +115,17 @@ def test_flores_spacing_gets_the_same_hints_and_checks():
     assert number_hints("跌到了二十年来的最低水平") == ["二十年来 = over the past 20 years"]
     assert number_hints("五年来，世界互联网大会") == ["五年来 = over the past five years"]
     assert number_hints("几十年来最艰难的") == number_hints("多年来") == number_hints("二百五十年来") == []
+
+
+def test_decades_and_numbers_a_translation_made_up():
+    # FLORES dev: 二十年来的最低水平 → the reference's "lowest level for two decades" keeps the 20.
+    assert missing_numbers("原油出口已经跌到了二十年来的最低水平", "exports fell to their lowest level for two decades") == []
+    assert missing_numbers("原油出口已经跌到了二十年来的最低水平", "exports fell to their lowest level since 1980") == [20.0]
+    assert 10.0 in english_numbers("a decade ago") and 30.0 not in english_numbers("for decades")
+    # A draw that says "In 2017" or "280 million" invents a number; 20 points, 5 points and the 2.8 million
+    # (280 万) are in the source, as Chinese numerals or scaled.
+    assert invented_numbers("今年 6 月至 8 月，这座城市", "In 2017, from June to August, the city") == [2017.0]
+    assert invented_numbers("哈姆林落后二十分，是第三名，但领先鲍耶五分。",
+                            "Hamlin was 20 points behind, in third place, but 5 points ahead of Bowyer.") == []
+    assert invented_numbers("仅为一天 280 万桶。", "just 2.8 million barrels a day") == []
+    assert invented_numbers("仅为一天 280 万桶。", "just 280 million barrels a day") == [280_000_000.0]

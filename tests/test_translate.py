@@ -192,6 +192,40 @@ def test_the_second_number_try_redoes_only_the_sentence_that_loses_it():
     assert all("会议" not in r[0][-1]["content"] for r in gen.seen[1:])
 
 
+class Drawer(Recorder):
+    """Greedy requests lose the 13亿; sampled ones answer by seed, and their options are recorded."""
+
+    DRAWS = {1: "In 2017 it invested 1.3 billion yuan.", 2: "It invested 1.3 billion yuan.",
+             3: "It invested money.", 4: "It put in 1.3 billion yuan."}
+
+    def __init__(self):
+        super().__init__(lambda user, ban: "")
+        self.options = []
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.calls.append((len(requests), forbid_han))
+        self.options.append(options)
+        if options.temperature == 0:
+            return ["It invested money." for _ in requests]
+        return [self.DRAWS[options.seed] for _ in requests]
+
+
+def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
+    art = Article(id="a", title="", paragraphs=("投资13亿元。",))
+    gen = Drawer()
+    (out,) = translate_many([art], [""], gen, TranslateConfig())
+    # Draw 1 invents 2017, draw 3 loses the number; of the two that keep it, the one closer to all the others.
+    assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == []
+    draws = gen.options[3:]
+    assert len(gen.options) == 7 and [o.seed for o in draws] == [1, 2, 3, 4]
+    assert all(o.temperature == 0.7 and o.top_p == 0.95 for o in draws) and gen.options[0].temperature == 0
+    # Off: the greedy result stays, with its warning.
+    gen = Drawer()
+    (out,) = translate_many([art], [""], gen, TranslateConfig(number_samples=0))
+    assert out.paragraphs_en == ["It invested money."] and "numbers not kept" in out.warnings[0]
+    assert len(gen.options) == 3
+
+
 def test_an_echo_of_the_title_context_is_no_translation():
     # The 1.5B's answer to seed paragraph 6 (a quote about 初心和使命), word for word.
     echo = ("The text is part of a news article titled: Beijing's rigorous implementation of \"Keep True to Our "
