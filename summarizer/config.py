@@ -143,6 +143,11 @@ class TranslateConfig:
     few_shot: tuple[tuple[str, str], ...] = ()
     # Put the article title in the system message as context.
     context: bool = True
+    # Send the article's previous paragraph segment (its Chinese and the English already written for it) as the
+    # exchange before each request: context for pronouns, names and terms across segments. Off by default: on
+    # WMT19 and FLORES dev it did not pay for its prompt tokens (README, "context"), and the segments of an
+    # article then run one after another.
+    previous: bool = False
     # Put the segment's names (people and places whose English is pinyin; `names.find_names`) with their
     # English in the request, one form per article, and check the English for them.
     name_hints: bool = True
@@ -156,6 +161,9 @@ class TranslateConfig:
     # characters) counts as content left out: below the 0.5th percentile of the human references of both
     # WMT19 (2.27) and FLORES (1.29) dev.
     min_length_ratio: float = 1.2
+    # Check for content left out: English far shorter than its source (`min_length_ratio`) or describing the text
+    # instead of translating it ("The text discusses …"); such segments are redone sentence by sentence.
+    check_coverage: bool = True
     # Re-translate (once) segments that leak Chinese, lose numbers or names, or leave content out; fix 万/亿 by rule.
     repair: bool = True
     # Warn about source numbers missing from the English.

@@ -105,7 +105,7 @@ def _segments(i: int, article: Article, summary: str, budget: int, count: Callab
 
 
 def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, hints: list[str], template: str,
-                        numbers: str = "") -> list[dict]:
+                        numbers: str = "", previous: _Segment | None = None) -> list[dict]:
     # The stable part comes first so llama.cpp reuses it from its prompt cache: the system message (with the
     # title as context: small models translate whatever sits in the user turn), then the few-shot pairs. What
     # changes per segment (its names and numbers, then the text) is last. The title's own request has the same
@@ -117,6 +117,11 @@ def _translate_messages(cfg: TranslateConfig, seg: _Segment, title: str, hints: 
     for zh, en in cfg.few_shot:
         messages.append({"role": "user", "content": fill_prompt(cfg.user_prompt, text=zh, title="", context="", glossary="")})
         messages.append({"role": "assistant", "content": en})
+    if previous is not None:
+        # The text just before, as an exchange already answered: it reads as the running translation.
+        messages.append({"role": "user", "content": fill_prompt(cfg.user_prompt, text=previous.source, title="",
+                                                                context="", glossary="")})
+        messages.append({"role": "assistant", "content": previous.output})
     user = fill_prompt(template, text=seg.source, title=title, glossary="", numbers=numbers, context="")
     if hints:
         user = fill_prompt(cfg.hints_prompt, hints="; ".join(hints)) + "\n" + user
@@ -177,7 +182,7 @@ def translate_many(
         return [Translation() for _ in articles]
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
 
-    def build(seg: _Segment, template: str, numbers: str = "", inline: bool = False):
+    def build(seg: _Segment, template: str, numbers: str = "", inline: bool = False, previous: _Segment | None = None):
         if generator.kind == "seq2seq":
             return seg.source
         source = inline_hints(seg.source) if inline else seg.source
@@ -190,16 +195,26 @@ def translate_many(
         if cfg.number_hints and not inline:
             hints += number_hints(seg.source)
         return _translate_messages(cfg, replace(seg, source=source), articles[seg.article].title,
-                                   list(dict.fromkeys(hints)), template, numbers)
+                                   list(dict.fromkeys(hints)), template, numbers, previous)
 
+    # A paragraph segment's context (`previous`): the paragraph segment before it in the same article.
+    previous_of = {id(b): a for a, b in zip(segs, segs[1:])
+                   if a.article == b.article and a.slot == b.slot == "para"}
     results = [Translation() for _ in articles]
     retried: dict[int, int] = {}
     fixed: dict[int, int] = {}
     groups = [segs] if on_part is None else _parts(segs)
     for group in groups:
-        outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation, forbid_han=cfg.ban_han)
-        for seg, out in zip(group, outs):
-            seg.output = _tidy_english(out)
+        if cfg.previous and generator.kind == "chat":
+            # Each request waits for the English of the one before it.
+            for seg in group:
+                before = previous_of.get(id(seg))
+                seg.output = _tidy_english(generator.generate([build(seg, cfg.user_prompt, previous=before)],
+                                                              cfg.generation, forbid_han=cfg.ban_han)[0])
+        else:
+            outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation, forbid_han=cfg.ban_han)
+            for seg, out in zip(group, outs):
+                seg.output = _tidy_english(out)
         if cfg.repair:
             _repair(group, generator, cfg, build, tables, retried, fixed)
         if on_part is not None:
@@ -280,11 +295,11 @@ class _Check:
         self.leaks = leaked_han(self.english)
         self.numbers = missing_numbers(self.source, self.english) if self.cfg.check_numbers else []
         self.names = missing_names(self.source, self.english, self.names_table)
-        self.meta = bool(_META.search(self.english))
+        self.meta = self.cfg.check_coverage and bool(_META.search(self.english))
         # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
         han = sum(1 for c in self.source if has_han(c))
-        self.short = han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
+        self.short = self.cfg.check_coverage and han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
 
     @property
     def cost(self) -> int:

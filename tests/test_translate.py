@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from dataclasses import replace
+
 import pytest
 
 from summarizer import Article, clean_article
@@ -139,6 +141,11 @@ def test_a_description_instead_of_a_translation_is_redone_sentence_by_sentence_o
     assert gen.calls == [(1, True), (2, True)]  # the retry: one request per sentence
     assert any("describes the text instead of translating it" in w for w in out.warnings)
 
+    # The coverage checks can be switched off (the README's ablation): the description then stays, unflagged.
+    off = Recorder(lambda user, ban: meta)
+    (kept,) = translate_many([art], [""], off, TranslateConfig(segment_tokens=400, check_coverage=False))
+    assert off.calls == [(1, True)] and kept.paragraphs_en == [meta] and kept.warnings == []
+
     good = Recorder(lambda user, ban: meta if ban and "讨论城市发展问题。与会" in user else "A sentence, translated in full.")
     (fixed,) = translate_many([art], [""], good, TranslateConfig(segment_tokens=400))
     assert fixed.paragraphs_en == ["A sentence, translated in full. A sentence, translated in full."]
@@ -190,6 +197,26 @@ def test_the_second_number_try_redoes_only_the_sentence_that_loses_it():
     # The repair and the second try each send only the second sentence.
     assert gen.calls == [(1, True), (1, True), (1, True)]
     assert all("会议" not in r[0][-1]["content"] for r in gen.seen[1:])
+
+
+def test_previous_segment_and_its_english_come_as_the_exchange_before_the_request():
+    english = {"蔡奇来到朝阳区。": "Cai Qi came to Chaoyang District.", "他说要抓落实。": "He said work must be done.",
+               "会议结束。": "The meeting ended."}
+    gen = Recorder(lambda user, ban: english.get(user.rsplit("\n", 1)[-1], "Cai Qi visits Chaoyang"))
+    art = Article(id="a", title="蔡奇调研朝阳区", paragraphs=("蔡奇来到朝阳区。", "他说要抓落实。", "会议结束。"))
+    cfg = TranslateConfig(previous=True, few_shot=(("一", "One"),))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert out.paragraphs_en == list(english.values())
+    requests = [r[0] for r in gen.seen]
+    # One request at a time; the title and the first paragraph have no previous segment.
+    assert gen.calls == [(1, True)] * 4 and [len(r) for r in requests] == [4, 4, 6, 6]
+    assert requests[2][3:5] == [{"role": "user", "content": "Translate into English:\n蔡奇来到朝阳区。"},
+                                {"role": "assistant", "content": "Cai Qi came to Chaoyang District."}]
+    assert requests[3][4]["content"] == "He said work must be done."
+    # Off (the default): all segments in one batch, no extra exchange.
+    gen = Recorder(lambda user, ban: english.get(user.rsplit("\n", 1)[-1], "Cai Qi visits Chaoyang"))
+    translate_many([art], [""], gen, replace(cfg, previous=False))
+    assert gen.calls == [(4, True)] and {len(r) for r in gen.seen[0]} == {4}
 
 
 class Drawer(Recorder):
