@@ -14,7 +14,7 @@ from .text import MONTH_NAMES as _MONTH_NAMES
 
 __all__ = [
     "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers", "number_hints", "english_amount",
-    "fix_amounts", "inline_hints", "duration_hints", "format_number", "invented_numbers",
+    "fix_amounts", "inline_hints", "format_number", "invented_numbers",
 ]
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -230,11 +230,6 @@ _VAGUE_EN = {"数十万": "hundreds of thousands", "数百万": "millions", "数
              "数亿": "hundreds of millions"}
 _VAGUE = re.compile("|".join(sorted(_VAGUE_EN, key=len, reverse=True)))
 _AGE = re.compile(r"(?<![\d.])(\d{1,3})\s?岁(的)?")
-# A span of time (48小时, 二十分钟, 3 个月); 69周年 is an anniversary and 周一 a weekday, not weeks.
-_DURATION = re.compile(r"(?<![\d.第几数多零〇一二两三四五六七八九十])(\d+(?:\.\d+)?|[一二两三四五六七八九十]{2,3})\s?(?:个\s?)?"
-                       r"(小时|分钟|秒钟|秒|天|周(?![年岁一二三四五六日末边])|星期(?![一二三四五六日天])|月)")
-_DURATION_EN = {"小时": "hour", "分钟": "minute", "秒钟": "second", "秒": "second", "天": "day", "周": "week",
-                "星期": "week", "月": "month"}
 
 
 def invented_numbers(source: str, english: str) -> list[float]:
@@ -299,34 +294,13 @@ def number_hints(source: str) -> list[str]:
     return list(dict.fromkeys(hints))
 
 
-def duration_hints(source: str) -> list[str]:
-    """Spans of time whose number the checks count, in English: ``48小时 = 48 hours``, ``二十分钟 = 20 minutes``."""
-    hints = []
-    for m in _DURATION.finditer(source):
-        unit = m.group(2)
-        if unit == "月" and "个" not in m.group(0):
-            continue  # 3月 is March
-        n = m.group(1)
-        if re.search("[一二两三四五六七八九]{2}", n):
-            continue  # 二三十分钟 is 20 to 30 minutes
-        value = float(n) if n[0].isdigit() else _cn_to_int(n)
-        if not value or not n[0].isdigit() and value < 10:
-            continue  # 两天, 一周: single Chinese digits are words, not checked numbers
-        count = n if n[0].isdigit() else str(value)
-        hints.append(f"{m.group(0)} = {count} {_DURATION_EN[unit]}{'' if value == 1 else 's'}")
-    return list(dict.fromkeys(hints))
-
-
 def inline_hints(source: str) -> str:
-    """`source` with each `number_hints` and `duration_hints` conversion written in place: ``李克强30日下午`` ->
-    ``李克强 the 30th 下午``, ``投票前的48小时`` -> ``投票前的 48 hours``.
+    """`source` with each `number_hints` conversion written in place: ``李克强30日下午`` -> ``李克强 the 30th 下午``.
 
     A model that dropped or garbled a number in its first pass copies an English form it sees in the
-    input far more reliably than it follows a conversion listed in the instructions. Durations are only
-    written in, never listed: the 1.5B drops a clause with a duration whole (投票前的48小时) however the
-    hint is listed, and keeps it when "48 hours" is in the text.
+    input far more reliably than it follows a conversion listed in the instructions.
     """
-    for hint in number_hints(source) + duration_hints(source):
+    for hint in number_hints(source):
         zh, en = hint.split(" = ", 1)
         source = re.sub(rf"(?<![\d.,]){re.escape(zh)}", lambda _m: f" {en} ", source)
     return re.sub(r" {2,}", " ", source)
