@@ -36,6 +36,12 @@ TABLE_HEADERS = ["id", "title", "摘要 (summary_zh)", "English title", "warning
 DOWNLOADS_KEPT = 16
 DOWNLOADS_MAX_AGE_S = 600.0
 SESSIONS_KEPT = 256
+# Gradio's progress pulse and spinners redraw every frame while a job runs: a page left open on a machine without
+# a GPU spends most of a core on it (Chromium's software compositor), a core the model on the same machine needs.
+# Browsers that ask for reduced motion get a still page.
+REDUCED_MOTION_CSS = """@media (prefers-reduced-motion: reduce) {
+  *, *::before, *::after { animation: none !important; transition: none !important; }
+}"""
 
 
 def _examples() -> list[str]:
@@ -368,7 +374,7 @@ def create_server_app(pipe: Pipeline, downloads: Downloads | None = None):
     # Gradio keeps every session's component values (every API call is a new session) up to this many: its
     # default of 10,000 grew the server by ~70 KB a request over a soak. The app keeps no state between requests.
     demo.state_session_capacity = SESSIONS_KEPT
-    app = gr.mount_gradio_app(app, demo, path="/", auth=_auth(), footer_links=["api"],
+    app = gr.mount_gradio_app(app, demo, path="/", auth=_auth(), footer_links=["api"], css=REDUCED_MOTION_CSS,
                               max_file_size=int(limits.max_upload_mb * 1024 * 1024), show_error=True)
     # Gradio refuses file values that were not uploaded (a crafted {"path": "/etc/passwd"}) only once it
     # counts the app as launched, which mount_gradio_app never marks; `uploaded_file` checks again.

@@ -219,7 +219,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page(model_server, browser):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    # Reduced motion keeps the page still while a job runs; with Gradio's animations Chromium's software
+    # compositor took most of a core from the model (the seed ran past 25 minutes on 2 cores).
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800}, reduced_motion="reduce")
     pg.goto(model_server)
     pg.wait_for_selector("#run-button", timeout=60_000)
     yield pg
@@ -246,6 +248,7 @@ def test_paste_seed_and_see_summary_and_translation(page):
     page.locator("#article-input textarea").fill(SEED.read_text(encoding="utf-8"))
     page.click("#run-button")
     summary = _wait_value(page, "summary-zh")
+    assert page.evaluate("document.getAnimations().length") == 0  # the running job's page is still
     assert han_ratio(summary) > 0.6 and len(summary) <= 200
     assert _value(page, "title-out") == "北京市扎实开展“不忘初心、牢记使命”主题教育"
     # Streaming: the first paragraph's English is on the page while the English summary, translated last, is not.
@@ -341,7 +344,7 @@ def test_each_uploaded_article_joins_the_table_and_a_row_shows_it(server, browse
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("甲标题\n北京今天召开会议。会议讨论了城市发展。", encoding="utf-8")
     b.write_text("乙标题\n上海今天召开会议。会议讨论了交通问题。", encoding="utf-8")
-    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800}, reduced_motion="reduce")
     try:
         pg.goto(server.url)
         pg.wait_for_selector("#run-button", timeout=60_000)
