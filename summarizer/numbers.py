@@ -8,13 +8,14 @@ for a 万/亿 amount written at the wrong power of ten.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 
 from .text import MONTH_NAMES as _MONTH_NAMES
 
 __all__ = [
     "source_numbers", "english_numbers", "missing_numbers", "unsupported_numbers", "number_hints", "english_amount",
-    "fix_amounts", "inline_hints", "format_number", "invented_numbers",
+    "fix_amounts", "inline_hints", "duration_hints", "duration_lost", "format_number", "invented_numbers",
 ]
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -230,6 +231,11 @@ _VAGUE_EN = {"数十万": "hundreds of thousands", "数百万": "millions", "数
              "数亿": "hundreds of millions"}
 _VAGUE = re.compile("|".join(sorted(_VAGUE_EN, key=len, reverse=True)))
 _AGE = re.compile(r"(?<![\d.])(\d{1,3})\s?岁(的)?")
+# A span of time (48小时, 二十分钟, 3 个月); 69周年 is an anniversary and 周一 a weekday, not weeks.
+_DURATION = re.compile(r"(?<![\d.第几数多零〇一二两三四五六七八九十])(\d+(?:\.\d+)?|[一二两三四五六七八九十]{2,3})\s?(?:个\s?)?"
+                       r"(小时|分钟|秒钟|秒|天|周(?![年岁一二三四五六日末边])|星期(?![一二三四五六日天])|月)")
+_DURATION_EN = {"小时": "hour", "分钟": "minute", "秒钟": "second", "秒": "second", "天": "day", "周": "week",
+                "星期": "week", "月": "month"}
 
 
 def invented_numbers(source: str, english: str) -> list[float]:
@@ -294,13 +300,50 @@ def number_hints(source: str) -> list[str]:
     return list(dict.fromkeys(hints))
 
 
-def inline_hints(source: str) -> str:
-    """`source` with each `number_hints` conversion written in place: ``李克强30日下午`` -> ``李克强 the 30th 下午``.
+def _hint_value(hint: str) -> float:
+    return float(hint.split(" = ", 1)[1].split()[0])
+
+
+def duration_hints(source: str) -> list[str]:
+    """Spans of time whose number the checks count, in English: ``48小时 = 48 hours``, ``二十分钟 = 20 minutes``."""
+    hints = []
+    for m in _DURATION.finditer(source):
+        unit = m.group(2)
+        if unit == "月" and "个" not in m.group(0):
+            continue  # 3月 is March
+        n = m.group(1)
+        if re.search("[一二两三四五六七八九]{2}", n):
+            continue  # 二三十分钟 is 20 to 30 minutes
+        value = float(n) if n[0].isdigit() else _cn_to_int(n)
+        if not value or not n[0].isdigit() and value < 10:
+            continue  # 两天, 一周: single Chinese digits are words, not checked numbers
+        count = n if n[0].isdigit() else str(value)
+        hints.append(f"{m.group(0)} = {count} {_DURATION_EN[unit]}{'' if value == 1 else 's'}")
+    return list(dict.fromkeys(hints))
+
+
+def duration_lost(source: str, english: str) -> list[float]:
+    """The numbers of `source`'s `duration_hints` that `english` does not carry."""
+    lost = set(missing_numbers(source, english))
+    return [v for v in dict.fromkeys(_hint_value(h) for h in duration_hints(source)) if v in lost]
+
+
+def inline_hints(source: str, lost: Iterable[float] = ()) -> str:
+    """`source` with each `number_hints` conversion written in place: ``李克强30日下午`` -> ``李克强 the 30th 下午``,
+    and each duration of `duration_hints` whose number is in `lost`: ``投票前的48小时`` -> ``投票前的 48 hours``.
 
     A model that dropped or garbled a number in its first pass copies an English form it sees in the
-    input far more reliably than it follows a conversion listed in the instructions.
+    input far more reliably than it follows a conversion listed in the instructions. Durations are never
+    listed (the 1.5B dropped 投票前的48小时 with its clause however the hint was listed, and kept it once
+    "48 hours" stood in the text), and written in only when their number is lost.
+
+    Args:
+        source: The Chinese text of the retry.
+        lost: The numbers every try so far left out (`missing_numbers` values).
     """
-    for hint in number_hints(source):
+    lost = set(lost)
+    hints = number_hints(source) + [h for h in duration_hints(source) if _hint_value(h) in lost]
+    for hint in hints:
         zh, en = hint.split(" = ", 1)
         source = re.sub(rf"(?<![\d.,]){re.escape(zh)}", lambda _m: f" {en} ", source)
     return re.sub(r" {2,}", " ", source)

@@ -6,6 +6,8 @@ import pytest
 
 from summarizer import clean_article
 from summarizer.numbers import (
+    duration_hints,
+    duration_lost,
     english_numbers,
     fix_amounts,
     inline_hints,
@@ -92,6 +94,29 @@ def test_number_hints_and_inline_hints():
     assert "the 30th" in inlined and "April" in inlined and "1.3 billion" in inlined and "June 15" in inlined
     assert "30日" not in inlined and "13亿" not in inlined
     assert inline_hints("第14月") == "第14月"
+
+
+def test_durations_are_written_into_a_retry_but_never_listed():
+    # WMT19 dev row 76: every greedy retry and draw dropped "在美国民众投票前的48小时" with its number until
+    # "48 hours" stood in the text; FLORES writes the space (24 小时).
+    zh = "据报道，在美国民众投票前的48小时，特朗普忙着出席共和党候选人的造势场合"
+    assert duration_hints(zh) == ["48小时 = 48 hours"]
+    assert "48 hours" in inline_hints(zh, [48.0]) and "48小时" not in inline_hints(zh, [48.0])
+    # Only a lost duration is written in: the 0.5B lost the seed's 6,500 when its kept 24小时 was.
+    assert inline_hints(zh) == zh and inline_hints(zh, [6500.0]) == zh
+    assert duration_lost(zh, "Before the vote, Trump was busy.") == [48.0]
+    assert duration_lost(zh, "In the 48 hours before the vote, Trump was busy.") == []
+    assert duration_lost("热线24小时服务，每天约6500个电话。", "The 24-hour hotline takes many calls.") == []
+    assert number_hints(zh) == []
+    assert duration_hints("提供 24 小时服务，3 个月后，十二个小时，1小时，1.5小时") == [
+        "24 小时 = 24 hours", "3 个月 = 3 months", "十二个小时 = 12 hours", "1小时 = 1 hour", "1.5小时 = 1.5 hours"]
+    # Anniversaries, weekdays, months, ordinals, ranges and single Chinese digits (words, not checked numbers).
+    for text in ("建国69周年", "69周岁", "5周五", "3月", "第48小时", "二三十分钟", "两周", "一个月", "几十天"):
+        assert duration_hints(text) == [], text
+    # Every conversion carries the number the check looks for.
+    for text in ("40周", "72小时", "18个月", "2.9秒", "二十分钟"):
+        ((zh, en),) = [h.split(" = ") for h in duration_hints(text)]
+        assert missing_numbers(text, en) == [], (text, en)
 
 
 def test_unsupported_numbers_in_summary():

@@ -180,6 +180,44 @@ def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request(
     assert gen.calls == [(1, True), (1, True), (1, True)]
 
 
+def test_a_duration_every_try_lost_gets_a_last_try_with_it_written_in():
+    # WMT19 dev row 76: the 1.5B dropped "在…投票前的48小时" with its clause in every form of the request, greedy
+    # or sampled, until "48 hours" stood in the text.
+    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
+
+    def answer(user, ban):
+        if "48 hours" in user:
+            return "In the 48 hours before the vote, Trump was busy."
+        return "Before the vote, Trump was busy."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("在投票前的48小时，特朗普忙着。",))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert out.paragraphs_en == ["In the 48 hours before the vote, Trump was busy."] and out.warnings == []
+    users = [batch[0][-1]["content"] for batch in gen.seen]
+    # First pass, greedy retry, greedy second try, 4 draws: the duration is in none of them (nor listed).
+    assert len(users) == 1 + 1 + 1 + cfg.number_samples + 1
+    assert all("48 hours" not in u and "48小时" in u for u in users[:-1])
+    assert "48 hours" in users[-1] and "48小时" not in users[-1]
+
+
+def test_a_duration_the_first_pass_kept_is_not_written_into_the_retry():
+    # The seed's paragraph 15 with the 0.5B: "24 hours" written into the retry cost it the 6,500 beside it.
+    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
+
+    def answer(user, ban):
+        if "REPAIR" in user:
+            return "The hotline works 24 hours and takes 6,500 calls a day."
+        return "The hotline works 24 hours and takes many calls a day."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("热线24小时服务，每天接听约6500个电话。",))
+    (out,) = translate_many([art], [""], gen, cfg)
+    assert out.paragraphs_en == ["The hotline works 24 hours and takes 6,500 calls a day."] and out.warnings == []
+    users = [batch[0][-1]["content"] for batch in gen.seen]
+    assert len(users) == 2 and all("24小时" in u and "24 hours" not in u for u in users)
+
+
 def test_the_second_number_try_redoes_only_the_sentence_that_loses_it():
     cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}", segment_tokens=400)
 
