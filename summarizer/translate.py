@@ -191,8 +191,8 @@ def translate_many(
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
 
     def build(seg: _Segment, template: str, numbers: str = "", inline: bool = False, previous: _Segment | None = None,
-              lost: list[float | str] | None = None):
-        # `lost`: numbers every try so far left out of this segment; only their durations are written in.
+              lost: list[float] | None = None):
+        # `lost`: the durations' numbers every try so far left out of this segment; those are written in.
         if generator.kind == "seq2seq":
             return seg.source
         source = inline_hints(seg.source, lost or ()) if inline else seg.source
@@ -422,13 +422,16 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
     # Last, a duration still lost (WMT19's 48小时, dropped with its clause by every try above) gets one greedy try
     # with "48 hours" written into the text. Written into the first retry it kept 48小时, but "24 hours" there
     # cost the 0.5B the seed's 6,500 beside it; here it can only touch what every other try has lost.
-    redo = [(seg, _number_pieces(seg)) for seg, _ in plans if duration_lost(seg.source, seg.output)]
+    if not (cfg.number_hints and cfg.check_numbers):
+        return
+    lost = {id(seg): duration_lost(seg.source, seg.output) for seg, _ in plans}
+    redo = [(seg, _number_pieces(seg)) for seg, _ in plans if lost[id(seg)]]
     pieces = [(seg, zh) for seg, kept in redo for zh, en, again in kept if again]
-    if not pieces or not cfg.number_hints:
+    if not pieces:
         return
     outs = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)),
-                                     inline=True, lost=check(seg, seg.source, seg.output).numbers)
-                               for seg, zh in pieces], cfg.generation, forbid_han=True)
+                                     inline=True, lost=lost[id(seg)]) for seg, zh in pieces],
+                              cfg.generation, forbid_han=True)
     _adopt(redo, [[fix_amounts(zh, _tidy_english(o))] for (_, zh), o in zip(pieces, outs)], check, fixed)
 
 

@@ -201,6 +201,17 @@ def test_a_duration_every_try_lost_gets_a_last_try_with_it_written_in():
     assert "48 hours" in users[-1] and "48小时" not in users[-1]
 
 
+def test_no_duration_try_when_numbers_are_not_checked():
+    # The segment is retried for being far too short; with translate.check_numbers off a lost 48 is not a
+    # failure to redo.
+    cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}", check_numbers=False, number_hints=True)
+    gen = Recorder(lambda user, ban: "Trump.")
+    art = Article(id="a", title="", paragraphs=("据报道，在美国民众投票前的48小时，特朗普忙着出席共和党候选人的造势场合。",))
+    translate_many([art], [""], gen, cfg)
+    users = [u[-1]["content"] for batch in gen.seen for u in batch]
+    assert len(users) == 2 and not any("48 hours" in u for u in users)  # the first pass and one retry
+
+
 def test_a_duration_the_first_pass_kept_is_not_written_into_the_retry():
     # The seed's paragraph 15 with the 0.5B: "24 hours" written into the retry cost it the 6,500 beside it.
     cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
