@@ -445,15 +445,25 @@ def _retry_numbers(segs, generator: Generator, cfg: TranslateConfig, build, numb
         return
     outs = generator.generate([build(replace(seg, source=zh), cfg.repair_prompt, numbers(replace(seg, source=zh)))
                                for seg, zh in pieces], cfg.generation, forbid_han=True)
-    _adopt(redo, [[fix_amounts(zh, _tidy_english(o))] for (_, zh), o in zip(pieces, outs)], check, fixed)
+    outs = [fix_amounts(zh, _tidy_english(o)) for (_, zh), o in zip(pieces, outs)]
+    _adopt(redo, [[o] for o in outs], check, fixed)
     # Still lost: greedy decoding makes the same choice again, so draw a few samples (alternating the listed and
     # the inlined conversions) and keep the draw that carries every number, invents none and agrees most with
     # the others. On WMT19 + FLORES dev-200, 5 sentences lost a number to both greedy retries; draws kept it in 4
     # (约500人, 二十年来, 今年 6 月至 8 月, 二十分), not in 48小时.
-    redo = [(seg, _number_pieces(seg)) for seg, _ in redo if check(seg, seg.source, seg.output).numbers]
+    # Where the segment's English does not align with its sentences, the greedy try just made gives English
+    # sentence by sentence, so only the sentences still losing a number are drawn: on the seed's paragraph 15
+    # (1.5B, llama-cpp-python 0.3.36) all 4 sentences were drawn 4 times each for the one that lost 6,500.
+    it = iter(outs)
+    by_sentence = {id(seg): [(zh, next(it) if again else en) for zh, en, again in kept] for seg, kept in redo}
+    redo = [(seg, _number_pieces(seg, by_sentence[id(seg)])) for seg, _ in redo
+            if check(seg, seg.source, seg.output).numbers]
     pieces = [(seg, zh) for seg, kept in redo for zh, en, again in kept if again]
     if not pieces or cfg.number_samples <= 0:
         return
+    for seg, kept in redo:
+        logger.debug("drawing %d of %d sentence(s) of %s %d: %s still lost", sum(a for _, _, a in kept), len(kept),
+                     seg.slot, seg.index, check(seg, seg.source, seg.output).reasons())
     draws: list[list[str]] = [[] for _ in pieces]
     for k in range(cfg.number_samples):
         inline = cfg.number_hints and k % 2 == 1
@@ -465,13 +475,19 @@ def _retry_numbers(segs, generator: Generator, cfg: TranslateConfig, build, numb
     _adopt(redo, draws, check, fixed)
 
 
-def _number_pieces(seg: _Segment) -> list[tuple[str, str | None, bool]]:
+def _number_pieces(seg: _Segment, fallback: list[tuple[str, str | None]] | None = None
+                   ) -> list[tuple[str, str | None, bool]]:
     """A segment that loses a number as (sentence, its English or None, redo?): only the sentences that lose a
-    number are redone when the English aligns sentence by sentence, else all of them."""
+    number are redone when the English aligns sentence by sentence, else all of them, unless `fallback` gives
+    English per sentence (a retry's): then only those of its sentences that lose a number or are empty."""
     sentences = split_sentences(seg.source)
     english = _english_sentences(seg.output)
     if len(sentences) > 1 and len(english) == len(sentences):
         kept = [(zh, en, bool(missing_numbers(zh, en))) for zh, en in zip(sentences, english)]
+        if any(again for _, _, again in kept):
+            return kept
+    if fallback and len(fallback) > 1 and [zh for zh, _ in fallback] == sentences:
+        kept = [(zh, en, not en or bool(missing_numbers(zh, en))) for zh, en in fallback]
         if any(again for _, _, again in kept):
             return kept
     return [(zh, None, True) for zh in sentences]

@@ -302,6 +302,33 @@ def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
     assert len(gen.options) == 3
 
 
+def test_draws_for_a_segment_whose_english_does_not_align_redo_only_the_sentence_that_loses_the_number():
+    # The seed's paragraph 15 on the 1.5B: four sentences in Chinese, six in English, 6,500 lost; all four were
+    # drawn 4 times each. The greedy sentence-by-sentence try gives the alignment the draws need.
+    class Sampler(Recorder):
+        def generate(self, requests, options, *, forbid_han=False):
+            self.calls.append((len(requests), options.temperature))
+            self.seen.append(requests)
+            out = []
+            for r in requests:
+                user = r[-1]["content"]
+                if "投资" not in user:
+                    out.append("The meeting was held.")
+                elif "会议" in user:  # the whole segment: three English sentences for two
+                    out.append("The meeting was held. It was big. It invested money.")
+                else:
+                    out.append("It invested money." if options.temperature == 0 else "It invested 1.3 billion yuan.")
+            return out
+
+    gen = Sampler(None)
+    art = Article(id="a", title="", paragraphs=("会议召开。投资13亿元。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(segment_tokens=400))
+    assert out.paragraphs_en == ["The meeting was held. It invested 1.3 billion yuan."] and out.warnings == []
+    # First pass, the segment's repair, the greedy try of both sentences, then 4 draws of the second alone.
+    assert gen.calls == [(1, 0), (1, 0), (2, 0)] + [(1, 0.7)] * 4
+    assert all("会议" not in batch[0][-1]["content"] for batch in gen.seen[3:])
+
+
 def test_an_echo_of_the_title_context_is_no_translation():
     # The 1.5B's answer to seed paragraph 6 (a quote about 初心和使命), word for word.
     echo = ("The text is part of a news article titled: Beijing's rigorous implementation of \"Keep True to Our "
