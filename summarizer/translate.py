@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
+from .align import align_sentences, english_sentences
 from .checks import Glossary, leaked_han
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
@@ -163,7 +164,7 @@ def translate_many(
     (never across paragraphs, so the output keeps the paragraph count and order). Each request carries the
     segment's names (one English form per article, the user glossary first) and number conversions. A segment
     whose English leaks Chinese, drops a number or a name, describes instead of translating, or is far shorter
-    than its source is repaired once: only its failing sentences when the English aligns sentence by sentence,
+    than its source is repaired once: only its failing sentences where the English aligns with them,
     else the segment (sentence by sentence when the English is no translation at all). A warning stays when
     the repair fails too.
 
@@ -342,12 +343,6 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
 
 
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
-_EN_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’']?\s+(?=[\"“‘']?[A-Z0-9])")
-
-
-def _english_sentences(text: str) -> list[str]:
-    # Abbreviations (U.S., Mr.) split wrongly; the caller only uses the split when the counts match.
-    return [s for s in _EN_SENTENCE_END.split(text.strip()) if s]
 
 
 def _parts(segs: list[_Segment]) -> list[list[_Segment]]:
@@ -379,10 +374,10 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
             continue
         logger.debug("repairing %s %d: %s in %r", seg.slot, seg.index, first.reasons(), seg.output[:300])
         sentences = split_sentences(seg.source)
-        english = _english_sentences(seg.output)
-        if len(sentences) > 1 and not first.whole and len(english) == len(sentences):
+        pieces = align_sentences(sentences, english_sentences(seg.output)) if not first.whole else None
+        if pieces and len(pieces) > 1:
             plan: list[str | int] = []
-            for zh, en in zip(sentences, english):
+            for zh, en in pieces:
                 if check(seg, zh, en).cost:
                     plan.append(len(jobs))
                     jobs.append(replace(seg, source=zh))
@@ -398,6 +393,8 @@ def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: lis
             plan = [len(jobs)]
             jobs.append(seg)
         plans.append((seg, plan))
+        logger.debug("re-translating %d of %d piece(s) of %s %d", sum(isinstance(p, int) for p in plan),
+                     len(plan), seg.slot, seg.index)
     if not jobs:
         return
 
@@ -472,21 +469,31 @@ def _retry_numbers(segs, generator: Generator, cfg: TranslateConfig, build, numb
                                          inline=inline) for seg, zh in pieces], options, forbid_han=True)
         for d, (_, zh), o in zip(draws, pieces, outs):
             d.append(fix_amounts(zh, _tidy_english(o)))
+        if cfg.stop_at_good_draw and all(any(_good(check, seg, zh, c) for c in d)
+                                         for d, (seg, zh) in zip(draws, pieces)):
+            logger.debug("every drawn sentence has a draw that passes after %d draw(s)", k + 1)
+            break
     _adopt(redo, draws, check, fixed)
+
+
+def _good(check: Callable, seg: _Segment, zh: str, english: str) -> bool:
+    """`english` passes every check for the sentence(s) `zh` and invents no number."""
+    return bool(english) and not check(seg, zh, english).cost and not invented_numbers(zh, english)
 
 
 def _number_pieces(seg: _Segment, fallback: list[tuple[str, str | None]] | None = None
                    ) -> list[tuple[str, str | None, bool]]:
-    """A segment that loses a number as (sentence, its English or None, redo?): only the sentences that lose a
-    number are redone when the English aligns sentence by sentence, else all of them, unless `fallback` gives
-    English per sentence (a retry's): then only those of its sentences that lose a number or are empty."""
+    """A segment that loses a number as (sentences, their English or None, redo?): only the pieces that lose a
+    number are redone where the English can be aligned with the sentences (`align_sentences`), else all
+    sentences, unless `fallback` gives English per sentence (a retry's): then only those of its sentences that
+    lose a number or are empty."""
     sentences = split_sentences(seg.source)
-    english = _english_sentences(seg.output)
-    if len(sentences) > 1 and len(english) == len(sentences):
-        kept = [(zh, en, bool(missing_numbers(zh, en))) for zh, en in zip(sentences, english)]
+    pieces = align_sentences(sentences, english_sentences(seg.output))
+    if pieces and len(pieces) > 1:
+        kept = [(zh, en, bool(missing_numbers(zh, en))) for zh, en in pieces]
         if any(again for _, _, again in kept):
             return kept
-    if fallback and len(fallback) > 1 and [zh for zh, _ in fallback] == sentences:
+    if fallback and len(fallback) > 1 and "".join(zh for zh, _ in fallback) == "".join(sentences):
         kept = [(zh, en, not en or bool(missing_numbers(zh, en))) for zh, en in fallback]
         if any(again for _, _, again in kept):
             return kept
@@ -516,7 +523,7 @@ def _adopt(redo, outputs: list[list[str]], check: Callable, fixed: dict[int, int
                 parts.append(en)
                 continue
             candidates = [c for c in next(it) if c]
-            good = [c for c in candidates if not check(seg, zh, c).cost and not invented_numbers(zh, c)]
+            good = [c for c in candidates if _good(check, seg, zh, c)]
             if good:
                 parts.append(_closest(good, candidates + ([en] if en else [])))
             elif len(candidates) == 1 or en is None:

@@ -271,8 +271,8 @@ def test_previous_segment_and_its_english_come_as_the_exchange_before_the_reques
 class Drawer(Recorder):
     """Greedy requests lose the 13亿; sampled ones answer by seed, and their options are recorded."""
 
-    DRAWS = {1: "In 2017 it invested 1.3 billion yuan.", 2: "It invested 1.3 billion yuan.",
-             3: "It invested money.", 4: "It put in 1.3 billion yuan."}
+    DRAWS = {1: "In 2017 it invested 1.3 billion yuan.", 2: "It put in 1.3 billion yuan.",
+             3: "It invested money.", 4: "It invested 1.3 billion yuan."}
 
     def __init__(self):
         super().__init__(lambda user, ban: "")
@@ -290,11 +290,16 @@ def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
     art = Article(id="a", title="", paragraphs=("投资13亿元。",))
     gen = Drawer()
     (out,) = translate_many([art], [""], gen, TranslateConfig())
-    # Draw 1 invents 2017, draw 3 loses the number; of the two that keep it, the one closer to all the others.
-    assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == []
+    # Draw 1 invents 2017; draw 2 keeps the number and passes every check, so drawing stops there.
+    assert out.paragraphs_en == ["It put in 1.3 billion yuan."] and out.warnings == []
     draws = gen.options[3:]
-    assert len(gen.options) == 7 and [o.seed for o in draws] == [1, 2, 3, 4]
+    assert len(gen.options) == 5 and [o.seed for o in draws] == [1, 2]
     assert all(o.temperature == 0.7 and o.top_p == 0.95 for o in draws) and gen.options[0].temperature == 0
+    # All 4 drawn: draw 3 loses the number; of the two that keep it, the one closer to all the others.
+    gen = Drawer()
+    (out,) = translate_many([art], [""], gen, TranslateConfig(stop_at_good_draw=False))
+    assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == []
+    assert [o.seed for o in gen.options[3:]] == [1, 2, 3, 4]
     # Off: the greedy result stays, with its warning.
     gen = Drawer()
     (out,) = translate_many([art], [""], gen, TranslateConfig(number_samples=0))
@@ -304,7 +309,8 @@ def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
 
 def test_draws_for_a_segment_whose_english_does_not_align_redo_only_the_sentence_that_loses_the_number():
     # The seed's paragraph 15 on the 1.5B: four sentences in Chinese, six in English, 6,500 lost; all four were
-    # drawn 4 times each. The greedy sentence-by-sentence try gives the alignment the draws need.
+    # drawn 4 times each. Where the English cannot be aligned (here its sentences come in another order: the
+    # 50 of the first Chinese sentence is in the last), the greedy sentence-by-sentence try gives the alignment.
     class Sampler(Recorder):
         def generate(self, requests, options, *, forbid_han=False):
             self.calls.append((len(requests), options.temperature))
@@ -313,20 +319,45 @@ def test_draws_for_a_segment_whose_english_does_not_align_redo_only_the_sentence
             for r in requests:
                 user = r[-1]["content"]
                 if "投资" not in user:
-                    out.append("The meeting was held.")
+                    out.append("The meeting was held with 50 people.")
                 elif "会议" in user:  # the whole segment: three English sentences for two
-                    out.append("The meeting was held. It was big. It invested money.")
+                    out.append("It invested money. The meeting was held. 50 people came.")
                 else:
                     out.append("It invested money." if options.temperature == 0 else "It invested 1.3 billion yuan.")
             return out
 
     gen = Sampler(None)
-    art = Article(id="a", title="", paragraphs=("会议召开。投资13亿元。",))
+    art = Article(id="a", title="", paragraphs=("会议召开，50人参加。投资13亿元。",))
     (out,) = translate_many([art], [""], gen, TranslateConfig(segment_tokens=400))
-    assert out.paragraphs_en == ["The meeting was held. It invested 1.3 billion yuan."] and out.warnings == []
-    # First pass, the segment's repair, the greedy try of both sentences, then 4 draws of the second alone.
-    assert gen.calls == [(1, 0), (1, 0), (2, 0)] + [(1, 0.7)] * 4
+    assert out.paragraphs_en == ["The meeting was held with 50 people. It invested 1.3 billion yuan."]
+    assert out.warnings == []
+    # First pass, the segment's repair, the greedy try of both sentences, then a draw of the second alone (the
+    # first draw passes, so it is the last).
+    assert gen.calls == [(1, 0), (1, 0), (2, 0), (1, 0.7)]
     assert all("会议" not in batch[0][-1]["content"] for batch in gen.seen[3:])
+
+
+def test_a_segment_whose_english_has_more_sentences_is_aligned_and_repairs_only_the_failing_piece():
+    # The seed's paragraph 5 on the 1.5B: 习近平 lost from the third of four sentences, and five English sentences,
+    # so the whole segment was redone (15-17 s); aligned, only the third sentence is.
+    lost = ("Cai Qi was the first to speak, telling the story of half a quilt and his 40 years in the Party. "
+            "He spoke of his own understanding.")
+    kept = "Cai Qi was the first to speak, telling Xi Jinping's story of half a quilt and his 40 years in the Party."
+
+    def answer(user, ban):
+        if "什么是" in user:
+            return "What is the Communist Party? It is people who cut their quilt in half for the people. " + lost
+        return kept
+
+    gen = Recorder(answer)
+    first = "“什么是共产党？共产党就是自己有一条被子，也要剪下半条给老百姓的人。”"
+    third = "蔡奇带头发言，他从习近平总书记讲过的“半条被子”的故事、自己入党40多年的经历，谈起了自己对“初心”的感悟。"
+    art = Article(id="a", title="", paragraphs=(first + third,))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(segment_tokens=400))
+    assert gen.calls == [(1, True), (1, True)]
+    assert gen.seen[1][0][-1]["content"].endswith(third) and "什么是" not in gen.seen[1][0][-1]["content"]
+    assert out.paragraphs_en == ["What is the Communist Party? It is people who cut their quilt in half for the "
+                                 "people. " + kept] and out.warnings == []
 
 
 def test_an_echo_of_the_title_context_is_no_translation():
