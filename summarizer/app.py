@@ -23,6 +23,7 @@ from .batch import markdown_report
 from .clean import ArticleError
 from .api import WorkQueue, create_api
 from .models import Cancelled
+from .runtime import clear_generators
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
 
 logger = logging.getLogger("summarizer")
@@ -416,6 +417,7 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         downloads.close()
+        clear_generators()  # stops the model worker, even with a request still in flight
         print("summarizer demo stopped", flush=True)
     busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
     if busy:

@@ -248,10 +248,15 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
 
     Raises:
         NoInputsError: No input at all.
+        ModelLoadError: The model cannot be loaded.
+        ModelCrashed: The model worker crashed `runtime.CRASHES_TO_STOP` times in a row.
     """
     items = list(itertools.islice(items, limit) if limit is not None else items)
     if not items:
         raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files, records or text)")
+    # A model that cannot load (missing weights, a llama.cpp build that crashes on this CPU) ends the job with its
+    # message here, instead of one error record per article.
+    pipe.warm_up()
     failed = 0
     admit = _Admission(sink)
     bar = _Progress(len(items)) if progress else None

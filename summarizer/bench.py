@@ -19,7 +19,8 @@ from .clean import Article
 from .config import load_config
 from .evaluate import machine
 from .config import GenerationOptions
-from .models import Usage, clear_generators, get_generator
+from .models import Usage
+from .runtime import clear_generators, get_generator
 from .pipeline import ErrorRecord, Pipeline
 from .summarize import summarize
 from .text import split_sentences
@@ -33,8 +34,10 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 SEED_NAME = "000_a4f61a660f2d4dbe.txt"
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _rss_mb(gens=()) -> float:
+    # The model lives in a worker process by default: its peak counts with this process's.
+    workers = sum(g.peak_rss_mb() or 0.0 for g in gens if hasattr(g, "peak_rss_mb"))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + workers
 
 
 def bench_articles(n: int, folder: str | Path | None = None) -> list[Path]:
@@ -161,7 +164,7 @@ def run_bench(*, config: str | None = None, overrides: dict | None = None, artic
         "output_tokens_per_s": round(total.output_tokens / elapsed, 2) if total.output_tokens else None,
         # The share of the wall time that decoding the output at the measured rate needs: 1.0 is the bound.
         "efficiency": round(total.output_tokens / rate / elapsed, 3) if rate and total.output_tokens else None,
-        "peak_rss_mb": round(_rss_mb(), 1),
+        "peak_rss_mb": round(_rss_mb(used.values()), 1),
         "errors": sum(1 for r in results if isinstance(r, ErrorRecord)),
         "seed_timings": getattr(results[0], "timings", None),
         "backend": model_cfg.backend if model_cfg is not None else "extractive",

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory, glob, JSONL, or - for stdin")
 
     models = sub.add_parser("models", help="list configs; assemble and verify the embedded model")
-    models.add_argument("--verify", action="store_true", help="assemble the embedded GGUF from its parts and check its SHA-256")
+    models.add_argument("--verify", action="store_true",
+                        help="assemble the embedded GGUF from its parts, check its SHA-256, and smoke-test the "
+                             "llama.cpp build with it in a child process (a crash is reported, not suffered)")
     models.add_argument("--model", action="append", default=None,
                         help="embedded model to verify (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, or small/default)")
 
@@ -114,12 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .embedded import EmbeddedModelError
     from .models import ModelLoadError
+    from .runtime import ModelCrashed
     from .batch import NoInputsError, OutputError
     from .translate import TaskError
 
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, EmbeddedModelError, ModelLoadError, TaskError, ArticleError, OutputError, NoInputsError) as exc:
+    except (ConfigError, EmbeddedModelError, ModelLoadError, ModelCrashed, TaskError, ArticleError, OutputError,
+            NoInputsError) as exc:
         print(f"summarizer: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -140,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``summarizer run``: the batch job."""
     from .batch import OUTPUT_NAMES, JsonlSink, discover_inputs, finish_outputs, run_local
     from .pipeline import load_pipeline
+    from .runtime import ModelCrashed
 
     formats = _formats(args.format)
     if args.resume and args.overwrite:
@@ -149,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir: Path = args.output
     sink = JsonlSink(out_dir / OUTPUT_NAMES["jsonl"], resume=args.resume, overwrite=args.overwrite)
     items = discover_inputs(args.inputs, max_bytes=pipe.config.limits.max_bytes)
-    stopped = None
+    stopped, crashed = None, None
     try:
         with _signals_as_interrupt():
             if args.engine == "ray":
@@ -161,10 +166,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 failed = run_local(pipe, items, sink, limit=args.limit, batch_size=args.batch_size)
     except _Stopped as exc:
         stopped, failed = exc.signum, 0
+    except ModelCrashed as exc:
+        crashed, failed = exc, 0
     finally:
         sink.close()
     written = finish_outputs(out_dir, formats)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if crashed is not None:
+        print(f"summarizer: error: the model worker crashed {crashed.in_a_row} times in a row, so the run stops "
+              f"(last: {crashed}). The results so far are kept; fix the cause and run the same command with "
+              "--resume", file=sys.stderr)
+        return 1
     if stopped is not None:
         print(f"summarizer: stopped by {signal.Signals(stopped).name}; the results so far are kept, "
               "run the same command with --resume to finish", file=sys.stderr)
@@ -223,7 +235,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     """``summarizer models``: list configs and embedded models; with --verify assemble and check them."""
     from .config import load_config, list_configs
-    from .embedded import EMBEDDED_MODELS, cache_dir, ensure_embedded
+    from .embedded import EMBEDDED_MODELS, cache_dir
 
     print("configs:")
     for name in list_configs():
@@ -236,13 +248,39 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  {m.name:<20} {m.filename}  {m.size:,} bytes  sha256 {m.sha256[:16]}…  "
               f"{'assembled' if present else 'not assembled'}")
     if args.verify:
-        aliases = {"default": "qwen2.5-coder-1.5b", "small": "qwen2.5-coder-0.5b"}
-        names = [aliases.get(n, n) for n in (args.model or list(EMBEDDED_MODELS))]
-        for name in names:
-            t0 = time.perf_counter()
-            path = ensure_embedded(name)
-            print(f"verified {name}: {path} (sha256 ok, {time.perf_counter() - t0:.1f}s)")
+        return _verify(args.model)
     return 0
+
+
+def _verify(wanted: list[str] | None) -> int:
+    """Assemble and hash-check each embedded model, then smoke-test the llama.cpp build with it in a child."""
+    from importlib import metadata
+
+    from .embedded import EMBEDDED_MODELS, ensure_embedded
+    from .smoke import BuildBroken, check_runtime
+
+    aliases = {"default": "qwen2.5-coder-1.5b", "small": "qwen2.5-coder-0.5b"}
+    names = [aliases.get(n, n) for n in (wanted or list(EMBEDDED_MODELS))]
+    broken = 0
+    for name in names:
+        model = EMBEDDED_MODELS.get(name)
+        if wanted is None and model is not None:
+            try:
+                metadata.distribution(f"{model.package}1")
+            except metadata.PackageNotFoundError:
+                print(f"skipped {name}: not installed ({model.pip_command()})")
+                continue
+        t0 = time.perf_counter()
+        path = ensure_embedded(name)
+        print(f"verified {name}: {path} (sha256 ok, {time.perf_counter() - t0:.1f}s)")
+        try:
+            result = check_runtime(path, force=True)
+        except BuildBroken as exc:
+            print(f"summarizer: error: {exc}", file=sys.stderr)
+            broken += 1
+            continue
+        print(f"runtime check {name}: llama.cpp {result.describe() if result else 'passed'}")
+    return 1 if broken else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

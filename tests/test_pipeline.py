@@ -6,7 +6,7 @@ import pytest
 
 from summarizer import ArticleError, clean_article, clean_file, load_pipeline
 from summarizer.config import load_config
-from summarizer.models import clear_generators
+from summarizer.runtime import clear_generators
 from summarizer.pipeline import ErrorRecord, Pipeline
 from summarizer.text import has_han
 from summarizer.translate import TaskError

@@ -191,7 +191,8 @@ def test_a_qwen_token_carries_at_least_one_character_of_chinese_news():
 
 @pytest.mark.model
 def test_the_summary_retry_reuses_the_article_prompt_the_first_call_evaluated(small_pipeline):
-    from summarizer.models import Generator, get_generator
+    from summarizer.models import Generator
+    from summarizer.runtime import get_generator
 
     cfg = small_pipeline.config
     real = get_generator(cfg.models[cfg.summarize.model])
