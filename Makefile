@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each sets up what it needs first.
-.PHONY: run test check setup setup-test demo
+.PHONY: run test check setup setup-test demo fuzz
 
 run: setup
 	.venv/bin/summarizer models --verify --model default
@@ -23,3 +23,8 @@ setup-test:
 
 demo: setup
 	.venv/bin/summarizer serve --preload
+
+# Fuzz the REST API from its OpenAPI schema (schemathesis; bounded: FUZZ_EXAMPLES per route, FUZZ_SECONDS in all).
+fuzz:
+	bash scripts/setup.sh fuzz
+	bash scripts/fuzz.sh

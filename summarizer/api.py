@@ -17,25 +17,25 @@ set and no API keys are, the API refuses everyone rather than be the open door b
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
 import logging
 import os
 import re
 import threading
-import time
-from collections import deque
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .checks import Glossary
 from .clean import ArticleError
-from .models import TimeBudgetExceeded
+from .guard import RequestGuard, api_keys, bad_string
+from .models import Cancelled, TimeBudgetExceeded
 from .runtime import ModelCrashed, is_loaded
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message
 from .translate import TaskError
@@ -77,7 +77,10 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    articles: list[ArticleIn] = Field(..., min_length=1)
+    articles: list[dict[str, Any]] = Field(
+        ..., min_length=1,
+        description="Article objects as for POST /v1/articles (ArticleIn). An item that is not a valid article "
+                    "becomes an inline error record in the stream; the others are processed.")
 
 
 class ArticleOut(BaseModel):
@@ -148,15 +151,22 @@ class WorkQueue:
         self.running = self.waiting = 0
         self._cond = threading.Condition()
 
-    def slot(self, *, wait: bool = True) -> _Slot:
-        """A context manager holding one slot; raises `QueueFull` at once when not `wait` and the line is full."""
+    def slot(self, *, wait: bool = True, cancel: threading.Event | None = None) -> _Slot:
+        """A context manager holding one slot.
+
+        Raises:
+            QueueFull: At once, when not `wait` and the waiting line is full.
+            Cancelled: `cancel` was set while this job waited in line (its client left).
+        """
         with self._cond:
             if not wait and self.running >= self.concurrency and self.waiting >= self.max_waiting:
                 raise QueueFull(f"{self.running} running and {self.waiting} waiting")
             self.waiting += 1
             try:
                 while self.running >= self.concurrency:
-                    self._cond.wait()
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("the client left while waiting for the model")
+                    self._cond.wait(timeout=None if cancel is None else 0.25)
             finally:
                 self.waiting -= 1
             self.running += 1
@@ -188,44 +198,6 @@ class _Slot:
         if self._held:
             self._held = False
             self._queue._release()
-
-
-# ---------------------------------------------------------------- auth and rate limit
-
-def api_keys(environ: dict[str, str] | None = None) -> list[str]:
-    """Keys from ``SUMMARIZER_API_KEYS``: comma-separated, or a file with one key per line (``#`` comments)."""
-    raw = (environ if environ is not None else os.environ).get("SUMMARIZER_API_KEYS", "").strip()
-    if not raw:
-        return []
-    if "," not in raw and Path(raw).is_file():
-        lines = Path(raw).read_text(encoding="utf-8").splitlines()
-        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    return [k.strip() for k in raw.split(",") if k.strip()]
-
-
-class RateLimiter:
-    """At most `per_minute` requests per key in any 60 s window."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: str) -> int:
-        """0 when the request may go (and is counted), else the seconds until it may."""
-        if self.per_minute <= 0:
-            return 0
-        now = time.monotonic()
-        with self._lock:
-            q = self._seen.setdefault(key, deque())
-            while q and now - q[0] >= 60:
-                q.popleft()
-            if len(q) >= self.per_minute:
-                return int(60 - (now - q[0])) + 1
-            q.append(now)
-            if len(self._seen) > 10_000:
-                self._seen = {k: v for k, v in self._seen.items() if v}
-            return 0
 
 
 # ---------------------------------------------------------------- metrics
@@ -284,143 +256,289 @@ def _status_for(exc: BaseException) -> int:
         return 422
     if isinstance(exc, TimeBudgetExceeded):
         return 504
+    if isinstance(exc, Cancelled):
+        # Nginx's "client closed request": nobody reads it, the metrics tell it apart.
+        return 499
     if isinstance(exc, ModelCrashed):
         # The worker restarts on the next request: the service is up, this request could not be served.
         return 503
     return 500
 
 
-def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | None = None):
+# Most characters of a request's glossary (terms and English together), and most pipeline variants (task sets and
+# glossaries) kept: a client sending a new 7 MB glossary each time must not grow the server.
+MAX_GLOSSARY_CHARS = 20_000
+MAX_VARIANTS = 8
+# Seconds a streamed batch may wait for the client to take the next record before the stream is dropped.
+WRITE_SECONDS = 30.0
+
+
+def _parse_json(body: bytes) -> Any:
+    """The request's JSON, or a plain 400 for bytes that are no JSON (invalid UTF-8, nesting too deep)."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _Refused(400, f"the body is not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise _Refused(400, "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise _Refused(400, f"the body is not JSON: {exc}") from None
+
+
+def _article_in(value: Any, where: str = "") -> ArticleIn:
+    """Validate one article object: the schema, then every string it carries (no lone surrogate, no NUL)."""
+    from pydantic import ValidationError
+
+    try:
+        item = ArticleIn.model_validate(value)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = where + ".".join(str(x) for x in err.get("loc", ()))
+            parts.append(f"{loc.rstrip('.')}: {err.get('msg')}" if loc else str(err.get("msg")))
+        raise _Refused(422, "; ".join(parts) or "invalid article") from None
+    bad = bad_string(value, where.rstrip("."))
+    if bad:
+        raise _Refused(422, bad)
+    if item.glossary and sum(len(k) + len(v) for k, v in item.glossary.items()) > MAX_GLOSSARY_CHARS:
+        raise _Refused(413, f"the glossary is over {MAX_GLOSSARY_CHARS:,} characters")
+    return item
+
+
+def _string_chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_string_chars(k) + _string_chars(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_string_chars(v) for v in value)
+    return 0
+
+
+class _Work:
+    """The model work of the API: one pipeline variant per task set and glossary (bounded), cancellable."""
+
+    def __init__(self, pipe: Pipeline, metrics: Metrics):
+        self.pipe, self.metrics, self.limits = pipe, metrics, pipe.config.limits
+        self.variants: OrderedDict[tuple, Pipeline] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def pipeline_for(self, item: ArticleIn) -> Pipeline:
+        config = self.pipe.config
+        tasks = tuple(t for t in ("summary", "translation") if t in (item.tasks or config.tasks))
+        # A glossary only shapes a translation: without one it must not make a variant of its own.
+        glossary = item.glossary if "translation" in tasks else None
+        key = (tasks, json.dumps(glossary, sort_keys=True, ensure_ascii=False) if glossary else None)
+        if key == (config.tasks, None):
+            return self.pipe
+        with self.lock:
+            if key not in self.variants:
+                while len(self.variants) >= MAX_VARIANTS:
+                    self.variants.popitem(last=False)
+                self.variants[key] = self.pipe.variant(tasks=tasks, glossary=Glossary(dict(glossary)) if glossary else None)
+            self.variants.move_to_end(key)
+            return self.variants[key]
+
+    def input_of(self, item: ArticleIn) -> Any:
+        limit = self.limits.max_request_chars
+        if item.record is not None:
+            # A record is held to the text's limit, counted over every string it carries (a 30 MB title too).
+            size = _string_chars(item.record)
+            if size > limit:
+                raise _Refused(413, f"the record carries {size:,} characters; the limit is {limit:,}")
+            return item.record
+        text = item.text if item.text is not None else item.html
+        if len(text) > limit:
+            raise _Refused(413, f"the text is {len(text):,} characters; the limit is {limit:,}")
+        return {"html": text} if item.html is not None else text
+
+    def run(self, item: ArticleIn, cancel: threading.Event) -> ArticleResult:
+        target, source = self.pipeline_for(item), self.input_of(item)
+        try:
+            result = target.process(source, max_chars=item.max_chars, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a plain refusal, never a stack trace
+            self.metrics.observe(ErrorRecord(id="", source=None, error=error_message(exc)), exc)
+            if _status_for(exc) == 500:
+                logger.exception("API article failed")
+            if isinstance(exc, Cancelled):
+                raise
+            raise _Refused(_status_for(exc), error_message(exc)) from None
+        self.metrics.observe(result)
+        return result
+
+
+class _BatchStream(Response):
+    """NDJSON of a batch whose model work runs apart from the socket.
+
+    The work runs in its own thread and puts each record in a buffer (at most ``limits.max_files`` records, each
+    bounded), so a client that reads slowly or not at all never paces the model: the slot is freed when the work
+    ends. A record the client does not take within `WRITE_SECONDS` drops the stream, and a client that leaves
+    cancels the work before its next model request.
+    """
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, produce: Callable[[Callable[[bytes], None], threading.Event], None], slot: Any):
+        super().__init__(media_type=self.media_type)
+        # Streamed: no Content-Length (Response would announce an empty body).
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.produce, self.slot = produce, slot
+        self.cancel = threading.Event()
+
+    async def __call__(self, scope, receive, send) -> None:
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue = asyncio.Queue()
+
+        def work() -> None:
+            try:
+                self.produce(lambda line: loop.call_soon_threadsafe(lines.put_nowait, line), self.cancel)
+            except Exception:  # noqa: BLE001 - the stream must still end; records carry per-article errors
+                logger.exception("API batch failed")
+            finally:
+                self.slot.release()
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.cancel.set()
+
+        worker = threading.Thread(target=work, name="summarizer-api-batch", daemon=True)
+        try:
+            worker.start()
+        except BaseException:
+            self.slot.release()
+            raise
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await asyncio.wait_for(send({"type": "http.response.start", "status": 200, "headers": self.raw_headers}),
+                                   WRITE_SECONDS)
+            while (line := await lines.get()) is not None:
+                if self.cancel.is_set():
+                    return
+                await asyncio.wait_for(send({"type": "http.response.body", "body": line, "more_body": True}),
+                                       WRITE_SECONDS)
+            await asyncio.wait_for(send({"type": "http.response.body", "body": b"", "more_body": False}),
+                                   WRITE_SECONDS)
+        except (asyncio.TimeoutError, OSError) as exc:
+            logger.warning("dropped an NDJSON stream: the client did not read it (%s)", type(exc).__name__)
+        finally:
+            self.cancel.set()
+            watcher.cancel()
+
+
+def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | None = None,
+               allowed_hosts: tuple[str, ...] | None = None):
     """The FastAPI app with the REST routes; the demo is mounted on it by `app.create_server_app`.
 
     Args:
         pipe: The one pipeline (and model) of the process.
         queue: The queue shared with the demo.
         environ: Where ``SUMMARIZER_API_KEYS`` / ``SUMMARIZER_AUTH`` are read (default ``os.environ``).
+        allowed_hosts: Host names the server answers to when no API keys are set (None: any).
+
+    Raises:
+        ConfigError: ``SUMMARIZER_API_KEYS`` is set but names no key.
     """
     env = dict(os.environ if environ is None else environ)
     keys = api_keys(env)
     locked = bool(env.get("SUMMARIZER_AUTH")) and not keys
     limits = pipe.config.limits
-    limiter = RateLimiter(limits.api_requests_per_minute)
     metrics = Metrics(pipe, queue)
-    variants: dict[tuple, Pipeline] = {}
-    variants_lock = threading.Lock()
+    work = _Work(pipe, metrics)
 
     app = FastAPI(title="summarizer", version="1", description=__doc__.split("\n\n")[0],
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     _serve_docs(app)
+    app.add_middleware(RequestGuard, keys=keys, locked=locked, per_minute=limits.api_requests_per_minute,
+                       max_body=_body_limit(limits), body_seconds=limits.body_seconds,
+                       allowed_hosts=None if keys else allowed_hosts,
+                       methods={"/v1/articles": ("POST",), "/v1/articles:batch": ("POST",),
+                                "/health": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")},
+                       on_refusal=lambda route, status: metrics.requests.labels(route, str(status)).inc())
 
     def refuse(route: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.requests.labels(route, str(status)).inc()
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return refuse(request.url.path, 422, "; ".join(parts) or "invalid request")
-
     @app.exception_handler(_Refused)
     async def _refused(request: Request, exc: _Refused) -> JSONResponse:
         return refuse(request.url.path, exc.status, exc.message, exc.headers)
 
-    def check(request: Request) -> None:
-        # Auth, then the rate limit, then the body size: each refusal is cheap and says what to do.
-        who = request.client.host if request.client else "?"
-        if keys or locked:
-            given = request.headers.get("authorization", "")
-            token = given[7:].strip() if given.lower().startswith("bearer ") else ""
-            match = next((k for k in keys if token and hmac.compare_digest(token.encode(), k.encode())), None)
-            if match is None:
-                why = ("the demo is password-protected; set SUMMARIZER_API_KEYS to use the API" if locked
-                       else "send Authorization: Bearer <key>")
-                raise _Refused(401, f"authentication required: {why}", {"WWW-Authenticate": "Bearer"})
-            who = "key:" + match
-        wait = limiter.retry_after(who)
-        if wait:
-            raise _Refused(429, f"rate limit of {limiter.per_minute} requests a minute reached; retry in {wait} s",
-                           {"Retry-After": str(wait)})
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > _body_limit(limits):
-            raise _Refused(413, f"the request body is {int(size):,} bytes; the limit is {_body_limit(limits):,}")
+    responses = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 408: {"model": ErrorOut},
+                 413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut},
+                 503: {"model": ErrorOut}, 504: {"model": ErrorOut}}
 
-    def pipeline_for(item: ArticleIn) -> Pipeline:
-        tasks = tuple(t for t in ("summary", "translation") if t in (item.tasks or pipe.config.tasks))
-        key = (tasks, json.dumps(item.glossary, sort_keys=True, ensure_ascii=False) if item.glossary else None)
-        if key == (pipe.config.tasks, None):
-            return pipe
-        with variants_lock:
-            if key not in variants:
-                if len(variants) > 64:
-                    variants.clear()
-                glossary = Glossary(dict(item.glossary)) if item.glossary else None
-                variants[key] = pipe.variant(tasks=tasks, glossary=glossary)
-            return variants[key]
-
-    def input_of(item: ArticleIn) -> Any:
-        if item.record is not None:
-            return item.record
-        text = item.text if item.text is not None else item.html
-        if len(text) > limits.max_request_chars:
-            raise _Refused(413, f"the text is {len(text):,} characters; the limit is {limits.max_request_chars:,}")
-        return {"html": text} if item.html is not None else text
-
-    def run_one(item: ArticleIn) -> ArticleResult:
-        target, source = pipeline_for(item), input_of(item)
+    def take_slot(cancel: threading.Event | None = None, wait: bool = True):
         try:
-            result = target.process(source, max_chars=item.max_chars)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a plain refusal, never a stack trace
-            metrics.observe(ErrorRecord(id="", source=None, error=error_message(exc)), exc)
-            if _status_for(exc) == 500:
-                logger.exception("API article failed")
-            raise _Refused(_status_for(exc), error_message(exc)) from None
-        metrics.observe(result)
-        return result
-
-    def take_slot():
-        try:
-            return queue.slot(wait=False)
+            return queue.slot(wait=wait, cancel=cancel)
         except QueueFull:
             raise _Refused(503, "the server is busy (queue full); retry later", {"Retry-After": "30"}) from None
 
-    responses = {401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut},
-                 429: {"model": ErrorOut}, 503: {"model": ErrorOut}, 504: {"model": ErrorOut}}
+    def one(raw: bytes, cancel: threading.Event) -> ArticleResult:
+        item = _article_in(_parse_json(raw))
+        work.input_of(item)  # a too-large input is refused before it waits for the model
+        try:
+            with take_slot(cancel, wait=False):
+                return work.run(item, cancel)
+        except Cancelled:
+            raise _Refused(499, "the client left") from None
 
     @app.post("/v1/articles", response_model=ResultOut, responses=responses, tags=["articles"],
-              summary="Summarize and translate one article")
-    def post_article(item: ArticleIn, request: Request) -> Any:
-        check(request)
-        with take_slot():
-            result = run_one(item)
+              summary="Summarize and translate one article", openapi_extra=_body_schema("ArticleIn"))
+    async def post_article(request: Request) -> Any:
+        cancel = threading.Event()
+        task = asyncio.ensure_future(run_in_threadpool(one, await request.body(), cancel))
+        try:
+            # A client that leaves (a timeout on its side) cancels the work before its next model request.
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=0.5)
+                if not done and await request.is_disconnected():
+                    cancel.set()
+            result = task.result()
+        finally:
+            cancel.set()
         metrics.requests.labels("/v1/articles", "200").inc()
         return result.to_dict()
+
+    def parse_batch(raw: bytes) -> list[Any]:
+        body = _parse_json(raw)
+        if not isinstance(body, dict) or set(body) != {"articles"} or not isinstance(body["articles"], list):
+            raise _Refused(422, 'the body must be {"articles": [...]}, a list of article objects')
+        items = body["articles"]
+        if not items:
+            raise _Refused(422, "articles: the list is empty")
+        if len(items) > limits.max_files:
+            raise _Refused(413, f"{len(items)} articles; the limit is {limits.max_files} per request")
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                # The batch's shape is wrong, not one article: the whole request is refused.
+                raise _Refused(422, f"articles[{n}] is a {type(item).__name__}, not an article object")
+        return items
 
     @app.post("/v1/articles:batch", responses={200: {"content": {"application/x-ndjson": {}},
                                                      "description": "One JSON record per line, in input order"},
                                                 **responses},
-              tags=["articles"], summary="Process several articles, streamed as NDJSON")
-    def post_batch(batch: BatchIn, request: Request) -> StreamingResponse:
-        check(request)
-        if len(batch.articles) > limits.max_files:
-            raise _Refused(413, f"{len(batch.articles)} articles; the limit is {limits.max_files} per request")
-        slot = take_slot()
+              tags=["articles"], summary="Process several articles, streamed as NDJSON",
+              openapi_extra=_body_schema("BatchIn"))
+    async def post_batch(request: Request) -> Response:
+        items = await run_in_threadpool(parse_batch, await request.body())
+        slot = take_slot(wait=False)
+
+        def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
+            for n, raw in enumerate(items):
+                if cancel.is_set():
+                    return
+                try:
+                    rec: dict[str, Any] = work.run(_article_in(raw, f"articles[{n}]."), cancel).to_dict()
+                except _Refused as exc:
+                    if cancel.is_set():
+                        return
+                    rec = ErrorRecord(id=f"#{n}", source=None, error=exc.message).to_dict()
+                emit((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+
         metrics.requests.labels("/v1/articles:batch", "200").inc()
-
-        def lines() -> Iterator[bytes]:
-            try:
-                for n, item in enumerate(batch.articles):
-                    try:
-                        rec: dict[str, Any] = run_one(item).to_dict()
-                    except _Refused as exc:
-                        rec = ErrorRecord(id=f"#{n}", source=None, error=exc.message).to_dict()
-                    yield (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8")
-            finally:
-                slot.release()
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return _BatchStream(produce, slot)
 
     @app.get("/health", response_model=Health, tags=["service"], summary="Config, model state and queue")
     def health() -> Any:
@@ -436,8 +554,32 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    _document_bodies(app)
     app.state.metrics = metrics
     return app
+
+
+def _body_schema(name: str) -> dict[str, Any]:
+    # The handlers read and parse the body themselves (off the event loop, after the guard): the schema is stated.
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """Put the request body models into the OpenAPI components the routes refer to."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ArticleIn, BatchIn):
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(js.pop("$defs", {}))
+                components[model.__name__] = js
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _serve_docs(app: FastAPI) -> None:

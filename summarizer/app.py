@@ -6,6 +6,7 @@ markup inside an uploaded article cannot run in the page.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 from .batch import markdown_report
 from .clean import ArticleError
 from .api import WorkQueue, create_api
+from .guard import LOCAL_HOSTS
 from .models import Cancelled
 from .runtime import clear_generators
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
@@ -361,14 +363,21 @@ class LoginThrottle:
                 self._failed.pop(client, None)
 
 
-def create_server_app(pipe: Pipeline, downloads: Downloads | None = None):
+def create_server_app(pipe: Pipeline, downloads: Downloads | None = None,
+                      allowed_hosts: tuple[str, ...] | None = None):
     """The FastAPI app: the REST API (`summarizer.api`) with the Gradio demo mounted at ``/``, both behind one queue
-    in front of the one model, and the login throttle in front of everything."""
+    in front of the one model, and the login throttle and request guard in front of everything.
+
+    Args:
+        pipe: The one pipeline of the process.
+        downloads: Where the demo's result files go.
+        allowed_hosts: Host names answered when no API keys are set (None: any).
+    """
     import gradio as gr
 
     limits = pipe.config.limits
     queue = WorkQueue(limits.concurrency, limits.queue_size)
-    app = create_api(pipe, queue)
+    app = create_api(pipe, queue, allowed_hosts=allowed_hosts)
     app.add_middleware(LoginThrottle)
     demo = build_app(pipe, downloads, queue)
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=64)
@@ -384,8 +393,9 @@ def create_server_app(pipe: Pipeline, downloads: Downloads | None = None):
 
 
 def serve(config: str | None = None, overrides: dict | None = None, host: str = "127.0.0.1", port: int = 7860,
-          preload: bool = False) -> None:
-    """Start the demo; the model loads once (at start with `preload`, else on the first request).
+          preload: bool = False, forwarded_allow_ips: str | None = None,
+          allowed_hosts: tuple[str, ...] = ()) -> int:
+    """Start the demo and the API; the model loads once (at start with `preload`, else on the first request).
 
     SIGTERM and SIGINT stop the server within a few seconds even while a request is being processed.
 
@@ -395,6 +405,12 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         host: Bind address; 127.0.0.1 unless told otherwise.
         port: TCP port.
         preload: Load the models before serving.
+        forwarded_allow_ips: Proxy addresses whose X-Forwarded-For is believed (comma-separated); None: no
+            client's, so no client can pick the address the rate limits see.
+        allowed_hosts: More Host names a keyless server on a loopback address answers to.
+
+    Returns:
+        0 after SIGINT, 143 after SIGTERM (128 + the signal, as `run` does).
     """
     import uvicorn
 
@@ -402,16 +418,25 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
     if preload:
         pipe.warm_up()
     downloads = Downloads()
-    app = create_server_app(pipe, downloads)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3))
+    # A keyless server on loopback answers only to local host names (a web page cannot rebind a name to it).
+    local = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    hosts = (*LOCAL_HOSTS, *allowed_hosts) if local else (tuple(allowed_hosts) or None)
+    app = create_server_app(pipe, downloads, allowed_hosts=hosts)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
+                                           proxy_headers=bool(forwarded_allow_ips),
+                                           forwarded_allow_ips=forwarded_allow_ips or None))
+    # A request cut short by the graceful-shutdown timeout is expected on SIGTERM, not an application error.
+    logging.getLogger("uvicorn.error").addFilter(_NotCancelled())
     print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)
     main = threading.current_thread() is threading.main_thread()
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: make that an exception here
     # so the cleanup below runs instead of the process dying on the spot.
     previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if main else None
+    global _TERMINATED
+    _TERMINATED = False
     try:
         server.run()
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
         pass
     finally:
         if previous is not None:
@@ -419,13 +444,26 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         downloads.close()
         clear_generators()  # stops the model worker, even with a request still in flight
         print("summarizer demo stopped", flush=True)
+    code = 128 + signal.SIGTERM if _TERMINATED else 0
     busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
     if busy:
         # A request still running in a worker thread would keep the process alive: the server is done, so go.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
+    return code
+
+
+_TERMINATED = False
+
+
+class _NotCancelled(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 def _sigterm_to_exit(signum, _frame):
+    global _TERMINATED
+    _TERMINATED = True
     raise SystemExit(0)

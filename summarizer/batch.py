@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from .clean import DEFAULT_MAX_BYTES, Article
+from .clean import DEFAULT_MAX_BYTES, Article, path_text
 from .pipeline import SKIP, ArticleResult, ErrorRecord, Pipeline, input_id
 
 logger = logging.getLogger("summarizer")
@@ -57,7 +57,7 @@ def discover_inputs(inputs: Iterable[str], stdin: TextIO | None = None, *,
         if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
             paths = [Path(p) for p in sorted(glob.glob(raw, recursive=True))]
             if not paths:
-                yield ErrorRecord(id=input_id(Path(raw)), source=raw, error=f"no files match {raw!r}")
+                yield ErrorRecord(id=input_id(Path(raw)), source=path_text(raw), error=f"no files match {path_text(raw)!r}")
         else:
             paths = [Path(raw)]
         for path in paths:
@@ -86,7 +86,7 @@ def _from_file(path: Path, max_bytes: int) -> Iterator[Any]:
     try:
         f = open(path, "r", encoding="utf-8", errors="replace")
     except OSError as exc:
-        yield ErrorRecord(id=input_id(path), source=str(path), error=f"cannot read the file: {exc.strerror or exc}")
+        yield ErrorRecord(id=input_id(path), source=path_text(path), error=f"cannot read the file: {exc.strerror or exc}")
         return
     with f:
         lineno = 0
@@ -96,7 +96,7 @@ def _from_file(path: Path, max_bytes: int) -> Iterator[Any]:
             if not line:
                 break
             lineno += 1
-            source = f"{path}:{lineno}"
+            source = f"{path_text(path)}:{lineno}"
             if not line.endswith("\n") and len(line) > 4 * max_bytes:
                 while line and not line.endswith("\n"):
                     line = f.readline(1 << 20)
@@ -350,9 +350,20 @@ CSV_FIELDS = ["id", "source", "title", "summary_zh", "title_en", "summary_en", "
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _writable(text: str) -> str:
+    """`text` as a writer can carry it: a lone surrogate or a NUL (from an old or foreign JSONL) is escaped."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def csv_cell(value: Any) -> str:
     """A CSV cell that a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'``."""
-    text = "" if value is None else str(value)
+    text = _writable("" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -419,12 +430,12 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
 
 def _md(text: Any) -> str:
     """Escape what Markdown or an HTML renderer would treat as markup."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _writable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _code(text: Any) -> str:
     """A Markdown code span that holds `text` whatever backticks it contains (CommonMark: a longer fence)."""
-    text = str(text).replace("\n", " ")
+    text = _writable(str(text)).replace("\n", " ")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""

@@ -23,7 +23,12 @@ DEFAULT_MAX_BYTES = 1_000_000
 Source = Union[str, bytes, os.PathLike]
 
 __all__ = ["Article", "ArticleError", "clean_article", "clean_file", "read_file", "article_from_record", "decode_bytes",
-           "check_id", "MAX_ID_CHARS"]
+           "check_id", "MAX_ID_CHARS", "path_text"]
+
+
+def path_text(path: str | os.PathLike) -> str:
+    """A file name as text every writer can carry: bytes that are not UTF-8 (``name_\\xff.txt``) are escaped."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 # Ids travel into file names, logs and resume keys; a longer one is refused, not stored.
 MAX_ID_CHARS = 200
@@ -126,8 +131,11 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         return text, enc
     try:
         return _check_text(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(data) and len(data) - exc.start < 4:
+            # Only the last character was cut short (a truncated download): keep the rest, mark the cut.
+            logger.warning("the input's last UTF-8 character is cut short; it is replaced by U+FFFD")
+            return _check_text(data[:exc.start].decode("utf-8") + "\ufffd"), "utf-8"
     candidates = []
     for enc in ("gb18030", "big5"):
         try:
@@ -309,7 +317,7 @@ def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> by
             the message says which (``source`` is the path).
     """
     p = Path(path)
-    where = str(p)
+    where = path_text(p)
     try:
         st = p.stat()
     except FileNotFoundError:
@@ -347,6 +355,9 @@ def _valid_text(text: str, what: str = "the text") -> str:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ArticleError(f"{what} holds invalid Unicode (a lone surrogate at character {exc.start})") from None
+    if "\x00" in text:
+        # A NUL has no place in news text and cuts C strings, CSV readers and terminals short downstream.
+        raise ArticleError(f"{what} holds a NUL character (at character {text.index(chr(0))})")
     return text
 
 
@@ -401,10 +412,10 @@ def clean_article(
     """
     path = source_name
     if isinstance(source, os.PathLike):
-        where = str(source)
+        where = path_text(source)
         data = read_file(source, max_bytes)
         text, encoding = _decode(data, where)
-        path, size = os.path.abspath(source), len(data)
+        path, size = path_text(os.path.abspath(source)), len(data)
     elif isinstance(source, (bytes, bytearray)):
         where = source_name
         text, encoding = _decode(bytes(source), where)

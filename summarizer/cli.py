@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("SUMMARIZER_PORT", "7860")))
     _add_config(serve)
     serve.add_argument("--preload", action="store_true", help="load the model before serving the first request")
+    serve.add_argument("--forwarded-allow-ips", default=os.environ.get("SUMMARIZER_FORWARDED_ALLOW_IPS"),
+                       metavar="IPS", help="comma-separated proxy addresses whose X-Forwarded-For is trusted "
+                                           "(default: none, so no client can choose the address rate limits see)")
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="another Host name a keyless server on 127.0.0.1 answers to (repeatable)")
 
     ev = sub.add_parser("eval", help="score translation or summarization on a JSONL dataset")
     ev.add_argument("task", choices=("translation", "summarization"))
@@ -287,8 +292,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``summarizer serve``: the Gradio demo."""
     from .app import serve
 
-    serve(config=args.config, overrides=_overrides(args), host=args.host, port=args.port, preload=args.preload)
-    return 0
+    return serve(config=args.config, overrides=_overrides(args), host=args.host, port=args.port, preload=args.preload,
+                 forwarded_allow_ips=args.forwarded_allow_ips, allowed_hosts=tuple(args.allowed_host))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -209,6 +209,8 @@ class LimitsConfig:
     queue_size: int = 16
     # Requests a minute per API key (or per client address when no keys are set); 0 = no limit.
     api_requests_per_minute: int = 60
+    # Seconds an API client may take to send each piece of its request body before it gets 408.
+    body_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     # Process-level settings read elsewhere, not config keys.
     skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_API_KEYS",
             "SUMMARIZER_HOST",
-            "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD", "SUMMARIZER_CPU_FEATURES"}
+            "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD", "SUMMARIZER_CPU_FEATURES",
+            "SUMMARIZER_FORWARDED_ALLOW_IPS"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
-from .clean import Article, ArticleError, article_from_record, check_id, clean_article
+from .clean import Article, ArticleError, article_from_record, check_id, clean_article, path_text
 from .config import Config, load_config
 from .models import BudgetedGenerator, Generator, ModelInfo
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
@@ -96,10 +96,12 @@ def input_source(item: Any) -> str | None:
     if isinstance(item, Article):
         return item.source
     if isinstance(item, os.PathLike):
-        return str(item)
+        return path_text(item)
     if isinstance(item, dict):
         src = item.get("source")
-        return src if isinstance(src, str) and len(src) <= 4096 else None
+        # A client's source is data: escaped where UTF-8 cannot carry it, so every writer can.
+        return src.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(src, str) and len(src) <= 4096 \
+            else None
     if isinstance(item, ErrorRecord):
         return item.source
     return None
@@ -205,7 +207,8 @@ class Pipeline:
             return article_from_record(item, source=input_source(item), id=id, max_bytes=limit)
         return clean_article(item, id=id, title=title, max_bytes=limit)
 
-    def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None) -> ArticleResult:
+    def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None,
+                cancel: threading.Event | None = None) -> ArticleResult:
         """Process one article.
 
         Args:
@@ -213,6 +216,7 @@ class Pipeline:
                 a JSONL record dict, or an `Article`.
             id: Article id to use (default: from the record or a content hash).
             max_chars: Summary length limit (default from config).
+            cancel: Set by the caller to stop the work before its next model request (a client that left).
 
         Returns:
             The `ArticleResult`.
@@ -220,11 +224,13 @@ class Pipeline:
         Raises:
             ArticleError: The input is not a usable article.
             TimeBudgetExceeded: Model work took longer than ``limits.article_seconds``.
+            Cancelled: `cancel` was set.
         """
         t0 = time.perf_counter()
         article = self.article(item, id=id)
         clean_s = time.perf_counter() - t0
-        return self._run([article], [clean_s], self._summary_config(max_chars))[0]
+        return self._run([article], [clean_s], self._summary_config(max_chars),
+                         cancelled=cancel.is_set if cancel is not None else None)[0]
 
     def process_file(self, path: str | os.PathLike, *, max_chars: int | None = None) -> ArticleResult:
         """Process the file at `path` (a str here is a path: the explicit entry point for file names)."""

@@ -163,8 +163,10 @@ def test_sigterm_stops_the_server_within_seconds_even_mid_request(tmp_path):
     t.start()
     time.sleep(1.0)
     assert srv.stop() < 6
-    assert srv.proc.returncode == 0
-    assert "summarizer demo stopped" in srv.log.read_text()
+    # 128 + SIGTERM, as `run` exits, so a supervisor can tell a stop from a clean end; and no traceback.
+    assert srv.proc.returncode == 143
+    log = srv.log.read_text()
+    assert "summarizer demo stopped" in log and "Traceback" not in log and "CancelledError" not in log
     assert not list(srv.tmp.glob("summarizer-downloads-*"))
 
 

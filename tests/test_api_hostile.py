@@ -1,0 +1,306 @@
+"""The REST API against careless and hostile clients, over real HTTP and raw sockets (issue 26): every path frees the
+model slot, every body is bounded before it is parsed, no header is trusted, and bad strings are plain errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from summarizer.guard import RateLimiter
+
+from conftest import CLI, ROOT, Server, clean_env, records, run_cli
+
+SHORT = "短讯标题\n今天北京晴，气温30度。\n市民外出游玩，公园里人很多。"
+SLOW = "标题\n" + "".join(f"北京第{i}次会议讨论了城市发展问题。" for i in range(300))
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("hostile"), env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0",
+                                                          "SUMMARIZER_LIMITS__BODY_SECONDS": "2"})
+    yield srv
+    srv.stop()
+
+
+def _health(srv: Server) -> dict:
+    return httpx.get(srv.url + "/health", timeout=10).json()
+
+
+def _wait_free(srv: Server, seconds: float = 30) -> float:
+    """Seconds until no job runs or waits (fails after `seconds`)."""
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        q = _health(srv)["queue"]
+        if q["running"] == 0 and q["waiting"] == 0:
+            return time.time() - t0
+        time.sleep(0.1)
+    raise AssertionError(f"the slot is still held after {seconds} s: {_health(srv)['queue']}")
+
+
+def _raw(srv: Server, data: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s.sendall(data)
+    return s
+
+
+def _request(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def _articles_done(srv: Server) -> float:
+    text = httpx.get(srv.url + "/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("summarizer_articles_total{"))
+
+
+# ---------------------------------------------------------------- the slot on every path
+
+
+def test_a_batch_client_that_leaves_before_the_first_byte_frees_the_slot(api):
+    body = json.dumps({"articles": [{"text": "北京召开会议。"}]}).encode()
+    for _ in range(5):
+        _raw(api, _request("/v1/articles:batch", body)).close()
+    assert _wait_free(api, 15) < 15
+    assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=60).status_code == 200
+
+
+def test_a_client_that_leaves_mid_stream_cancels_the_rest(api):
+    before = _articles_done(api)
+    body = json.dumps({"articles": [{"text": SLOW}] * 50}).encode()
+    s = _raw(api, _request("/v1/articles:batch", body))
+    got = b""
+    while got.count(b"\n") < 6:  # the headers and the first record
+        got += s.recv(65536)
+    s.close()
+    _wait_free(api, 30)
+    time.sleep(1)
+    done = _articles_done(api) - before
+    assert 1 <= done < 50, done
+
+
+def test_a_client_that_never_reads_does_not_hold_the_model(api):
+    body = json.dumps({"articles": [{"text": SLOW}] * 20}).encode()
+    s = _raw(api, _request("/v1/articles:batch", body))
+    try:
+        # The work finishes into the buffer while the socket is never read: the slot is free for others.
+        _wait_free(api, 60)
+        assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=60).status_code == 200
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- bodies bounded before they are parsed
+
+
+def _send_until_answered(srv: Server, head: bytes, pieces) -> bytes:
+    """Send `head`, then `pieces` until the server answers; return the answer's first bytes."""
+    import select
+
+    s = _raw(srv, head)
+    try:
+        for piece in pieces:
+            if select.select([s], [], [], 0)[0]:
+                break
+            try:
+                s.sendall(piece)
+            except OSError:
+                break
+        s.settimeout(30)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < 20:
+            try:
+                got = s.recv(65536)
+            except OSError:
+                break
+            if not got:
+                break
+            answer += got
+        return answer
+    finally:
+        s.close()
+
+
+def test_a_chunked_body_is_refused_at_the_limit_without_being_held(api):
+    rss = api.rss_mb()
+    head = (b"POST /v1/articles HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    piece = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    answer = _send_until_answered(api, head, [piece] * 300)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"over the limit" in answer
+    assert api.rss_mb() - rss < 60
+
+
+def test_whitespace_around_json_counts_toward_the_limit(api):
+    body = b" " * 9_000_000 + json.dumps({"text": SHORT}).encode()
+    head = _request("/v1/articles", b"")[:-0 or None].replace(b"Content-Length: 0", b"Content-Length: %d" % len(body))
+    answer = _send_until_answered(api, head, [body[i:i + 65536] for i in range(0, len(body), 65536)])
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_record_is_held_to_the_text_limit(api):
+    r = httpx.post(api.url + "/v1/articles", json={"record": {"title": "标" * 60_000, "text": "北京召开会议。"}},
+                   timeout=60)
+    assert r.status_code == 413 and "limit is 50,000" in r.json()["error"]
+
+
+def test_a_stalled_body_gets_408(api):
+    head = (b"POST /v1/articles HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500\r\n\r\n{\"text\": ")
+    s = _raw(api, head)
+    s.settimeout(20)
+    t0 = time.time()
+    answer = s.recv(4096)
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 408") and time.time() - t0 < 10, answer[:200]
+
+
+def test_bytes_that_are_no_json_get_the_documented_error_shape(api):
+    for body in (b'{"text": "\xff\xfe"}', b"[" * 5000 + b"]" * 5000, b"{not json"):
+        r = httpx.post(api.url + "/v1/articles", content=body, headers={"content-type": "application/json"},
+                       timeout=30)
+        assert r.status_code == 400 and set(r.json()) == {"error"}, (body[:20], r.text)
+
+
+# ---------------------------------------------------------------- every client string is checked
+
+
+def test_a_lone_surrogate_is_a_422_and_in_a_batch_one_inline_error(api):
+    bad = '{"record": {"id": "x", "text": "北京召开会议。", "source": "\\ud800"}}'
+    r = httpx.post(api.url + "/v1/articles", content=bad.encode(), headers={"content-type": "application/json"},
+                   timeout=30)
+    assert r.status_code == 422 and "lone surrogate" in r.json()["error"]
+    batch = ('{"articles": [{"text": "北京召开会议。"}, ' + bad + ', {"text": "  "}, {"text": "上海召开会议。"}]}').encode()
+    with httpx.stream("POST", api.url + "/v1/articles:batch", content=batch,
+                      headers={"content-type": "application/json"}, timeout=60) as r:
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    assert len(lines) == 4
+    assert "lone surrogate" in lines[1]["error"] and lines[1]["id"] == "#1"
+    assert "error" not in lines[3] and "上海召开会议。" in json.dumps(lines[3]["article"], ensure_ascii=False)
+
+
+def test_nul_is_refused_in_api_text(api):
+    r = httpx.post(api.url + "/v1/articles", json={"text": "北京\u0000召开会议。"}, timeout=30)
+    assert r.status_code == 422 and "NUL" in r.json()["error"]
+
+
+def test_big_and_many_glossaries_are_bounded(api):
+    r = httpx.post(api.url + "/v1/articles", json={"text": SHORT, "glossary": {"北京": "B" * 30_000}}, timeout=30)
+    assert r.status_code == 413 and "glossary" in r.json()["error"]
+    rss = api.rss_mb()
+    for i in range(40):
+        g = {f"词{i}-{j}": "x" * 300 for j in range(40)}
+        assert httpx.post(api.url + "/v1/articles", json={"text": SHORT, "glossary": g},
+                          timeout=30).status_code == 200
+    assert api.rss_mb() - rss < 40
+
+
+def test_any_host_name_is_refused_by_a_keyless_local_server(api):
+    r = httpx.get(api.url + "/health", headers={"Host": "attacker.example"}, timeout=10)
+    assert r.status_code == 421 and "answers only to localhost" in r.json()["error"]
+    assert httpx.get(api.url + "/", headers={"Host": "rebind.example:80"}, timeout=10).status_code == 421
+    assert httpx.get(f"http://localhost:{api.port}/health", timeout=10).status_code == 200
+
+
+# ---------------------------------------------------------------- keys, headers, limits
+
+
+def test_auth_comes_before_the_body_and_wrong_keys_are_throttled(tmp_path):
+    srv = Server(tmp_path / "keys", env={"SUMMARIZER_API_KEYS": "k-one"})
+    try:
+        rss = srv.rss_mb()
+        many = json.dumps({"articles": [{"text": "北"}] * 200_000}).encode()
+        t0 = time.time()
+        r = httpx.post(srv.url + "/v1/articles:batch", content=many, headers={"content-type": "application/json"},
+                       timeout=60)
+        assert r.status_code == 401
+        assert srv.rss_mb() - rss < 30
+        assert time.time() - t0 < 10
+        # Invalid bodies are refused for auth before they are validated.
+        assert httpx.post(srv.url + "/v1/articles", json={"nonsense": 1}, timeout=10).status_code == 401
+        codes = [httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, timeout=10,
+                            headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(15)]
+        assert codes.count(429) >= 4 and set(codes) <= {401, 429}
+    finally:
+        srv.stop()
+
+
+def test_a_spoofed_forwarded_for_does_not_escape_the_rate_limit(tmp_path):
+    srv = Server(tmp_path / "xff", env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "5"})
+    try:
+        codes = [httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, timeout=30,
+                            headers={"X-Forwarded-For": f"10.0.{i}.1"}).status_code for i in range(10)]
+        assert codes[:5] == [200] * 5 and codes[5:] == [429] * 5
+    finally:
+        srv.stop()
+
+
+def test_the_rate_limiter_forgets_and_stays_bounded():
+    limiter = RateLimiter(2, max_keys=1000)
+    for i in range(30_000):
+        assert limiter.retry_after(f"client-{i}", now=float(i) / 1000) == 0
+    assert len(limiter) <= 1000
+    assert limiter.retry_after("a", now=100.0) == 0 and limiter.retry_after("a", now=100.5) == 0
+    assert limiter.retry_after("a", now=101.0) > 0
+    assert limiter.retry_after("a", now=161.0) == 0
+
+
+@pytest.mark.parametrize("value", [",", " , ", "EMPTYFILE", "COMMENTSFILE"])
+def test_api_keys_that_name_no_key_refuse_to_start(tmp_path, value):
+    if value == "EMPTYFILE":
+        (tmp_path / "keys").write_text("")
+        value = str(tmp_path / "keys")
+    elif value == "COMMENTSFILE":
+        (tmp_path / "keys").write_text("# no keys yet\n\n")
+        value = str(tmp_path / "keys")
+    env = dict(clean_env(), SUMMARIZER_API_KEYS=value)
+    out = subprocess.run([*CLI, "serve", "--config", "extractive", "--port", "1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "names no key" in out.stderr, out.stderr[-500:]
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_a_file_name_that_is_not_utf8_is_escaped_not_fatal(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(os.fsencode(folder) + b"/name_\xff\xfe.txt")
+    Path(name).write_bytes("北京召开会议\n北京市委今天召开会议。".encode())
+    (folder / "cut.txt").write_bytes("广州召开会议\n广州市委今天召开会议".encode()[:-1])
+    out = tmp_path / "out"
+    r = run_cli("run", str(folder), "-o", str(out), "--config", "extractive", "--format", "all")
+    assert r.returncode == 0, r.stderr
+    recs = records(out)
+    assert len(recs) == 2 and not any("error" in rec for rec in recs)
+    assert any(rec["article"]["source"].endswith("name_\\xff\\xfe.txt") for rec in recs)
+    cut = next(rec for rec in recs if rec["article"]["source"].endswith("cut.txt"))
+    assert cut["article"]["paragraphs"][0].endswith("\ufffd")
+    assert "name_\\xff\\xfe.txt" in (out / "results.csv").read_text(encoding="utf-8-sig")
+    assert (out / "results.md").exists()
+    again = run_cli("run", str(folder), "-o", str(out), "--config", "extractive", "--resume")
+    assert again.returncode == 0, again.stderr
+
+
+def test_nul_in_a_jsonl_record_is_an_error_record(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a\u0000b", "text": "北京召开会议。"}) + "\n"
+                   + json.dumps({"id": "ok", "text": "北京\u0000召开会议。"}) + "\n"
+                   + json.dumps({"id": "good", "text": "上海召开会议。"}) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = run_cli("run", str(src), "-o", str(out), "--config", "extractive", "--format", "all")
+    assert r.returncode == 2
+    recs = records(out)
+    assert [("error" in rec) for rec in recs] == [True, True, False]
+    assert all("NUL" in rec["error"] for rec in recs[:2])
+    assert "\x00" not in (out / "results.csv").read_text(encoding="utf-8-sig")
+    assert "\x00" not in (out / "results.md").read_text(encoding="utf-8")
+
