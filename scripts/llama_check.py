@@ -35,7 +35,11 @@ def rebuild(cmake_args: str) -> None:
     env = dict(os.environ, CMAKE_ARGS=cmake_args, FORCE_CMAKE="1")
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", "--no-cache-dir",
            "--no-binary", "llama-cpp-python", f"llama-cpp-python=={version}"]
-    subprocess.run(cmd, check=True, env=env)
+    proc = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # pip.conf here names extra index folders that may be absent; their warnings are noise.
+    noise = ("WARNING: Location", "WARNING: The index url")
+    sys.stderr.write("".join(line for line in proc.stderr.splitlines(keepends=True) if not line.startswith(noise)))
+    proc.check_returncode()
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from summarizer.evaluate import _markdown, translation_scores
+from summarizer.evaluate import markdown_report, reference_names_for, translation_scores
 
 
 def main(paths: list[str]) -> None:
@@ -17,11 +17,19 @@ def main(paths: list[str]) -> None:
         report = json.loads(path.read_text(encoding="utf-8"))
         with open(report["data"], encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()][: report["n"]]
-        report.update(translation_scores(report["hypotheses"], [r["en"] for r in rows], [r["zh"] for r in rows]))
+        join = report.get("join", 1) or 1
+        if join > 1:
+            rows = [{"zh": "".join(r["zh"] for r in rows[i:i + join]), "en": " ".join(r["en"] for r in rows[i:i + join])}
+                    for i in range(0, len(rows), join)]
+        names = reference_names_for(report["data"], len(report["hypotheses"]), join)
+        for old in ("names_kept", "names"):
+            report.pop(old, None)
+        report.update(translation_scores(report["hypotheses"], [r["en"] for r in rows], [r["zh"] for r in rows],
+                                         names))
         report["rescored"] = True
         path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-        path.with_suffix(".md").write_text(_markdown(report), encoding="utf-8")
-        print(path, {k: report[k] for k in ("bleu", "chrf", "leak_share", "numbers_kept")})
+        path.with_suffix(".md").write_text(markdown_report(report), encoding="utf-8")
+        print(path, {k: report.get(k) for k in ("bleu", "chrf", "numbers_kept", "names_ref_kept", "names_ref")})
 
 
 if __name__ == "__main__":

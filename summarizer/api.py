@@ -36,7 +36,7 @@ from .checks import Glossary
 from .clean import ArticleError
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
-from .runtime import ModelCrashed, is_loaded
+from .runtime import ModelCrashed, is_loaded, loading
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message
 from .translate import TaskError
 
@@ -130,6 +130,8 @@ class Health(BaseModel):
     config: str
     tasks: list[str]
     model_loaded: bool
+    # loaded, loading (answered at once while a model loads) or not loaded.
+    model: Literal["loaded", "loading", "not loaded"]
     queue: QueueOut
 
 
@@ -544,8 +546,9 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     def health() -> Any:
         model = pipe.config.models.get(pipe.config.translate.model) or pipe.config.models.get(pipe.config.summarize.model)
         loaded = model is None or model.backend == "extractive" or is_loaded(model)
+        state = "loaded" if loaded else "loading" if loading(model) else "not loaded"
         return {"status": "ok", "config": pipe.config.name, "tasks": list(pipe.config.tasks), "model_loaded": loaded,
-                "queue": queue.state()}
+                "model": state, "queue": queue.state()}
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics",
              responses={200: {"content": {"text/plain": {}}}})

@@ -23,7 +23,7 @@ from typing import Any
 from .batch import markdown_report
 from .clean import ArticleError
 from .api import WorkQueue, create_api
-from .guard import LOCAL_HOSTS
+from .guard import LOCAL_HOSTS, header_timeout_protocol
 from .models import Cancelled
 from .runtime import clear_generators
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
@@ -424,7 +424,8 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
     app = create_server_app(pipe, downloads, allowed_hosts=hosts)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
                                            proxy_headers=bool(forwarded_allow_ips),
-                                           forwarded_allow_ips=forwarded_allow_ips or None))
+                                           forwarded_allow_ips=forwarded_allow_ips or None,
+                                           http=header_timeout_protocol(pipe.config.limits.body_seconds)))
     # A request cut short by the graceful-shutdown timeout is expected on SIGTERM, not an application error.
     logging.getLogger("uvicorn.error").addFilter(_NotCancelled())
     print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)

@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import platform
+import re
 import time
+import unicodedata
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,7 +28,9 @@ from .summarize import textrank_summary, unsupported_items
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["rouge_chars", "translation_scores", "run_eval", "baseline_config", "machine", "name_finder_scores"]
+__all__ = ["rouge_chars", "translation_scores", "run_eval", "baseline_config", "machine", "name_finder_scores",
+           "ReferenceName", "load_reference_names", "name_written", "reference_names_for", "dataset_key",
+           "REFERENCE_NAMES", "markdown_report"]
 
 BASELINE_SYSTEM = "You are a helpful assistant."
 BASELINE_USER = "Translate the following Chinese text into English:\n{text}"
@@ -81,11 +85,68 @@ def rouge_chars(hypothesis: str, reference: str) -> dict[str, float]:
     return out
 
 
-def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sources: Sequence[str]) -> dict[str, float]:
+@dataclass(frozen=True)
+class ReferenceName:
+    """One name of a hand-made list: where it is, and the English the human reference uses."""
+
+    # The dataset ("wmt19", "flores") and the row (0-based, in file order) the name is in.
+    dataset: str
+    row: int
+    # The name as the Chinese source writes it.
+    zh: str
+    # The reference's English and accepted variants ("Ri Yong Ho|Ri Yong-ho").
+    english: tuple[str, ...]
+    # PER, LOC or ORG.
+    kind: str
+
+
+REFERENCE_NAMES = Path(__file__).resolve().parent / "examples" / "names_ref_dev.tsv"
+
+
+def load_reference_names(path: Path = REFERENCE_NAMES) -> list[ReferenceName]:
+    """The hand-made list of names (`REFERENCE_NAMES`: 470 names of WMT19 and FLORES dev-200, made by reading each
+    source and its human reference, never from this project's name finder)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().splitlines()[1:]:
+            if line.strip():
+                dataset, row, zh, english, kind = line.split("\t")
+                out.append(ReferenceName(dataset, int(row), zh, tuple(english.split("|")), kind))
+    return out
+
+
+def _name_text(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.replace("’", "'").replace("‘", "'"))
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).casefold()
+    return " " + re.sub(r"[\s\-‐–—·•]+", " ", folded) + " "
+
+
+def name_written(hypothesis: str, name: ReferenceName) -> bool:
+    """True when one of the name's English forms is in `hypothesis` as whole words (case, accents, hyphens and
+    curly apostrophes aside); a place or organisation may carry an adjective or plural ending (Russia → Russian)."""
+    hyp = _name_text(hypothesis)
+    ending = r"(?:'s|s|n|ns|an|ans|ian|ians)?" if name.kind != "PER" else r"(?:'s)?"
+    for form in name.english:
+        word = re.escape(_name_text(form).strip())
+        if re.search(rf"(?<![a-z0-9]){word}{ending}(?![a-z0-9])", hyp):
+            return True
+    return False
+
+
+def dataset_key(data: Path | str) -> str | None:
+    """The reference list's key of a dataset file (wmt19_newstest_zhen.jsonl → wmt19), None when it has none."""
+    stem = Path(data).stem.lower()
+    return next((k for k in ("wmt19", "flores") if stem.startswith(k)), None)
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sources: Sequence[str],
+                       reference_names: Sequence[Sequence[ReferenceName]] | None = None) -> dict[str, float]:
     """Corpus BLEU and chrF (sacrebleu, 0-100), share of outputs with Han, shares of source numbers and names kept.
 
-    Names are those `names.find_names` spells in pinyin (its precision and recall are measured on a hand-checked
-    list in the tests); a name counts as kept when its pinyin appears in the output.
+    ``names_ref_kept`` is the accuracy measure for names: the share of a hand-made list's names (per row,
+    `reference_names`) whose reference English is in the output. ``finder_names_kept`` only counts the names this
+    project's own finder spells in pinyin (`names.find_names`) and finds them again: it cannot see the names the
+    finder misses, which are the ones that come out wrong, so it is no accuracy.
     """
     import sacrebleu
 
@@ -99,14 +160,38 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sou
         found = find_names(src)
         names += len(found)
         names_kept += len(found) - len(missing_names(src, hyp, found))
-    return {
+    scores = {
         "bleu": round(bleu, 2),
         "chrf": round(chrf, 2),
         "leak_share": round(sum(bool(leaked_han(h)) for h in hypotheses) / max(1, len(hypotheses)), 4),
         "numbers_kept": round(kept / total, 4) if total else 1.0,
-        "names_kept": round(names_kept / names, 4) if names else 1.0,
-        "names": names,
+        "finder_names_kept": round(names_kept / names, 4) if names else 1.0,
+        "finder_names": names,
     }
+    if reference_names is not None:
+        listed = [(hyp, name) for hyp, row in zip(hypotheses, reference_names) for name in row]
+        written = [name for hyp, name in listed if name_written(hyp, name)]
+        scores["names_ref_kept"] = round(len(written) / len(listed), 4) if listed else 1.0
+        scores["names_ref"] = len(listed)
+        for kind in ("PER", "LOC", "ORG"):
+            of_kind = [name for _, name in listed if name.kind == kind]
+            if of_kind:
+                scores[f"names_ref_kept_{kind.lower()}"] = round(
+                    sum(name.kind == kind for name in written) / len(of_kind), 4)
+    return scores
+
+
+def reference_names_for(data: Path | str, n_rows: int, join: int = 1) -> list[list[ReferenceName]] | None:
+    """The listed names of each (joined) row of a dataset's first rows (rows past the list have none), or None when
+    the list does not cover the dataset."""
+    key = dataset_key(data)
+    by_row: dict[int, list[ReferenceName]] = {}
+    for name in load_reference_names():
+        if name.dataset == key:
+            by_row.setdefault(name.row, []).append(name)
+    if not by_row:
+        return None
+    return [[name for j in range(join) for name in by_row.get(i * join + j, [])] for i in range(n_rows)]
 
 
 def _load_jsonl(path: Path, limit: int | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -168,7 +253,7 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
                 for i in range(0, len(rows), join)]
     t0 = time.perf_counter()
     if task == "translation":
-        report = _eval_translation(pipe, rows, batch)
+        report = _eval_translation(pipe, rows, batch, reference_names_for(data, len(rows), join))
     elif task == "summarization":
         report = _eval_summarization(pipe, rows, max_chars or cfg.summarize.max_chars)
     else:
@@ -179,11 +264,12 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
     output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    output.with_suffix(".md").write_text(_markdown(report), encoding="utf-8")
+    output.with_suffix(".md").write_text(markdown_report(report), encoding="utf-8")
     return report
 
 
-def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int,
+                      reference_names: list[list[ReferenceName]] | None = None) -> dict[str, Any]:
     hyps: list[str] = []
     warnings = 0
     for start in range(0, len(rows), batch):
@@ -191,7 +277,7 @@ def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int) ->
         hyps.extend(o.paragraphs_en[0] for o in outs)
         warnings += sum(bool(o.warnings) for o in outs)
         logger.info("translated %d/%d", len(hyps), len(rows))
-    scores = translation_scores(hyps, [r["en"] for r in rows], [r["zh"] for r in rows])
+    scores = translation_scores(hyps, [r["en"] for r in rows], [r["zh"] for r in rows], reference_names)
     samples = [{"zh": r["zh"], "ref": r["en"], "hyp": h} for r, h in zip(rows[:5], hyps[:5])]
     leaks = [{"zh": r["zh"], "hyp": h} for r, h in zip(rows, hyps) if leaked_han(h)][:10]
     return {**scores, "flagged_share": round(warnings / max(1, len(rows)), 4), "samples": samples, "leaks": leaks,
@@ -267,7 +353,8 @@ def name_finder_scores(listing: Path, crawl: Path) -> dict[str, Any]:
     wrong, missed = [], []
     for file, split in split_of.items():
         article = clean_file(crawl / file)
-        found = {n.source: n.english for n in find_names(article.title + "\n" + article.text)}
+        # The list holds pinyin names only: names with other English (kind "foreign") are outside its scope.
+        found = {n.source: n.english for n in find_names(article.title + "\n" + article.text) if n.kind != "foreign"}
         want = gold.get(file, {})
         right = {s for s, e in found.items() if s in want and name_key(want[s]) == name_key(e)}
         for key in (split, "all"):
@@ -287,7 +374,8 @@ def machine() -> dict[str, Any]:
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
 
 
-def _markdown(report: dict[str, Any]) -> str:
+def markdown_report(report: dict[str, Any]) -> str:
+    """A report as Markdown: its numbers in a table, then the samples."""
     lines = [f"# {report['task']} · {Path(report['data']).name} · config `{report['config']}`", ""]
     lines.append(f"n = {report['n']}, {report['seconds_per_item']} s/item on {report['machine']['cores']} cores")
     lines.append("")

@@ -22,7 +22,7 @@ from .config import ConfigError
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["api_keys", "RateLimiter", "RequestGuard", "bad_string", "LOCAL_HOSTS"]
+__all__ = ["api_keys", "RateLimiter", "RequestGuard", "bad_string", "LOCAL_HOSTS", "header_timeout_protocol"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -261,3 +261,49 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def header_timeout_protocol(seconds: float):
+    """uvicorn's h11 protocol with a deadline for a request's headers (uvicorn has none: a client that sends half a
+    request line and stops holds its connection for ever; 200 of them were still open after 72 s).
+
+    The timer is armed when a connection opens and whenever bytes of a new request arrive, and disarmed when the
+    request's headers are complete; a connection whose headers are not complete in `seconds` is closed.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._header_timer = None
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._armed_cycle = self.cycle
+                self._header_timer = self.loop.call_later(seconds, self._headers_late)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            waiting = self.cycle is None or self.cycle is self._armed_cycle or self.cycle.response_complete
+            if waiting and not self.transport.is_closing():
+                self._arm()
+            else:
+                self._disarm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if self.cycle is self._armed_cycle and not self.transport.is_closing():
+                logger.info("closed a connection whose request headers did not arrive within %g s", seconds)
+                self.transport.close()
+
+    return HeaderTimeoutProtocol

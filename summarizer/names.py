@@ -23,7 +23,7 @@ from .text import HAN_CLASS
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin"]
+__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,12 @@ class Name:
     source: str
     # The English to use, e.g. "Cai Qi" or "Weining County".
     english: str
-    # "person" or "place" (places include regions and other pinyin-spelled proper nouns).
+    # "person" or "place" (places include regions and other pinyin-spelled proper nouns), or "foreign" for a
+    # name whose English is not its pinyin (CC-CEDICT's English: 陆克文 Kevin Rudd, 白厅 Whitehall).
     kind: str
+    # What the English must hold for the name to count as kept ("" = all of `english`): a foreign person's
+    # surname (Rudd), so "Mr. Rudd" is right.
+    core: str = ""
 
 
 # The common Chinese surnames (百家姓, by frequency); two-character ones first so they match before one character.
@@ -107,6 +111,8 @@ def person_pinyin(name: str) -> str | None:
         return None
     if given in _NOT_GIVEN or given[-1] in _NOT_GIVEN or any(c in _TRANSLITERATION for c in given):
         return None
+    if len(given) == 2 and all(c in _TRANSLITERATION_PAIR for c in given):
+        return None
     family = _SURNAME_READINGS.get(surname) or "".join(_pinyin(surname))
     syllables = [_GIVEN_READINGS.get(c, p) for c, p in zip(given, _pinyin(given))]
     return f"{_capital(family)} {_capital(_join_syllables(syllables))}"
@@ -163,6 +169,89 @@ def _dictionary_place(word: str) -> str | None:
     return None
 
 
+# Words of CC-CEDICT definitions that may be lower-case inside an English name.
+_SMALL_WORDS = {"of", "the", "and", "de", "du", "la", "le", "von", "van", "der", "al", "bin", "da", "do", "y", "for",
+                "on"}
+# Place kinds CC-CEDICT writes in lower case after a name ("Saybagh district").
+_KIND_WORDS = {"district": "District", "county": "County", "province": "Province", "prefecture": "Prefecture",
+               "city": "", "town": "Town", "township": "Township", "island": "Island", "lake": "Lake",
+               "river": "River", "mountain": "Mountain", "temple": "Temple"}
+# CC-CEDICT proper nouns that are no names in news: weekdays and months, and words it reads as one thing where
+# news means another (日电: "NEC", but "5日电" is "dispatch of the 5th").
+_CALENDAR = re.compile(r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|"
+                       r"June|July|August|September|October|November|December)\b")
+_NOT_NAMES = {"日电", "国庆", "宙斯"}
+# jieba's word counts: a name used this often is one any model knows (美国 36,089, 伦敦 2,255); hints are for the
+# rest (陆克文 0, 白厅 8, 费卢杰 5), where a small model invents ("Li Kequn", "the White House").
+_WELL_KNOWN = 1500
+
+
+@functools.lru_cache(maxsize=8192)
+def dictionary_english(word: str) -> tuple[str, str, bool] | None:
+    """The English CC-CEDICT gives a proper noun when it is not the word's pinyin, else None.
+
+    "Kevin Rudd (1957-), Australian politician" → ("Kevin Rudd", "Rudd", True); "(Newt) Gingrich" → ("Gingrich",
+    "Gingrich", True); "Golmud or Ge'ermu city" → "Golmud"; "Saybagh district" → "Saybagh District"; "Ma Yun
+    (1964-), aka Jack Ma" → "Jack Ma". Words every model knows (jieba counts them over 1,500 times), common words,
+    and entries that name two different things (奥克兰: Auckland; Oakland) give None.
+
+    Returns:
+        (english, the part an output must hold, is a person), or None.
+    """
+    entries = _dictionary().get(word)
+    if not entries or len(word) < 2 or _word_count(word) > _WELL_KNOWN or word in _NOT_NAMES:
+        return None
+    pinyin, definition = entries[0]
+    first = definition.split("; ")[0]
+    if _CALENDAR.match(first) or (len(word) == 2 and "-" in first.split(" (")[0]):
+        return None  # 周五 Friday, 一月 January; 中美 "China-USA" is two countries, not a name
+    person = bool(re.search(r"\((?:c\. )?\d{4}-", first))
+    if any(p[:1].islower() for p, _ in entries) and not (person or first.startswith("(")):
+        return None  # a common word (和平 "peace"), or lower-case pinyin with no sign of a name
+    if _NOT_A_PLACE.search(first) and not person:
+        return None
+    aka = re.search(r"\baka ((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3})", first)
+    given = re.match(r"\(([A-Z][\w.' -]*)\) ([A-Z][\w'-]+)", first)
+    if aka:
+        english = aka.group(1)
+    elif given:
+        english, person = given.group(2), True
+    else:
+        english = re.split(r" \(|,| or |: | in ", first.removeprefix("the "), maxsplit=1)[0].strip()
+        words = english.split()
+        if len(words) > 1 and words[-1].lower() in _KIND_WORDS and words[-1].islower():
+            words[-1] = _KIND_WORDS[words[-1].lower()]
+            english = " ".join(w for w in words if w)
+    english = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode()  # Shiseidō → Shiseido
+    words = english.split()
+    if not 1 <= len(words) <= 5 or not words[0][:1].isupper():
+        return None
+    if any(not (w[:1].isupper() or w in _SMALL_WORDS or w[:1].isdigit()) for w in words):
+        return None  # a description ("capital of Romania"), not a name
+    if name_key(english) == name_key("".join(_toneless(pinyin))):
+        return None  # its pinyin: `_dictionary_place` and `person_pinyin` handle it
+    if len(definition.split("; ")) > 1:
+        second = re.split(r" \(|,", definition.split("; ")[1])[0].strip()
+        if second[:1].isupper() and name_key(second) and name_key(second) not in name_key(english) \
+                and name_key(english) not in name_key(second) and len(second.split()) <= 4 and not person:
+            return None  # two places of one name: no single form to require
+    if person and len(words) > 1 and not aka and "-" not in words[-1]:
+        # A Western name by its surname alone (陆克文 Rudd, 普京 Putin): the source gives no more, and CC-CEDICT's
+        # given name belongs to one famous bearer of the surname. East Asian names (Ma Ying-jeou) stay whole.
+        english = words[-1]
+    words = english.split()
+    core = words[0] if person and len(words) > 1 and not aka else english
+    return english, core, person
+
+
+def _word_count(word: str) -> int:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return int(jieba.dt.FREQ.get(word) or 0)
+
+
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
     if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
@@ -186,7 +275,8 @@ def _name_then_word(word: str) -> bool:
 
 
 def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
-    """Longest CC-CEDICT proper nouns (2-6 characters) that start where a jieba word starts, left to right.
+    """Longest CC-CEDICT proper nouns (2-8 characters) that start where a jieba word starts, left to right: a name
+    spelled in pinyin maps to that English, a name with other English (`dictionary_english`) to "".
 
     Starting on a word keeps a name from being read across words (一路上都在 holds 上都, Shangdu, not as a word). A
     2-character name is a whole word, or starts a word that goes on with another word (新疆 in 新疆生产建设兵团, not
@@ -200,14 +290,21 @@ def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
             if word is None:
                 i += 1
                 continue
-            for n in range(min(6, len(s) - i), 1, -1):
+            for n in range(min(8, len(s) - i), 1, -1):
                 if n == 2 and word != s[i:i + 2] and not _name_then_word(word):
                     continue
                 if any(c and c in _FOREIGN_JOINER for c in (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])):
                     continue
-                english = _dictionary_place(s[i:i + n])
+                english = _dictionary_place(s[i:i + n]) if n <= 6 else None
                 if english:
                     found.setdefault(s[i:i + n], english)
+                    i += n
+                    break
+                edges = (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])
+                if dictionary_english(s[i:i + n]) and not any(c and c in _TRANSLITERATION | _TRANSLITERATION_PAIR
+                                                              for c in edges):
+                    # Not inside a longer transliteration: 基多 (Quito) in 马鲁基多尔 is Maroochydore.
+                    found.setdefault(s[i:i + n], "")
                     i += n
                     break
             else:
@@ -225,6 +322,9 @@ _LIST_MARKS = ("、", "）", ")", "（", "(", " ", "\n", "")
 # Given names that are a form of address (陈小姐 is "Ms Chen") or typical of transliterated foreign names (马斯).
 _NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐")
 _TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺契坡")
+# Characters that make a two-character given name a transliteration when both are among them (施耐德 Schneider,
+# 金里奇 Gingrich), while one alone is common in Chinese names (蔡奇, 张德江).
+_TRANSLITERATION_PAIR = set("特克奇德耐勒伦森逊拉里罗尼卡丹根曼顿普")
 # Characters of transliterated foreign place names (马拉河, 洞里萨湖, 加拉县), rare in Chinese ones.
 _FOREIGN_PLACE = set("拉萨奥多登尔斯克特尼亚普伊布贝纳诺维哥丹蒂瓦兹茨姆夫佩契坡")
 
@@ -236,6 +336,10 @@ _ROLES = ("记者", "主任", "部长", "局长", "司长", "所长", "院长", 
 _DELIMITER = r"(?=[、，,。：:；（()）\s]|$|说|表示|介绍|认为|指出|告诉|强调|称|在|\d|和|与|等|对|主持|出席)"
 _ONE_NAME = rf"(?:{'|'.join(_COMPOUND_SURNAMES)}|[{''.join(sorted(_SURNAMES))}]){HAN_CLASS}{{1,2}}?{_DELIMITER}"
 _ROLE_NAME = re.compile(rf"(?:{'|'.join(_ROLES)})[：: ]?({_ONE_NAME}(?:、{_ONE_NAME})*)")
+
+
+# 黄某某, 男子王某: a surname and 某; not 于某日 ("on a certain day"), 向某国, 某些, 某种.
+_PLACEHOLDER = re.compile(rf"([{''.join(sorted(_SURNAMES - set('于向')))}])某某?(?![日天年月些种个地处市县省区村镇单公人次项位国物])")
 
 
 def _person_context(before: str, after: str) -> bool:
@@ -271,6 +375,8 @@ def find_names(text: str) -> list[Name]:
             if english:
                 names.setdefault(word + after[0], Name(word + after[0], english, "place"))
             continue
+        if flag in ("nr", "nrfg", "nrt") and dictionary_english(word):
+            continue  # the dictionary scan below gives it its own English (施耐德 is Schneider, not "Shi Naide")
         if flag in ("nr", "nrfg"):
             entries = _dictionary().get(word)
             if entries and any(p[:1].islower() for p, _ in entries):
@@ -287,16 +393,27 @@ def find_names(text: str) -> list[Name]:
             english = person_pinyin(word)
             if english and word not in names:
                 names[word] = Name(word, english, "person")  # the role says it is a person, even 张扬 ("to publicise")
+    for m in _PLACEHOLDER.finditer(text):
+        # 黄某某 / 王某: the source keeps the person anonymous; the English must not invent a given name.
+        surname = m.group(1)
+        family = _capital(_SURNAME_READINGS.get(surname) or "".join(_pinyin(surname)))
+        names.setdefault(m.group(0), Name(m.group(0), f"a person surnamed {family}", "person", family))
     starts, at = {}, 0
     for tok in tokens:
         starts[at] = tok.word
         at += len(tok.word)
     for word, english in _scan_dictionary(text, starts).items():
-        if word not in names and not any(word in n for n in names):
-            # CC-CEDICT gives a person's years: "Xi Jinping (1953-), PRC politician".
-            definition = next(iter(_dictionary().get(word, [])), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
-            kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
-            names[word] = Name(word, english, kind)
+        if word in names or any(word in n for n in names):
+            continue
+        if not english:
+            english, core, _ = dictionary_english(word)
+            names = {k: v for k, v in names.items() if k not in word}  # 白厅 inside a longer name goes
+            names[word] = Name(word, english, "foreign", core)
+            continue
+        # CC-CEDICT gives a person's years: "Xi Jinping (1953-), PRC politician".
+        definition = next(iter(_dictionary().get(word, [])), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
+        kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
+        names[word] = Name(word, english, kind)
     order = {w: text.find(w) for w in names}
     return sorted(names.values(), key=lambda n: order[n.source])
 
@@ -312,7 +429,9 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     folded = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode().lower()
     # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
     words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
-    return [n for n in names if n.source in source and not _has_words(words, name_key(_core(n)))]
+    # A long dictionary name ("Chinese Academy of Science") is a hint only: the reference may word it otherwise.
+    return [n for n in names if n.source in source and not (n.kind == "foreign" and len(_core(n).split()) >= 3)
+            and not _has_words(words, name_key(_core(n)))]
 
 
 def _has_words(words: list[str], key: str) -> bool:
@@ -328,6 +447,8 @@ def _has_words(words: list[str], key: str) -> bool:
 
 
 def _core(name: Name) -> str:
+    if name.core:
+        return name.core
     # "Weining County" may come out as "Weining"; the pinyin part is what must be right.
     if name.kind == "place":
         for suffix in {s for s in _SUFFIXES.values() if s}:

@@ -304,3 +304,18 @@ def test_nul_in_a_jsonl_record_is_an_error_record(tmp_path):
     assert "\x00" not in (out / "results.csv").read_text(encoding="utf-8-sig")
     assert "\x00" not in (out / "results.md").read_text(encoding="utf-8")
 
+
+
+def test_a_client_that_never_finishes_its_headers_is_closed(api):
+    socks = [_raw(api, b"POST /v1/articles HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-") for _ in range(20)]
+    t0 = time.time()
+    closed = 0
+    for s in socks:
+        s.settimeout(15)
+        try:
+            closed += s.recv(1024) == b""
+        except OSError:
+            closed += 1
+        s.close()
+    assert closed == 20 and time.time() - t0 < 10
+    assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=30).status_code == 200

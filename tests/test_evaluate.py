@@ -15,12 +15,12 @@ from conftest import EVAL
 def test_metric_wiring_on_three_lines(tmp_path):
     refs = ["The hotline gets 6,500 calls a day.", "Beijing held a meeting on Monday.", "Prices rose 9.4% in June."]
     perfect = translation_scores(refs, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
-    assert perfect == {"bleu": 100.0, "chrf": 100.0, "leak_share": 0.0, "numbers_kept": 1.0, "names_kept": 1.0,
-                       "names": 1}
+    assert perfect == {"bleu": 100.0, "chrf": 100.0, "leak_share": 0.0, "numbers_kept": 1.0, "finder_names_kept": 1.0,
+                       "finder_names": 1}
     hyps = ["The 热线 gets calls.", "Peking held a meeting on Monday.", "Prices rose in June."]
     s = translation_scores(hyps, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
     assert s["leak_share"] == pytest.approx(1 / 3, abs=1e-4) and s["numbers_kept"] == pytest.approx(1 / 3, abs=1e-4)
-    assert s["names"] == 1 and s["names_kept"] == 0.0  # 北京 is Beijing
+    assert s["finder_names"] == 1 and s["finder_names_kept"] == 0.0  # 北京 is Beijing
     assert 0 < s["bleu"] < 100 and 0 < s["chrf"] < 100
     assert rouge_chars("北京下雨", "北京下雪") == pytest.approx({"rouge1": 0.75, "rouge2": 2 / 3, "rougeL": 0.75})
     assert rouge_chars("北京", "上海") == {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}

@@ -36,8 +36,11 @@ def test_the_seeds_names():
     # 一路上都在 holds the CC-CEDICT place 上都 across two words: not a name.
     assert "上都" not in names
     # Regions CC-CEDICT abbreviates or lacks have a fixed English.
-    assert [(n.source, n.english) for n in find_names("粤港澳大湾区和长三角")] == [
+    assert [(n.source, n.english) for n in find_names("粤港澳合作和长三角")] == [
         ("粤港澳", "Guangdong-Hong Kong-Macao"), ("长三角", "Yangtze River Delta")]
+    # A longer dictionary name wins, with CC-CEDICT's English where it is not pinyin.
+    assert [(n.source, n.english) for n in find_names("粤港澳大湾区")] == [
+        ("粤港澳大湾区", "Guangdong-Hong Kong-Macao Greater Bay Area")]
 
 
 def test_places_people_and_what_is_left_to_the_model():
@@ -45,7 +48,8 @@ def test_places_people_and_what_is_left_to_the_model():
             "副主任庞星火在会上说。文字记者：肖文峰、肖思思。推动大城市发展，新疆生产建设兵团。")
     names = {n.source: n.english for n in find_names(text)}
     assert names["蒋口河"] == "Jiangkou River" and names["威宁县"] == "Weining County" and names["毕节市"] == "Bijie"
-    assert {"贵州", "四川", "湖南"} <= set(names) and names["新疆"] == "Xinjiang"
+    assert {"贵州", "四川", "湖南"} <= set(names)
+    assert names["新疆生产建设兵团"] == "Xinjiang Production and Construction Corps"  # CC-CEDICT's English
     assert names["庞星火"] == "Pang Xinghuo" and names["肖文峰"] == "Xiao Wenfeng" and names["肖思思"] == "Xiao Sisi"
     # Foreign names, and places whose English is not their pinyin, are the model's to translate.
     assert not {"帕利", "弗洛朗丝", "美国", "香港", "大城"} & set(names)
