@@ -180,7 +180,7 @@ _KIND_WORDS = {"district": "District", "county": "County", "province": "Province
 # news means another (日电: "NEC", but "5日电" is "dispatch of the 5th").
 _CALENDAR = re.compile(r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|"
                        r"June|July|August|September|October|November|December)\b")
-_NOT_NAMES = {"日电", "国庆", "宙斯"}
+_NOT_NAMES = {"日电", "国庆", "宙斯", "太空飞船"}
 # jieba's word counts: a name used this often is one any model knows (美国 36,089, 伦敦 2,255); hints are for the
 # rest (陆克文 0, 白厅 8, 费卢杰 5), where a small model invents ("Li Kequn", "the White House").
 _WELL_KNOWN = 1500
@@ -429,9 +429,22 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     folded = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode().lower()
     # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
     words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
-    # A long dictionary name ("Chinese Academy of Science") is a hint only: the reference may word it otherwise.
-    return [n for n in names if n.source in source and not (n.kind == "foreign" and len(_core(n).split()) >= 3)
-            and not _has_words(words, name_key(_core(n)))]
+    return [n for n in names if n.source in source
+            and not (_has_foreign(words, n) if n.kind == "foreign" else _has_words(words, name_key(_core(n))))]
+
+
+def _has_foreign(words: list[str], name: Name) -> bool:
+    """A dictionary name is kept by its first word, in any form: Hungary by "Hungarian", 民主党 by "democratic",
+    苹果公司 (Apple Inc.) by "Apple". A name of three words or more ("Chinese Academy of Science") is a hint only:
+    references word such names in many ways."""
+    core = _core(name).split()
+    if len(core) >= 3:
+        return True
+    key = name_key(core[0])
+    if not key:
+        return True
+    # Five letters carry the name through its forms (Catalonia/Catalan, Afghanistan/Afghans, Iran/Iranian).
+    return any(w == key or w == key + "s" or (len(key) >= 4 and w.startswith(key[:5])) for w in words)
 
 
 def _has_words(words: list[str], key: str) -> bool:

@@ -250,6 +250,8 @@ def translate_many(
                                 f"{seg.output[:60]!r}")
         if check.weekday:
             res.warnings.append(f"the English {seg.slot} names a weekday the source does not give")
+        if check.month:
+            res.warnings.append(f"the English {seg.slot} names a month the source does not give")
         if check.short and not check.meta:
             res.warnings.append(f"the English {seg.slot} is far shorter than its source (content left out?)")
         if glossary:
@@ -291,6 +293,8 @@ _META = re.compile(r"^\W*(?:the|this) (?:text|passage|paragraph|article|sentence
 
 _WEEKDAY_EN = re.compile(r"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)days?\b")
 _WEEKDAY_ZH = re.compile(r"星期|礼拜|周[一二三四五六日天末]")
+# "May" is left out: it is a verb far more often than a month.
+_MONTH_EN = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December)\b")
 
 
 @dataclass
@@ -309,19 +313,21 @@ class _Check:
         self.meta = self.cfg.check_coverage and bool(_META.search(self.english))
         # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
+        # 23日 → "on March 23": a month the source never gives (any 月 in the source counts as giving one).
+        self.month = bool(_MONTH_EN.search(self.english)) and "月" not in self.source
         han = sum(1 for c in self.source if has_han(c))
         self.short = self.cfg.check_coverage and han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
 
     @property
     def cost(self) -> int:
         return (10 * len(self.leaks) + len(self.numbers) + len(self.names)
-                + 5 * self.meta + 3 * self.short + self.weekday)
+                + 5 * self.meta + 3 * self.short + self.weekday + self.month)
 
     def reasons(self) -> str:
         """What is wrong, for the log."""
         parts = [f"leaks {self.leaks}" if self.leaks else "", f"numbers {self.numbers}" if self.numbers else "",
                  f"names {[n.source for n in self.names]}" if self.names else "", "meta" if self.meta else "",
-                 "short" if self.short else "", "weekday" if self.weekday else ""]
+                 "short" if self.short else "", "weekday" if self.weekday else "", "month" if self.month else ""]
         return ", ".join(p for p in parts if p)
 
     @property
@@ -335,11 +341,12 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
 
     Returns:
         ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), and booleans ``meta`` (describes instead of
-        translating), ``short`` (far shorter than the source), ``weekday`` (a weekday the source does not give).
+        translating), ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the
+        source does not give).
     """
     c = _Check(source, english, find_names(source) if names is None else names, cfg)
     return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "meta": c.meta, "short": c.short,
-            "weekday": c.weekday}
+            "weekday": c.weekday, "month": c.month}
 
 
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
