@@ -319,3 +319,26 @@ def test_a_client_that_never_finishes_its_headers_is_closed(api):
         s.close()
     assert closed == 20 and time.time() - t0 < 10
     assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=30).status_code == 200
+
+
+def test_requests_whose_clients_gave_up_in_line_are_never_processed(tmp_path):
+    srv = Server(tmp_path / "line", env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+    try:
+        body = json.dumps({"articles": [{"text": SLOW}] * 40}).encode()
+        holder = _raw(srv, _request("/v1/articles:batch", body))  # holds the one slot for several seconds
+        deadline = time.time() + 30
+        while time.time() < deadline and _health(srv)["queue"]["running"] == 0:
+            time.sleep(0.05)
+        for i in range(5):
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(srv.url + "/v1/articles", json={"text": f"标题{i}\n北京第{i}次会议。"}, timeout=0.5)
+        time.sleep(1.5)
+        assert _health(srv)["queue"]["waiting"] == 0  # they left the line, not waiting for the model any more
+        holder.close()
+        _wait_free(srv, 60)
+        done = _articles_done(srv)
+        assert done < 40, done  # the abandoned batch stopped early, and none of the five ran
+        assert 'summarizer_http_requests_total{route="/v1/articles",status="200"}' not in httpx.get(
+            srv.url + "/metrics", timeout=10).text
+    finally:
+        srv.stop()
