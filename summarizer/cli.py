@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-chars", type=int, default=None)
     ev.add_argument("--join", type=int, default=1,
                     help="translation: join every N consecutive sentences into one paragraph (default 1)")
+    ev.add_argument("--article", type=int, default=0,
+                    help="translation: run every N consecutive rows as one article's paragraphs through "
+                         "Pipeline.process (the whole article path), each row scored on its own")
     ev.add_argument("--output", type=Path, default=None, help="report JSON path (a .md is written beside it)")
 
     bench = sub.add_parser("bench", help="throughput and memory of a config on the seed and crawl articles")
@@ -301,7 +304,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import run_eval
 
     report = run_eval(args.task, args.data, config=args.config, overrides=_overrides(args), limit=args.limit,
-                      baseline=args.baseline, max_chars=args.max_chars, output=args.output, join=args.join)
+                      baseline=args.baseline, max_chars=args.max_chars, output=args.output, join=args.join,
+                      article=args.article)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, ensure_ascii=False, indent=1))
     return 0
 

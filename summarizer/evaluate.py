@@ -221,7 +221,7 @@ def _load_jsonl(path: Path, limit: int | None, fields: tuple[str, ...]) -> list[
 
 def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dict | None = None,
              limit: int | None = None, baseline: bool = False, max_chars: int | None = None,
-             output: Path | None = None, batch: int = 8, join: int = 1) -> dict[str, Any]:
+             output: Path | None = None, batch: int = 8, join: int = 1, article: int = 0) -> dict[str, Any]:
     """Score a config on a dataset and write a JSON + Markdown report.
 
     Args:
@@ -236,6 +236,9 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
         batch: Sentences translated per batched call.
         join: Translation: join every `join` consecutive rows (sentences of one document in WMT19 and FLORES)
             into one paragraph, so segment size and context can be measured on paragraphs.
+        article: Translation: run every `article` consecutive rows as the paragraphs of one article through
+            `Pipeline.process` (the whole article path: one name table per article, batching, repair), each row
+            still scored against its own reference; 0 translates rows as segments (`Pipeline.translate_segments`).
 
     Returns:
         The report; top-level keys for translation: ``bleu``, ``chrf``, ``leak_share``, ``numbers_kept``,
@@ -253,13 +256,15 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
                 for i in range(0, len(rows), join)]
     t0 = time.perf_counter()
     if task == "translation":
-        report = _eval_translation(pipe, rows, batch, reference_names_for(data, len(rows), join))
+        names = reference_names_for(data, len(rows), join)
+        report = (_eval_articles(pipe, rows, article, names) if article > 0
+                  else _eval_translation(pipe, rows, batch, names))
     elif task == "summarization":
         report = _eval_summarization(pipe, rows, max_chars or cfg.summarize.max_chars)
     else:
         raise ValueError(f"unknown eval task {task!r}")
     elapsed = time.perf_counter() - t0
-    report.update(task=task, data=str(data), config=cfg.name, n=len(rows), join=join,
+    report.update(task=task, data=str(data), config=cfg.name, n=len(rows), join=join, article=article,
                   seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=machine())
     output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -281,6 +286,27 @@ def _eval_translation(pipe: Pipeline, rows: list[dict[str, Any]], batch: int,
     samples = [{"zh": r["zh"], "ref": r["en"], "hyp": h} for r, h in zip(rows[:5], hyps[:5])]
     leaks = [{"zh": r["zh"], "hyp": h} for r, h in zip(rows, hyps) if leaked_han(h)][:10]
     return {**scores, "flagged_share": round(warnings / max(1, len(rows)), 4), "samples": samples, "leaks": leaks,
+            "hypotheses": hyps}
+
+
+def _eval_articles(pipe: Pipeline, rows: list[dict[str, Any]], size: int,
+                   reference_names: list[list[ReferenceName]] | None) -> dict[str, Any]:
+    from .clean import Article
+
+    translate_only = pipe.variant(tasks=("translation",))
+    articles = [Article(id=f"rows-{i}", title="", paragraphs=tuple(r["zh"] for r in rows[i:i + size]))
+                for i in range(0, len(rows), size)]
+    hyps: list[str] = []
+    warnings = 0
+    for result in translate_only.process_many(articles, batch_size=1):
+        if not hasattr(result, "paragraphs_en"):
+            raise RuntimeError(f"an eval article failed: {result.error}")
+        hyps.extend(result.paragraphs_en)
+        warnings += bool(result.warnings)
+        logger.info("translated %d/%d", len(hyps), len(rows))
+    scores = translation_scores(hyps, [r["en"] for r in rows], [r["zh"] for r in rows], reference_names)
+    samples = [{"zh": r["zh"], "ref": r["en"], "hyp": h} for r, h in zip(rows[:5], hyps[:5])]
+    return {**scores, "flagged_article_share": round(warnings / max(1, len(articles)), 4), "samples": samples,
             "hypotheses": hyps}
 
 
