@@ -27,8 +27,8 @@ def main() -> None:
     for name, file in SETS.items():
         rows = [json.loads(line) for line in (data / file).read_text(encoding="utf-8").splitlines() if line.strip()]
         counts = {"sentences": len(rows), "numbers": 0, "numbers_flagged": 0, "names": 0, "names_flagged": 0,
-                  "meta": 0, "short": 0, "weekday": 0, "month": 0}
-        examples: dict[str, list] = {"numbers": [], "names": [], "short": [], "weekday": [], "month": [], "meta": []}
+                  "meta": 0, "short": 0, "weekday": 0, "month": 0, "invented": 0}
+        examples: dict[str, list] = {"numbers": [], "names": [], "short": [], "weekday": [], "month": [], "meta": [], "invented": []}
         for r in rows:
             counts["numbers"] += len(source_numbers(r["zh"]))
             lost = missing_numbers(r["zh"], r["en"])
@@ -40,15 +40,17 @@ def main() -> None:
             problems = translation_problems(r["zh"], r["en"], cfg)
             for key in ("meta", "short", "weekday", "month"):
                 counts[key] += problems[key]
+            counts["invented"] += bool(problems["invented"])
             for key, hit in (("numbers", lost), ("names", [n.source for n in gone]), ("short", problems["short"]),
-                             ("weekday", problems["weekday"]), ("month", problems["month"]), ("meta", problems["meta"])):
+                             ("weekday", problems["weekday"]), ("month", problems["month"]), ("meta", problems["meta"]),
+                             ("invented", problems["invented"])):
                 if hit and len(examples[key]) < 5:
                     examples[key].append({"zh": r["zh"][:120], "en": r["en"][:160], "flag": str(hit)})
         n = counts["sentences"]
         report[name] = {**counts,
                         "numbers_false_alarm_share": round(counts["numbers_flagged"] / max(1, counts["numbers"]), 4),
                         "names_false_alarm_share": round(counts["names_flagged"] / max(1, counts["names"]), 4),
-                        **{f"{k}_share": round(counts[k] / n, 4) for k in ("meta", "short", "weekday", "month")},
+                        **{f"{k}_share": round(counts[k] / n, 4) for k in ("meta", "short", "weekday", "month", "invented")},
                         "examples": examples}
         print(name, {k: v for k, v in report[name].items() if k != "examples"})
     (ROOT / "reports" / "checks-on-references.json").write_text(json.dumps(report, ensure_ascii=False, indent=1),

@@ -23,7 +23,8 @@ from .text import HAN_CLASS
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english"]
+__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english",
+           "unsupported_names"]
 
 
 @dataclass(frozen=True)
@@ -468,3 +469,57 @@ def _core(name: Name) -> str:
             if name.english.endswith(" " + suffix):
                 return name.english[: -len(suffix) - 1]
     return name.english
+
+
+@functools.lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    """Every toneless Hanyu Pinyin syllable (from CC-CEDICT's readings)."""
+    return frozenset(sy for entries in _dictionary().values() for p, _ in entries for sy in _toneless(p)
+                     if sy.isalpha() and sy.isascii())
+
+
+@functools.lru_cache(maxsize=1)
+def _surname_syllables() -> frozenset[str]:
+    return frozenset(_SURNAME_READINGS.get(c) or "".join(_pinyin(c)) for c in _SURNAMES)
+
+
+def _pinyin_word(word: str) -> bool:
+    """`word` splits into one or two pinyin syllables ("Jingyi", "Qi", "Xi'an")."""
+    w = word.lower().replace("'", "")
+    syl = _syllables()
+    return w in syl or any(w[:i] in syl and w[i:] in syl for i in range(1, len(w)))
+
+
+# A Chinese person's name in English: a surname syllable, then a given name of one or two syllables.
+_PINYIN_NAME = re.compile(r"\b([A-Z][a-z]{0,5}) ([A-Z][a-z']{1,11})\b")
+# Pairs that read as pinyin but are English names of their own.
+_NOT_PINYIN_NAMES = {"hongkong", "hongkongs", "taiwan", "chiangkaishek", "sunyatsen", "yangtze"}
+# English words that split into pinyin syllables ("Wen Lake"): never a given name here.
+_ENGLISH_WORDS = {"lake", "hall", "bay", "line", "lane", "dean", "bean", "tea", "ten", "tan", "tang", "men", "hang",
+                  "long", "shore", "gene", "jean", "ran", "pen", "den", "hen", "rang", "sang", "ban", "bin", "pin"}
+
+
+def unsupported_names(source: str, english: str) -> list[str]:
+    """Chinese-looking personal names in `english` that are not the pinyin of anything in `source`.
+
+    "Guo Jingyi" for 大鹏 (a person made up), "Chu Tinghua" for 邱腾华, "Huang Yanyu" for 黄某某: each is a surname
+    syllable and a given name of pinyin syllables whose letters appear nowhere in the source's own pinyin.
+    """
+    han = "".join(_HAN_RUN.findall(source))
+    if not han:
+        return []
+    readings = _pinyin(han)
+    # Both the default readings and the name readings (刘长宝 is Liu Changbao, not "Liu Zhangbao").
+    variants = name_key("".join(readings)) + " " + name_key("".join(
+        _SURNAME_READINGS.get(c) or _GIVEN_READINGS.get(c) or p for c, p in zip(han, readings)))
+    out = []
+    for m in _PINYIN_NAME.finditer(english):
+        surname, given = m.group(1), re.sub(r"'s$", "", m.group(2))
+        if given.lower() in _ENGLISH_WORDS:
+            continue
+        key = name_key(surname + given)
+        if (surname.lower() not in _surname_syllables() or not _pinyin_word(given) or key in _NOT_PINYIN_NAMES
+                or key in variants):
+            continue
+        out.append(m.group(0))
+    return out

@@ -12,7 +12,7 @@ from .checks import Glossary, leaked_han
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
-from .names import Name, find_names, missing_names
+from .names import Name, find_names, missing_names, unsupported_names
 from .numbers import (
     duration_lost,
     fix_amounts,
@@ -245,6 +245,9 @@ def translate_many(
         if check.names:
             res.warnings.append(f"names not kept in the English {seg.slot}: "
                                 + ", ".join(f"{n.source} ({n.english})" for n in check.names))
+        if check.invented:
+            res.warnings.append(f"names in the English {seg.slot} that the source does not have: "
+                                + ", ".join(check.invented))
         if check.meta:
             res.warnings.append(f"the English {seg.slot} describes the text instead of translating it: "
                                 f"{seg.output[:60]!r}")
@@ -310,6 +313,8 @@ class _Check:
         self.leaks = leaked_han(self.english)
         self.numbers = missing_numbers(self.source, self.english) if self.cfg.check_numbers else []
         self.names = missing_names(self.source, self.english, self.names_table)
+        # "Guo Jingyi" for 大鹏, "Tang Wei" for 谭卫: a pinyin name the source does not spell.
+        self.invented = unsupported_names(self.source, self.english)
         self.meta = self.cfg.check_coverage and bool(_META.search(self.english))
         # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
@@ -320,13 +325,14 @@ class _Check:
 
     @property
     def cost(self) -> int:
-        return (10 * len(self.leaks) + len(self.numbers) + len(self.names)
+        return (10 * len(self.leaks) + len(self.numbers) + len(self.names) + len(self.invented)
                 + 5 * self.meta + 3 * self.short + self.weekday + self.month)
 
     def reasons(self) -> str:
         """What is wrong, for the log."""
         parts = [f"leaks {self.leaks}" if self.leaks else "", f"numbers {self.numbers}" if self.numbers else "",
-                 f"names {[n.source for n in self.names]}" if self.names else "", "meta" if self.meta else "",
+                 f"names {[n.source for n in self.names]}" if self.names else "",
+                 f"invented {self.invented}" if self.invented else "", "meta" if self.meta else "",
                  "short" if self.short else "", "weekday" if self.weekday else "", "month" if self.month else ""]
         return ", ".join(p for p in parts if p)
 
@@ -340,12 +346,13 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
     """The checks repair uses, on one Chinese source and its English (e.g. to measure them on references).
 
     Returns:
-        ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), and booleans ``meta`` (describes instead of
-        translating), ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the
+        ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), ``invented`` (pinyin names the source does
+        not have), and booleans ``meta`` (describes instead of translating), ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the
         source does not give).
     """
     c = _Check(source, english, find_names(source) if names is None else names, cfg)
-    return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "meta": c.meta, "short": c.short,
+    return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "invented": c.invented, "meta": c.meta,
+            "short": c.short,
             "weekday": c.weekday, "month": c.month}
 
 

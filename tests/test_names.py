@@ -75,3 +75,33 @@ def test_name_finder_precision_and_recall_on_hand_listed_crawl_articles():
     # Measured 2026-11-27: held-out precision 0.944, recall 0.81 (dev 0.983 / 0.891); see reports/names-crawl.json.
     held = scores["held-out"]
     assert held["precision"] >= 0.9 and held["recall"] >= 0.78
+
+
+def test_pinyin_names_the_source_does_not_have_are_found():
+    from summarizer.names import unsupported_names
+
+    # Read by hand on unseen news and on the 1.5B's WMT19 dev English (汪洋 → "Wang Yong", 谭卫 → "Tang Wei").
+    assert unsupported_names("导演大鹏说", "Guangdong director Guo Jingyi said") == ["Guo Jingyi"]
+    assert unsupported_names("黄某某被抓获", "Huang Yanyu was arrested") == ["Huang Yanyu"]
+    assert unsupported_names("汪洋出席会议并讲话", "Wang Yong attended and spoke") == ["Wang Yong"]
+    # Right names, readings of names (刘长宝 is Liu Changbao), possessives and English words pass.
+    assert unsupported_names("汪洋出席会议", "Wang Yang attended") == []
+    assert unsupported_names("刘长宝说", "Liu Changbao's team said") == []
+    assert unsupported_names("香港和文湖", "Hong Kong and Wen Lake") == []
+    assert unsupported_names("北京", "no names at all") == []
+
+
+def test_dictionary_english_and_placeholders():
+    from summarizer.names import dictionary_english
+
+    assert dictionary_english("陆克文") == ("Rudd", "Rudd", True)
+    assert dictionary_english("马云") == ("Jack Ma", "Jack Ma", True)
+    assert dictionary_english("金里奇") == ("Gingrich", "Gingrich", True)
+    assert dictionary_english("格尔木")[0] == "Golmud" and dictionary_english("沙依巴克")[0] == "Saybagh District"
+    assert dictionary_english("马英九")[:2] == ("Ma Ying-jeou", "Ma")
+    # Known to every model, two places of one name, a weekday, a common word: no dictionary English.
+    for word in ("美国", "奥克兰", "周五", "和平", "中美"):
+        assert dictionary_english(word) is None, word
+    names = {n.source: n for n in find_names("据通报，男子黄某某于3日被抓获。于某日，陆克文出席。")}
+    assert names["黄某某"].english == "a person surnamed Huang" and "于某" not in names
+    assert names["陆克文"].english == "Rudd"

@@ -164,6 +164,20 @@ def test_a_made_up_weekday_is_flagged_and_retried():
     assert any("weekday" in w for w in raw.warnings)
 
 
+def test_a_made_up_month_and_an_invented_name_are_flagged_and_retried():
+    # 23日 → "on March 23" (unseen news): a month the source never gives; 汪洋 → "Wang Yong" (the 1.5B on WMT19).
+    repair = "Translate the following Chinese text into English. Use only English:\n{text}"
+    gen = Recorder(lambda user, ban: "Wang Yang spoke on the 23rd." if user.startswith("Translate the following")
+                   else "Wang Yong spoke on March 23.")
+    art = Article(id="a", title="", paragraphs=("汪洋23日讲话。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(repair_prompt=repair))
+    assert out.paragraphs_en == ["Wang Yang spoke on the 23rd."] and out.warnings == []
+    (raw,) = translate_many([art], [""], Recorder(lambda u, b: "Wang Yong spoke on March 23."),
+                            TranslateConfig(repair=False))
+    assert any("month the source does not give" in w for w in raw.warnings)
+    assert any("the source does not have: Wang Yong" in w for w in raw.warnings)
+
+
 def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request():
     cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
 
