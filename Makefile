@@ -9,7 +9,7 @@ run: setup
 test: setup-test
 	.venv/bin/python -m pytest -ra
 
-# The developer loop: everything but the real model, the browser and Ray, on both cores (about 40 s here).
+# The developer loop: everything but the real model, the browser and Ray, on both cores (2–4 minutes here; a faster loop is issue 27).
 check:
 	bash scripts/setup.sh dev
 	.venv/bin/python -m pytest -q -n 2 -m "not model and not browser and not ray"
