@@ -103,7 +103,9 @@ class Soak:
     def never_read(self, rnd: random.Random) -> None:
         body = json.dumps({"articles": [{"text": GOOD[0]}]}).encode()
         s = self._raw(self._head("/v1/articles:batch", len(body)) + body)
-        threading.Timer(120, s.close).start()
+        timer = threading.Timer(120, s.close)
+        timer.daemon = True  # the soak's end must not wait for it
+        timer.start()
         self._note("never_read", 0)
 
     def gone(self, rnd: random.Random) -> None:
