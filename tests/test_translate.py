@@ -164,7 +164,7 @@ def test_a_made_up_weekday_is_flagged_and_retried():
     assert any("weekday" in w for w in raw.warnings)
 
 
-def test_a_made_up_month_and_an_invented_name_are_flagged_and_retried():
+def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
     # 23日 → "on March 23" (unseen news): a month the source never gives; 汪洋 → "Wang Yong" (the 1.5B on WMT19).
     repair = "Translate the following Chinese text into English. Use only English:\n{text}"
     gen = Recorder(lambda user, ban: "Wang Yang spoke on the 23rd." if user.startswith("Translate the following")
