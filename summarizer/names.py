@@ -24,7 +24,7 @@ from .text import HAN_CLASS
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english",
-           "unsupported_names"]
+           "unsupported_names", "recover_names"]
 
 
 @dataclass(frozen=True)
@@ -522,4 +522,40 @@ def unsupported_names(source: str, english: str) -> list[str]:
                 or key in variants):
             continue
         out.append(m.group(0))
+    return out
+
+
+def recover_names(source: str, english: str) -> list[Name]:
+    """The source's people behind the pinyin names `english` got wrong: "Wang Yong" → 汪洋 (Wang Yang), "Tang Wei" →
+    谭卫 (Tan Wei), "Hu Jincai" → 惠进才 (Hui Jincai).
+
+    For each name of `unsupported_names`, the 2-3 character run of the source that starts with a surname and whose
+    pinyin is closest to it (at least 70 % alike), so a retry can be told the right form.
+    """
+    import difflib
+
+    wrong = unsupported_names(source, english)
+    if not wrong:
+        return []
+    # Every 2-3 character run is a candidate (汪洋 is also "vast ocean", 惠 and 燕 are rarer surnames than the
+    # list holds): only one that reads almost like the wrong name is taken.
+    candidates: dict[str, str] = {}
+    for run in _HAN_RUN.finditer(source):
+        text = run.group(0)
+        for i in range(len(text)):
+            for n in (2, 3):
+                word = text[i:i + n]
+                if len(word) == n and word not in candidates:
+                    syllables = _pinyin(word)
+                    candidates[word] = person_pinyin(word) or \
+                        f"{_capital(syllables[0])} {_capital(_join_syllables(syllables[1:]))}"
+    out: list[Name] = []
+    for name in wrong:
+        key = name_key(name)
+        # Alike first, then the shorter (汪洋 before 汪洋出 when both read close to "Wang Yong").
+        scored = sorted(((round(difflib.SequenceMatcher(None, key, name_key(e)).ratio(), 2), -len(w), w, e)
+                         for w, e in candidates.items()), reverse=True)
+        best = next(((r, w, e) for r, _, w, e in scored if r >= 0.75 and name_key(e)[:1] == key[:1]), None)
+        if best and all(n.source != best[1] for n in out):
+            out.append(Name(best[1], best[2], "person"))
     return out

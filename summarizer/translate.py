@@ -12,7 +12,7 @@ from .checks import Glossary, leaked_han
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
-from .names import Name, find_names, missing_names, unsupported_names
+from .names import Name, find_names, missing_names, recover_names, unsupported_names
 from .numbers import (
     duration_lost,
     fix_amounts,
@@ -226,6 +226,12 @@ def translate_many(
             outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation, forbid_han=cfg.ban_han)
             for seg, out in zip(group, outs):
                 seg.output = _tidy_english(out)
+        if cfg.name_hints:
+            # A person the English spelled wrong in pinyin ("Wang Yong" for 汪洋) joins the name table, so the
+            # name check finds the segment and its retry is told the right form.
+            for seg in group:
+                known = {n.source for n in tables[seg.article]}
+                tables[seg.article] += [n for n in recover_names(seg.source, seg.output) if n.source not in known]
         if cfg.repair:
             _repair(group, generator, cfg, build, tables, retried, fixed)
         if on_part is not None:

@@ -164,10 +164,20 @@ def test_a_made_up_weekday_is_flagged_and_retried():
     assert any("weekday" in w for w in raw.warnings)
 
 
+def test_a_person_spelled_wrong_in_pinyin_is_retried_with_the_right_form():
+    # 汪洋 → "Wang Yong" (the 1.5B on WMT19 dev): the source's person joins the name table, the retry gets the hint.
+    gen = Recorder(lambda user, ban: "Wang Yang spoke." if "汪洋 = Wang Yang" in user else "Wang Yong spoke.")
+    art = Article(id="a", title="", paragraphs=("汪洋讲话。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig())
+    assert out.paragraphs_en == ["Wang Yang spoke."] and out.warnings == []
+    (raw,) = translate_many([art], [""], Recorder(lambda u, b: "Wang Yong spoke."), TranslateConfig())
+    assert any("names not kept" in w and "汪洋 (Wang Yang)" in w for w in raw.warnings)
+
+
 def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
     # 23日 → "on March 23" (unseen news): a month the source never gives; 汪洋 → "Wang Yong" (the 1.5B on WMT19).
-    repair = "Translate the following Chinese text into English. Use only English:\n{text}"
-    gen = Recorder(lambda user, ban: "Wang Yang spoke on the 23rd." if user.startswith("Translate the following")
+    repair = "REPAIR. Use only English:\n{text}"
+    gen = Recorder(lambda user, ban: "Wang Yang spoke on the 23rd." if "REPAIR." in user
                    else "Wang Yong spoke on March 23.")
     art = Article(id="a", title="", paragraphs=("汪洋23日讲话。",))
     (out,) = translate_many([art], [""], gen, TranslateConfig(repair_prompt=repair))
@@ -176,6 +186,9 @@ def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
                             TranslateConfig(repair=False))
     assert any("month the source does not give" in w for w in raw.warnings)
     assert any("the source does not have: Wang Yong" in w for w in raw.warnings)
+    (other,) = translate_many([Article(id="b", title="", paragraphs=("导演大鹏讲话。",))], [""],
+                              Recorder(lambda u, b: "Director Guo Jingyi spoke."), TranslateConfig(repair=False))
+    assert any("the source does not have: Guo Jingyi" in w for w in other.warnings)
 
 
 def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request():
