@@ -128,6 +128,13 @@ class LlamaCppGenerator(Generator):
         except ImportError as exc:
             raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python") from exc
         path, sha = gguf_path(cfg)
+        from .smoke import BuildBroken, check_runtime
+
+        try:
+            # Once per build, CPU and model (cached): a build that dies with SIGILL here would take the process.
+            check_runtime(path, threads=cfg.threads)
+        except BuildBroken as exc:
+            raise ModelLoadError(str(exc)) from None
         device = resolve_device(cfg.device)
         self._llm = Llama(
             model_path=str(path),

@@ -22,8 +22,9 @@ import weakref
 from multiprocessing.connection import Connection
 
 from .config import ModelConfig
-from .models import BACKENDS, Cancelled, Generator, ModelLoadError, TimeBudgetExceeded, Usage, gguf_path
+from .models import BACKENDS, Cancelled, Generator, ModelLoadError, TimeBudgetExceeded, Usage
 from .embedded import EmbeddedModelError
+from .smoke import REBUILD_HINT, signal_words
 
 logger = logging.getLogger("summarizer")
 
@@ -57,11 +58,8 @@ class ModelCrashed(RuntimeError):
 def _describe_exit(code: int) -> tuple[str, str]:
     """(signal name or "", plain words) for a child's exit status."""
     if code < 0:
-        try:
-            sig = signal.Signals(-code)
-        except ValueError:
-            return f"signal {-code}", f"signal {-code}"
-        return sig.name, f"{sig.name} ({(signal.strsignal(sig) or 'signal').lower()})"
+        name, meaning = signal_words(code)
+        return name, f"{name} ({meaning})"
     return "", f"exit code {code}"
 
 
@@ -133,8 +131,6 @@ class WorkerGenerator(Generator):
         name, what = _describe_exit(code)
         hint = ""
         if name == "SIGILL":
-            from .smoke import REBUILD_HINT
-
             hint = ("; this llama.cpp build crashes on this CPU (illegal instruction): "
                     + REBUILD_HINT.format(args="-DGGML_NATIVE=OFF ...", version="<version>"))
         logger.warning("the model worker died with %s %s", what, doing)
@@ -241,14 +237,6 @@ def worker_main() -> None:
 def _load_inline(cfg: ModelConfig) -> Generator:
     if cfg.backend not in BACKENDS:
         raise ModelLoadError(f"backend {cfg.backend!r} has no model to load")
-    if cfg.backend == "llama_cpp":
-        from .smoke import BuildBroken, check_runtime
-
-        path, _ = gguf_path(cfg)
-        try:
-            check_runtime(path, threads=cfg.threads)
-        except BuildBroken as exc:
-            raise ModelLoadError(str(exc)) from None
     return BACKENDS[cfg.backend](cfg)
 
 

@@ -27,7 +27,7 @@ from .embedded import cache_dir
 logger = logging.getLogger("summarizer")
 
 __all__ = ["SmokeResult", "BuildBroken", "cpu_flags", "portable_features", "portable_cmake_args", "build_key",
-           "run_smoke", "check_runtime", "record_pass", "ensure_working_build", "REBUILD_HINT"]
+           "run_smoke", "check_runtime", "signal_words", "record_pass", "ensure_working_build", "REBUILD_HINT"]
 
 # ggml's CMake options and the /proc/cpuinfo flags each needs. GGML_AVX512 compiles with -mavx512f/cd/vl/dq/bw,
 # so it is on only where all five are present. AMX is never turned on in a portable build.
@@ -165,12 +165,13 @@ def build_key(model_path: Path, flags: set[str] | None = None) -> str:
     return h.hexdigest()[:24]
 
 
-def _signal_name(code: int) -> tuple[str, str]:
+def signal_words(code: int) -> tuple[str, str]:
+    """(SIGILL, "illegal instruction") for a child's negative exit status."""
     try:
         sig = signal.Signals(-code)
     except ValueError:
         return f"signal {-code}", "unknown signal"
-    return sig.name, signal.strsignal(sig).lower() if hasattr(signal, "strsignal") and signal.strsignal(sig) else ""
+    return sig.name, (signal.strsignal(sig) or "signal").lower()
 
 
 def run_smoke(model_path: Path, *, threads: int = 0, timeout: float = 600,
@@ -198,7 +199,7 @@ def run_smoke(model_path: Path, *, threads: int = 0, timeout: float = 600,
     seconds = time.perf_counter() - t0
     stderr = (proc.stderr or "")[-2000:]
     if proc.returncode < 0:
-        name, meaning = _signal_name(proc.returncode)
+        name, meaning = signal_words(proc.returncode)
         return SmokeResult(ok=False, signal=name, meaning=meaning, returncode=proc.returncode, seconds=seconds,
                            stderr=stderr)
     report = {}
