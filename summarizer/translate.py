@@ -26,7 +26,7 @@ from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["translate_many", "Translation", "TaskError", "english_dateline", "translation_problems"]
+__all__ = ["translate_many", "Translation", "TaskError", "english_dateline", "translation_problems", "dateline_months"]
 
 
 class TaskError(RuntimeError):
@@ -190,6 +190,7 @@ def translate_many(
     if not segs:
         return [Translation() for _ in articles]
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
+    months = [dateline_months(a) for a in articles]
 
     def build(seg: _Segment, template: str, numbers: str = "", inline: bool = False, previous: _Segment | None = None,
               lost: list[float] | None = None):
@@ -233,7 +234,7 @@ def translate_many(
                 known = {n.source for n in tables[seg.article]}
                 tables[seg.article] += [n for n in recover_names(seg.source, seg.output) if n.source not in known]
         if cfg.repair:
-            _repair(group, generator, cfg, build, tables, retried, fixed)
+            _repair(group, generator, cfg, build, tables, retried, fixed, months)
         if on_part is not None:
             first = group[0]
             on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip())
@@ -242,7 +243,7 @@ def translate_many(
                                 f"left content out; {fixed.get(i, 0)} fully repaired")
     for seg in segs:
         res = results[seg.article]
-        check = _Check(seg.source, seg.output, tables[seg.article], cfg)
+        check = _Check(seg.source, seg.output, tables[seg.article], cfg, months[seg.article])
         if check.leaks:
             res.warnings.append(f"Chinese left in the English {seg.slot}: {' '.join(check.leaks[:5])}")
         if check.numbers:
@@ -304,6 +305,14 @@ _WEEKDAY_EN = re.compile(r"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)days?\b")
 _WEEKDAY_ZH = re.compile(r"星期|礼拜|周[一二三四五六日天末]")
 # "May" is left out: it is a verb far more often than a month.
 _MONTH_EN = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December)\b")
+_DATELINE_MONTH = re.compile(r"(\d{1,2})月\d{1,2}日(?:电|讯)")
+
+
+def dateline_months(article: Article) -> frozenset[str]:
+    """The months an article's datelines give (新华社北京11月5日电 → {"November"}): a bare 日 elsewhere in it means a
+    day of that month, so "on November 4" for 4日 is right and "on March 23" for 23日 is made up."""
+    text = "\n".join([article.title, *article.paragraphs[:2]])
+    return frozenset(MONTH_NAMES[int(m) - 1] for m in _DATELINE_MONTH.findall(text) if 1 <= int(m) <= 12)
 
 
 @dataclass
@@ -314,6 +323,8 @@ class _Check:
     english: str
     names_table: list[Name]
     cfg: TranslateConfig
+    # The months the article's dateline gives (`dateline_months`).
+    months: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.leaks = leaked_han(self.english)
@@ -324,8 +335,8 @@ class _Check:
         self.meta = self.cfg.check_coverage and bool(_META.search(self.english))
         # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
-        # 23日 → "on March 23": a month the source never gives (any 月 in the source counts as giving one).
-        self.month = bool(_MONTH_EN.search(self.english)) and "月" not in self.source
+        # 23日 → "on March 23": a month neither the source (any 月 counts) nor the article's dateline gives.
+        self.month = "月" not in self.source and any(m not in self.months for m in _MONTH_EN.findall(self.english))
         han = sum(1 for c in self.source if has_han(c))
         self.short = self.cfg.check_coverage and han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
 
@@ -350,7 +361,8 @@ class _Check:
         return self.meta or self.short
 
 
-def translation_problems(source: str, english: str, cfg: TranslateConfig, names: list[Name] | None = None) -> dict:
+def translation_problems(source: str, english: str, cfg: TranslateConfig, names: list[Name] | None = None,
+                         months: frozenset[str] = frozenset()) -> dict:
     """The checks repair uses, on one Chinese source and its English (e.g. to measure them on references).
 
     Returns:
@@ -358,7 +370,7 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
         not have), and booleans ``meta`` (describes instead of translating), ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the
         source does not give).
     """
-    c = _Check(source, english, find_names(source) if names is None else names, cfg)
+    c = _Check(source, english, find_names(source) if names is None else names, cfg, months)
     return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "invented": c.invented, "meta": c.meta,
             "short": c.short,
             "weekday": c.weekday, "month": c.month}
@@ -379,10 +391,10 @@ def _parts(segs: list[_Segment]) -> list[list[_Segment]]:
 
 
 def _repair(segs, generator: Generator, cfg: TranslateConfig, build, tables: list[list[Name]],
-            retried: dict[int, int], fixed: dict[int, int]) -> None:
+            retried: dict[int, int], fixed: dict[int, int], months: list[frozenset[str]]) -> None:
     """Repair `segs` in place, one retry each; counts retried and fully repaired segments per article."""
     def check(seg: _Segment, source: str, english: str) -> _Check:
-        return _Check(source, english, tables[seg.article], cfg)
+        return _Check(source, english, tables[seg.article], cfg, months[seg.article])
 
     for seg in segs:
         seg.output = fix_amounts(seg.source, seg.output)

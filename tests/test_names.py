@@ -72,9 +72,10 @@ def test_missing_names_compares_letters_only():
 def test_name_finder_precision_and_recall_on_hand_listed_crawl_articles():
     scores = name_finder_scores(LISTING, EVAL / "crawl")
     assert scores["all"]["names"] >= 100
-    # Measured 2026-11-27: held-out precision 0.944, recall 0.81 (dev 0.983 / 0.891); see reports/names-crawl.json.
+    # Measured 2026-12-01 with LAC: held-out precision 0.903, recall 0.889 (0.943 / 0.794 with jieba alone); dev
+    # 0.932 / 0.859. See reports/names-crawl.json.
     held = scores["held-out"]
-    assert held["precision"] >= 0.9 and held["recall"] >= 0.78
+    assert held["precision"] >= 0.9 and held["recall"] >= 0.85
 
 
 def test_pinyin_names_the_source_does_not_have_are_found():
@@ -105,3 +106,14 @@ def test_dictionary_english_and_placeholders():
     names = {n.source: n for n in find_names("据通报，男子黄某某于3日被抓获。于某日，陆克文出席。")}
     assert names["黄某某"].english == "a person surnamed Huang" and "于某" not in names
     assert names["陆克文"].english == "Rudd"
+
+
+def test_lac_finds_people_no_role_word_announces_and_leaves_transliterations_alone():
+    # The unseen-news cases of issue 25: a cast list, a person jieba splits (邱 / 腾华), places jieba misses.
+    found = {n.source: n.english for n in find_names("雷佳音、张若昀主演的电影上映。邱腾华在迤那镇和蒋口河一带工作。")}
+    assert found["雷佳音"] == "Lei Jiayin" and found["张若昀"] == "Zhang Ruoyun" and found["邱腾华"] == "Qiu Tenghua"
+    assert found["迤那镇"] == "Yina Town" and found["蒋口河"] == "Jiangkou River"
+    # Transliterated names LAC tags PER get no pinyin (莫兰 is Moran, 杜鲁门 Truman); the dictionary's English wins.
+    found = {n.source: n for n in find_names("莫兰和艾伦说，杜鲁门号航母到了。马云也来了。圣路易市很热。")}
+    assert not {"莫兰", "艾伦", "杜鲁门", "圣路易市"} & {w for w, n in found.items() if n.kind != "foreign"}
+    assert found["马云"].english == "Jack Ma"

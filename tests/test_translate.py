@@ -191,6 +191,18 @@ def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
     assert any("the source does not have: Guo Jingyi" in w for w in other.warnings)
 
 
+def test_a_bare_day_takes_its_month_from_the_dateline():
+    # 新华社北京11月5日电 … 4日: "November 4" is the dateline's month, "March 4" is made up.
+    art = Article(id="a", title="", paragraphs=("新华社北京11月5日电 会议结束。", "帕利4日说，会议很好。"))
+    right = Recorder(lambda u, b: "Pali said on November 4 the meeting was good." if "帕利" in u
+                     else "The meeting ended.")
+    (ok,) = translate_many([art], [""], right, TranslateConfig(repair=False))
+    assert not any("month" in w for w in ok.warnings)
+    made_up = Recorder(lambda u, b: "Pali said on March 4 the meeting was good." if "帕利" in u else "The meeting ended.")
+    (bad,) = translate_many([art], [""], made_up, TranslateConfig(repair=False))
+    assert any("month the source does not give" in w for w in bad.warnings)
+
+
 def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request():
     cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
 
