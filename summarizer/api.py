@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -33,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .checks import Glossary
-from .clean import ArticleError
+from .clean import ArticleError, InputTooLarge
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
 from .runtime import ModelCrashed, is_loaded, loading
@@ -105,6 +104,8 @@ class ResultOut(BaseModel):
     summary_en: str
     warnings: list[str]
     notes: list[str]
+    summary_fallback: bool = Field(description="The model's summary failed its checks; the extractive one stands in.")
+    retried_segments: int = Field(description="Translation segments repair translated again.")
     timings: dict[str, float]
     model: dict[str, Any]
     config: str
@@ -116,6 +117,7 @@ class ErrorOut(BaseModel):
     error: str
     id: str | None = None
     source: str | None = None
+    kind: str | None = Field(None, description="For one article of a batch: what failed (ArticleError, InputTooLarge, ModelCrashed, TimeBudgetExceeded, ...).")
 
 
 class QueueOut(BaseModel):
@@ -231,16 +233,12 @@ class Metrics:
         """Count one finished article."""
         if isinstance(rec, ErrorRecord):
             self.articles.labels("error").inc()
-            kind = type(exc).__name__ if exc is not None else rec.error.split(":", 1)[0]
-            self.errors.labels(kind if re.fullmatch(r"[A-Z]\w{0,40}", kind) else "ArticleError").inc()
+            self.errors.labels(type(exc).__name__ if exc is not None else rec.kind).inc()
             return
         self.articles.labels("ok").inc()
         for stage, seconds in rec.timings.items():
             self.stage.labels(stage).observe(seconds)
-        for note in rec.notes:
-            m = re.match(r"retried (\d+) segment", note)
-            if m:
-                self.retries.inc(int(m.group(1)))
+        self.retries.inc(rec.retried_segments)
 
 
 # ---------------------------------------------------------------- the app
@@ -252,7 +250,7 @@ class _Refused(Exception):
 
 
 def _status_for(exc: BaseException) -> int:
-    if isinstance(exc, ArticleError) and "over the limit" in exc.reason:
+    if isinstance(exc, InputTooLarge):
         return 413
     if isinstance(exc, (ArticleError, TaskError, ValueError)):
         return 422

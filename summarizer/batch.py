@@ -101,7 +101,7 @@ def _from_file(path: Path, max_bytes: int) -> Iterator[Any]:
                 while line and not line.endswith("\n"):
                     line = f.readline(1 << 20)
                 yield ErrorRecord(id=input_id(Path(source)), source=source,
-                                  error=f"the line is over the limit of {max_bytes:,} bytes")
+                                  error=f"the line is over the limit of {max_bytes:,} bytes", kind="InputTooLarge")
                 continue
             yield from _record(line, source)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import resource
 import time
 from dataclasses import replace
@@ -80,7 +79,7 @@ def _usage(gens) -> Usage:
 
 def _article_row(r: Any, spent: Usage, seconds: float, rate: float | None) -> dict[str, Any]:
     notes = getattr(r, "notes", ())
-    retried = sum(int(m.group(1)) for n in notes for m in [re.match(r"retried (\d+) segment", n)] if m)
+    retried = getattr(r, "retried_segments", 0)
     return {
         "id": r.id,
         "source": r.source if isinstance(r, ErrorRecord) else Path(r.article.source or "").name,

@@ -35,10 +35,6 @@ class Glossary:
         """Entries whose term occurs in `source`."""
         return {k: v for k, v in self.terms.items() if k in source}
 
-    def prompt_lines(self, source: str) -> str:
-        """The glossary entries for `source`, one ``term => rendering`` per line."""
-        return "\n".join(f"{k} => {v}" for k, v in self.relevant(source).items())
-
     def violations(self, source: str, english: str) -> list[str]:
         """Terms present in `source` whose rendering is missing from `english`."""
         low = english.lower()

@@ -51,6 +51,10 @@ class ArticleError(ValueError):
         return (type(self), (self.reason, self.source))
 
 
+class InputTooLarge(ArticleError):
+    """Input over a size limit (the file, the text, a JSON record's text); the API answers it with 413."""
+
+
 @dataclass(frozen=True)
 class Article:
     """A cleaned news article.
@@ -336,7 +340,7 @@ def read_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> by
     except OSError as exc:
         raise ArticleError(f"cannot read the file: {exc.strerror or exc}", where) from None
     if len(data) > max_bytes:
-        raise ArticleError(f"the file is over the limit of {max_bytes:,} bytes", where)
+        raise InputTooLarge(f"the file is over the limit of {max_bytes:,} bytes", where)
     return data
 
 
@@ -432,7 +436,7 @@ def clean_article(
     else:
         raise ArticleError(f"cannot read an article from a {type(source).__name__}; pass text, bytes or a Path")
     if size > max_bytes:
-        raise ArticleError(f"the input is {size:,} bytes, over the limit of {max_bytes:,} bytes", where)
+        raise InputTooLarge(f"the input is {size:,} bytes, over the limit of {max_bytes:,} bytes", where)
     if id is not None:
         id = check_id(id)
     stripped = text.strip(_SPACES)
@@ -492,7 +496,7 @@ def article_from_record(
         raise ArticleError("the JSON record has no 'text' or 'html' string")
     _valid_text(body, "the record's text")
     if len(body.encode("utf-8")) > max_bytes:
-        raise ArticleError(f"the JSON record's text is over the limit of {max_bytes:,} bytes")
+        raise InputTooLarge(f"the JSON record's text is over the limit of {max_bytes:,} bytes")
     rid = id if id is not None else record.get("id")
     rid = None if rid is None else check_id(rid)
     rec_title = record.get("title")

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .clean import Article, ArticleError, article_from_record, check_id, clean_article, path_text
 from .config import Config, load_config
@@ -43,6 +43,8 @@ class ArticleResult:
         summary_en: English translation of the summary.
         warnings: Problems a reader should know about (leftover Chinese, numbers not kept, ...).
         notes: What was done (chunked summary, repaired segments, ...).
+        summary_fallback: The model's summary failed its checks and the extractive summary stands in for it.
+        retried_segments: Translation segments repair translated again.
         timings: Seconds per stage.
         model: Which models produced it (name, backend, sha256, device) per task.
         config: Name of the config used.
@@ -55,6 +57,8 @@ class ArticleResult:
     summary_en: str = ""
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    summary_fallback: bool = False
+    retried_segments: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     config: str = ""
@@ -78,9 +82,13 @@ class ArticleResult:
 class ErrorRecord:
     """An input that could not be processed; written beside results so one bad file sinks nothing else."""
 
+    # The input's id (the file's stem, the JSON record's id) and where it came from.
     id: str
     source: str | None
+    # What went wrong, for a reader.
     error: str
+    # What failed, for code: the exception's class ("ArticleError", "InputTooLarge", "ModelCrashed", ...).
+    kind: str = "ArticleError"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -141,7 +149,7 @@ def error_record(item: Any, exc: BaseException) -> ErrorRecord:
     source = input_source(item)
     if source is None and isinstance(exc, ArticleError) and exc.source:
         source = exc.source
-    return ErrorRecord(id=input_id(item), source=source, error=error_message(exc))
+    return ErrorRecord(id=input_id(item), source=source, error=error_message(exc), kind=type(exc).__name__)
 
 
 class Pipeline:
@@ -150,8 +158,18 @@ class Pipeline:
     Models load lazily on first use and are shared across pipelines in the process.
     """
 
-    def __init__(self, config: Config, glossary: Glossary | None = None):
+    def __init__(self, config: Config, glossary: Glossary | None = None,
+                 generators: Mapping[str, Generator] | None = None):
+        """A pipeline over `config`'s models.
+
+        Args:
+            config: The configuration (`load_config`).
+            glossary: Required translations; replaces the config's ``translate.glossary``.
+            generators: Generators to use instead of loading the config's models, by model key (``"llm"``): an
+                application that holds its own model, or a test's tiny one.
+        """
         self.config = config
+        self._given: dict[str, Generator] = dict(generators or {})
         # Model requests made by this pipeline and its variants (for metrics).
         self.model_calls = 0
         self._calls_lock = threading.Lock()
@@ -166,6 +184,8 @@ class Pipeline:
     def _generator(self, key: str) -> Generator | None:
         if key == "extractive":
             return None
+        if key in self._given:
+            return self._given[key]
         model_cfg = self.config.models[key]
         if model_cfg.backend == "extractive":
             return None
@@ -174,7 +194,7 @@ class Pipeline:
     def variant(self, *, tasks: Sequence[str] | None = None, glossary: Glossary | None = None) -> Pipeline:
         """The same pipeline (same models, shared) with other tasks and/or a glossary that replaces the config's."""
         cfg = self.config if tasks is None else dataclasses.replace(self.config, tasks=tuple(tasks))
-        other = Pipeline(cfg, glossary=glossary)
+        other = Pipeline(cfg, glossary=glossary, generators=self._given)
         other._parent = self
         return other
 
@@ -395,6 +415,7 @@ class Pipeline:
         summaries = [""] * len(articles)
         warnings = [[] for _ in articles]
         notes = [[] for _ in articles]
+        fallback = [False] * len(articles)
         timings = [{"clean": round(c, 4)} for c in clean_times]
         for i, article in enumerate(articles):
             why = not_chinese(article.title + "\n" + article.text)
@@ -414,6 +435,7 @@ class Pipeline:
                     on_summary(out.text)
                 warnings[i] += out.warnings
                 notes[i] += out.notes
+                fallback[i] = out.fallback
                 timings[i]["summary"] = round(time.perf_counter() - t0, 3)
         translations = None
         if "translation" in cfg.tasks:
@@ -436,6 +458,8 @@ class Pipeline:
                 summary_en=tr.summary_en if tr else "",
                 warnings=tuple(warnings[i] + (tr.warnings if tr else [])),
                 notes=tuple(notes[i] + (tr.notes if tr else [])),
+                summary_fallback=fallback[i],
+                retried_segments=tr.retried if tr else 0,
                 timings=timings[i],
                 model=model_info,
                 config=cfg.name,

@@ -17,7 +17,8 @@ from .text import chunk_sentences, han_ratio, is_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["summarize", "unsupported_items", "textrank_summary", "fit_chars", "SummaryOutcome", "TEXTRANK_MAX_SENTENCES"]
+__all__ = ["summarize", "unsupported_items", "textrank_summary", "fit_chars", "SummaryOutcome", "TEXTRANK_MAX_SENTENCES",
+           "summary_problem", "tidy_summary"]
 
 
 @dataclass
@@ -30,6 +31,8 @@ class SummaryOutcome:
     warnings: list[str] = field(default_factory=list)
     # What was done (chunks merged, a retry, a cut at a sentence end).
     notes: list[str] = field(default_factory=list)
+    # The model's summary failed its checks twice and the extractive (TextRank) summary stands in for it.
+    fallback: bool = False
 
 
 _LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNORECASE)
@@ -37,7 +40,8 @@ _LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNOR
 _MARKUP = re.compile(r"^\s*(?:[-*•#>]+|\d+(?:[、)]|\.(?!\d)))\s*", re.MULTILINE)
 
 
-def _tidy_summary(text: str) -> str:
+def tidy_summary(text: str) -> str:
+    """A model's summary without what chat models wrap around it: a "摘要：" lead, Markdown, list markers."""
     text = _LEAD.sub("", text.strip())
     text = _MARKUP.sub("", text)
     text = text.replace("**", "").replace("__", "")
@@ -108,9 +112,9 @@ def summarize(
         # character of Chinese text (digits and punctuation one each): tokens past limit + a margin are waste.
         gen = replace(gen, max_new_tokens=min(gen.max_new_tokens, limit + 32))
     requests = [_summary_messages(cfg, cfg.user_prompt, article.title, part, limit) for part in parts]
-    partials = [_tidy_summary(t) for t in generator.generate(requests, gen)]
+    partials = [tidy_summary(t) for t in generator.generate(requests, gen)]
     text = _merge(partials, generator, cfg, article.title, limit, budget)
-    why = _summary_problem(text, article)
+    why = summary_problem(text, article)
     if why:
         retry_gen = replace(gen, repetition_penalty=max(1.15, gen.repetition_penalty))
         stricter = cfg.user_prompt + "\n" + cfg.retry_instruction
@@ -118,8 +122,8 @@ def summarize(
         if unsupported:
             stricter += fill_prompt(cfg.unsupported_instruction, items="、".join(unsupported))
         source = parts[0] if len(parts) == 1 else "\n".join(partials)
-        retry = _tidy_summary(generator.generate([_summary_messages(cfg, stricter, article.title, source, limit)], retry_gen)[0])
-        retry_why = _summary_problem(retry, article)
+        retry = tidy_summary(generator.generate([_summary_messages(cfg, stricter, article.title, source, limit)], retry_gen)[0])
+        retry_why = summary_problem(retry, article)
         if not retry_why:
             text = retry
             outcome.notes.append(f"summary retried: the first answer {why}")
@@ -127,12 +131,13 @@ def summarize(
             outcome.warnings.append("summary copies the first paragraph")
         else:
             text = textrank_summary(article, limit)
+            outcome.fallback = True
             outcome.warnings.append(f"model summary {why}; used the extractive summary instead")
             outcome.notes += _textrank_note(article)
     if len(text) > limit and cfg.shorten_prompt:
-        shorter = _tidy_summary(generator.generate([_summary_messages(cfg, cfg.shorten_prompt, article.title, text, limit)],
+        shorter = tidy_summary(generator.generate([_summary_messages(cfg, cfg.shorten_prompt, article.title, text, limit)],
                                                    gen)[0])
-        if shorter and len(shorter) < len(text) and not _summary_problem(shorter, article):
+        if shorter and len(shorter) < len(text) and not summary_problem(shorter, article):
             outcome.notes.append(f"summary of {len(text)} characters shortened by the model (limit {limit})")
             text = shorter
     text, cut = fit_chars(text, limit)
@@ -154,7 +159,7 @@ def _merge(partials: list[str], generator: Generator, cfg: SummarizeConfig, titl
         merging = [g for g in groups if len(g) > 1]
         outs = iter(generator.generate(
             [_summary_messages(cfg, cfg.merge_prompt, title, "\n".join(g), limit) for g in merging], cfg.generation))
-        partials = [_tidy_summary(next(outs)) if len(g) > 1 else g[0] for g in groups]
+        partials = [tidy_summary(next(outs)) if len(g) > 1 else g[0] for g in groups]
     return partials[0]
 
 
@@ -166,7 +171,7 @@ def _textrank_note(article: Article) -> list[str]:
             "of the sentence count)"]
 
 
-def _summary_problem(text: str, article: Article) -> str | None:
+def summary_problem(text: str, article: Article) -> str | None:
     """Why a model summary is unusable, or None when it passes every check."""
     if not text:
         return "was empty"

@@ -85,6 +85,10 @@ class Translation:
     summary_en: str = ""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Segments repair translated again (leaked Chinese, lost numbers or names, content left out), and how many
+    # of those passed every check after it.
+    retried: int = 0
+    repaired: int = 0
 
 
 @dataclass
@@ -239,6 +243,7 @@ def translate_many(
             first = group[0]
             on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip())
     for i in sorted(retried):
+        results[i].retried, results[i].repaired = retried[i], fixed.get(i, 0)
         results[i].notes.append(f"retried {retried[i]} segment(s) that leaked Chinese, lost numbers or names, or "
                                 f"left content out; {fixed.get(i, 0)} fully repaired")
     for seg in segs:

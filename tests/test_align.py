@@ -65,6 +65,7 @@ def _benchmark():
     return module
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name", ["wmt19", "flores"])
 def test_on_the_models_english_of_both_dev_sets_pairings_are_right_and_most_are_made(name):
     bench = _benchmark()

@@ -46,6 +46,7 @@ def test_a_file_name_with_a_newline_is_still_a_file(tmp_path):
     assert rec["article"]["title"].startswith("北京市扎实开展") and len(rec["article"]["paragraphs"]) == 18
 
 
+@pytest.mark.data
 def test_lone_surrogate_and_deep_nesting_are_error_records_next_to_good_files(tmp_path):
     d = _folder(tmp_path, 30)
     bad = d / "bad.jsonl"
@@ -110,6 +111,7 @@ def test_sigterm_stops_run_keeps_results_and_resume_finishes(tmp_path):
     assert len(ids) == 16 and len(set(ids)) == 16
 
 
+@pytest.mark.data
 def test_existing_results_are_refused_without_resume_or_overwrite(tmp_path):
     out = tmp_path / "out"
     assert run_cli("run", str(SEED), "-o", str(out), "--config", "extractive").returncode == 0
@@ -135,6 +137,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp
     assert run_cli("run", str(SEED), "-o", str(out), "--config", "extractive", "--resume").returncode == 0
 
 
+@pytest.mark.data
 def test_a_torn_line_in_the_middle_drops_only_that_line(tmp_path):
     d = _folder(tmp_path, 12)
     out = tmp_path / "out"

@@ -18,7 +18,6 @@ def test_glossary(tmp_path):
     assert g.terms["蔡奇"] == "Cai Qi" and g.terms["5G"] == "5G"
     src = "北京市委书记蔡奇强调，主题教育要走在前列。"
     assert g.relevant(src) == {"北京市委": "Beijing Municipal Party Committee", "蔡奇": "Cai Qi", "主题教育": "theme education"}
-    assert "蔡奇 => Cai Qi" in g.prompt_lines(src)
     assert g.violations(src, "Cai Qi of the Beijing Municipal Party Committee stressed that theme education ...") == []
     assert sorted(g.violations(src, "Beijing party secretary Cai Qi said the education campaign ...")) == ["主题教育", "北京市委"]
     custom = tmp_path / "g.toml"

@@ -26,6 +26,7 @@ def mixed_folder(tmp_path) -> Path:
     return d
 
 
+@pytest.mark.data
 @pytest.mark.model
 def test_run_on_seed_and_mixed_folder_with_the_real_model(tmp_path, mixed_folder):
     out = tmp_path / "out"
@@ -94,6 +95,7 @@ def _six_articles(tmp_path) -> Path:
     return d
 
 
+@pytest.mark.data
 @pytest.mark.model
 def test_resume_after_sigkill_gives_each_article_exactly_once(tmp_path):
     src = _six_articles(tmp_path)
@@ -121,6 +123,7 @@ def test_resume_after_sigkill_gives_each_article_exactly_once(tmp_path):
     assert all("error" not in r for r in recs)
 
 
+@pytest.mark.data
 def test_resume_skips_done_articles_without_work(tmp_path):
     src = _six_articles(tmp_path)
     out = tmp_path / "out"
@@ -132,6 +135,7 @@ def test_resume_skips_done_articles_without_work(tmp_path):
     assert "[2/2]" in p.stderr  # only the two missing articles were processed
 
 
+@pytest.mark.data
 def test_clean_subcommand_and_errors(tmp_path):
     p = run_cli("clean", str(SEED), str(CRAWL_BAD / "empty_body.txt"))
     assert p.returncode == 2

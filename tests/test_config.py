@@ -7,13 +7,47 @@ import dataclasses
 import pytest
 
 from summarizer import load_config
-from summarizer.config import ConfigError, GenerationOptions, list_configs
+from summarizer.config import ConfigError, GenerationOptions, LimitsConfig, SummarizeConfig, TranslateConfig, list_configs
 
 
-def test_default_config_has_repair_on():
-    cfg = load_config("default", environ={})
-    assert cfg.translate.repair and cfg.translate.check_numbers
-    assert GenerationOptions().temperature == 0.0
+# What a bundled config may leave out of the tuned defaults, each with its reason in the file's comments.
+OPTED_OUT = {("small", "context"), ("small", "few_shot"), ("hub-cpu", "context"), ("hub-cpu", "repair")}
+
+
+def test_every_bundled_config_gets_the_tuned_defaults_unless_it_opts_out_on_purpose():
+    tuned_t, tuned_s = TranslateConfig(), SummarizeConfig()
+    assert "{numbers}" in tuned_t.repair_prompt and len(tuned_t.few_shot) == 3 and tuned_t.segment_tokens == 120
+    for name in list_configs():
+        cfg = load_config(name, environ={})
+        for f in ("system_prompt", "user_prompt", "repair_prompt", "hints_prompt", "few_shot", "repair",
+                  "check_numbers", "check_coverage", "context", "name_hints", "number_hints", "ban_han"):
+            if (name, f) not in OPTED_OUT:
+                assert getattr(cfg.translate, f) == getattr(tuned_t, f), (name, f)
+            else:
+                assert getattr(cfg.translate, f) != getattr(tuned_t, f), (name, f, "the opt-out no longer differs")
+        for f in ("system_prompt", "user_prompt", "merge_prompt", "retry_instruction", "unsupported_instruction"):
+            assert getattr(cfg.summarize, f) == getattr(tuned_s, f), (name, f)
+    # A file that sets one decoding option keeps the task's other tuned ones.
+    assert load_config("hub-gpu", environ={}).translate.generation.repetition_penalty == 1.05
+
+
+def test_bundled_configs_state_only_what_differs_from_the_defaults():
+    import tomllib
+
+    from summarizer.config import config_dir
+
+    defaults = {"summarize": SummarizeConfig(), "translate": TranslateConfig(), "limits": LimitsConfig()}
+    for name in list_configs():
+        tree = tomllib.loads((config_dir() / f"{name}.toml").read_text(encoding="utf-8"))
+        for section, default in defaults.items():
+            for key, value in tree.get(section, {}).items():
+                if key == "generation":
+                    for k, v in value.items():
+                        assert v != getattr(default.generation, k), f"{name}: {section}.generation.{k} repeats the default"
+                elif key not in ("model",):
+                    want = getattr(default, key)
+                    got = tuple(tuple(x) for x in value) if key == "few_shot" else value
+                    assert got != want, f"{name}: {section}.{key} repeats the default"
 
 
 def test_every_bundled_config_loads():

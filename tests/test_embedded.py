@@ -62,11 +62,6 @@ def test_result_round_trips_through_json(seed_result: ArticleResult):
     assert {"clean", "summary", "translation", "total"} <= set(d["timings"])
 
 
-def test_model_is_shared_not_reloaded(small_pipeline, seed_result):
-    gen = small_pipeline._generator("llm")
-    assert small_pipeline._generator("llm") is gen
-
-
 COMPARE = [[
     {"role": "system", "content": "You are a professional translator of Chinese news into English. Output only the translation."},
     {"role": "user", "content": "Translate the following Chinese text into English:\n群众呼声，闻风而动，抓手就是12345市民热线。目前每天约有6500个电话。"},

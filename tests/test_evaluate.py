@@ -39,6 +39,7 @@ def test_eval_summarization_report(tmp_path):
     assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("# summarization")
 
 
+@pytest.mark.data
 def test_eval_data_errors_are_clear(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n", encoding="utf-8")
@@ -69,6 +70,7 @@ def test_reference_names_are_matched_as_words_in_any_listed_form():
     assert len(listed) >= 400 and {n.dataset for n in listed} == {"wmt19", "flores"}
 
 
+@pytest.mark.data
 def test_the_reference_list_names_what_the_sources_and_references_say():
     # The list was made by hand; this keeps it honest: each name is in its source row and (in one of its listed
     # forms) in the human reference of that row.
@@ -83,6 +85,7 @@ def test_the_reference_list_names_what_the_sources_and_references_say():
         assert name_written(row["en"], name), name
 
 
+@pytest.mark.data
 @pytest.mark.model
 def test_eval_through_the_article_path_scores_each_row_and_the_listed_names(tmp_path):
     data = tmp_path / "flores200_dev_zhen.jsonl"

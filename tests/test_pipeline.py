@@ -75,30 +75,26 @@ def test_script_in_a_record_html_is_dropped_and_escaped_text_stays_text(pipe):
     assert r.article.paragraphs == ("市民<img src=x onerror=alert(1)>外出。",) and r.article.image_count == 0
 
 
-def test_any_exception_while_one_article_is_processed_becomes_its_error_record(pipe):
-    class Flaky(type(pipe)):
-        def _run(self, articles, clean_times, max_chars):
-            if any(a.id == "boom" for a in articles):
+def test_any_exception_while_one_article_is_processed_becomes_its_error_record():
+    class Flaky(CountingGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            if any("上海" in str(r) for r in requests):
                 raise ZeroDivisionError("division by zero in a stage")
-            return super()._run(articles, clean_times, max_chars)
+            return super().generate(requests, options, forbid_han=forbid_han)
 
-    flaky = Flaky(pipe.config)
+    cfg = load_config("small", {"tasks": ["summary"]}, environ={})
+    flaky = Pipeline(cfg, generators={"llm": Flaky()})
     items = [{"id": "a", "text": "北京召开会议。"}, {"id": "boom", "text": "上海召开会议。"}, {"id": "c", "text": "广州。"}]
     out = list(flaky.process_many(items, batch_size=4))
     assert [r.id for r in out] == ["a", "boom", "c"]
     assert isinstance(out[1], ErrorRecord) and out[1].error == "ZeroDivisionError: division by zero in a stage"
+    assert out[1].kind == "ZeroDivisionError"
     assert not isinstance(out[0], ErrorRecord) and not isinstance(out[2], ErrorRecord)
 
 
 def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish():
     cfg = load_config("small", {"limits.article_seconds": 0.5, "tasks": ["summary"]}, environ={})
-    gen = CountingGenerator(delay=0.2)
-
-    class WithGenerator(Pipeline):
-        def _generator(self, key):
-            return gen
-
-    pipe = WithGenerator(cfg)
+    pipe = Pipeline(cfg, generators={"llm": CountingGenerator(delay=0.2)})
     long_one = {"id": "long", "title": "长", "text": "北京召开会议，讨论城市发展。" * 5000}
     short = [{"id": f"s{i}", "title": "短", "text": "上海召开会议。"} for i in range(2)]
     out = list(pipe.process_many([short[0], long_one, short[1]], batch_size=3))
@@ -119,13 +115,7 @@ def test_articles_that_are_not_chinese_get_a_warning(pipe, text, why):
 
 
 def test_process_stream_shows_the_summary_then_each_paragraph_and_ends_with_the_result():
-    gen = ScriptedGenerator()
-
-    class Scripted(Pipeline):
-        def _generator(self, key):
-            return gen
-
-    pipe = Scripted(load_config("small", environ={}))
+    pipe = Pipeline(load_config("small", environ={}), generators={"llm": ScriptedGenerator()})
     parts = list(pipe.process_stream(SEED))
     first_summary = next(i for i, p in enumerate(parts) if p.summary_zh)
     first_english = next(i for i, p in enumerate(parts) if any(p.paragraphs_en))
@@ -150,11 +140,7 @@ def test_a_cancelled_stream_stops_before_its_next_model_request():
             return super().generate(requests, options, forbid_han=forbid_han)
 
     def pipeline(gen):
-        class Scripted(Pipeline):
-            def _generator(self, key):
-                return gen
-
-        return Scripted(load_config("small", environ={}))
+        return Pipeline(load_config("small", environ={}), generators={"llm": gen})
 
     whole = Slow()
     list(pipeline(whole).process_stream(SEED))

@@ -34,6 +34,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600, env=clean_env())
 
 
+@pytest.mark.data
 def test_ray_engine_matches_local_engine(inputs, tmp_path):
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     p_local = _run("seeds/", str(inputs), "-o", str(local), "--config", "extractive")
@@ -52,6 +53,7 @@ def test_ray_engine_matches_local_engine(inputs, tmp_path):
     assert sum("error" in r for r in b.values()) == 1
 
 
+@pytest.mark.data
 def test_resume_counts_earlier_failures_on_ray_as_locally(inputs, tmp_path):
     out = tmp_path / "out"
     assert _run(str(inputs), "-o", str(out), "--config", "extractive").returncode == 2
@@ -67,6 +69,7 @@ def test_ray_does_not_get_imported_by_the_package():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.data
 def test_a_crashing_worker_is_retried_and_nothing_is_lost_or_duplicated(inputs, tmp_path):
     import ray
 

@@ -10,19 +10,19 @@ import pytest
 from summarizer import Article, clean_article, load_pipeline
 from summarizer.checks import repeated_sentences
 from summarizer.config import SummarizeConfig
-from summarizer.summarize import TEXTRANK_MAX_SENTENCES, _summary_problem, _tidy_summary, fit_chars, summarize
+from summarizer.summarize import TEXTRANK_MAX_SENTENCES, summary_problem, tidy_summary, fit_chars, summarize
 
 from conftest import EVAL, SEED, CountingGenerator, ScriptedGenerator
 
 
 def test_summary_checks():
     article = clean_article(SEED)
-    assert _summary_problem("", article) == "was empty"
-    assert _summary_problem("Beijing launched the campaign.", article) == "was not Chinese"
-    assert _summary_problem("北京开展主题教育。北京开展主题教育。", article) == "repeats a sentence"
-    assert _summary_problem(article.paragraphs[0][:60], article) == "copies the first paragraph"
-    assert _summary_problem("北京市扎实开展主题教育，以12345热线解决群众诉求。", article) is None
-    assert _tidy_summary("摘要：\n- 北京开展主题教育。\n- **成效显现**。") == "北京开展主题教育。成效显现。"
+    assert summary_problem("", article) == "was empty"
+    assert summary_problem("Beijing launched the campaign.", article) == "was not Chinese"
+    assert summary_problem("北京开展主题教育。北京开展主题教育。", article) == "repeats a sentence"
+    assert summary_problem(article.paragraphs[0][:60], article) == "copies the first paragraph"
+    assert summary_problem("北京市扎实开展主题教育，以12345热线解决群众诉求。", article) is None
+    assert tidy_summary("摘要：\n- 北京开展主题教育。\n- **成效显现**。") == "北京开展主题教育。成效显现。"
     assert repeated_sentences("甲乙丙丁。戊己庚辛。甲乙丙丁。") == ["甲乙丙丁。"]
     text, cut = fit_chars("第一句话很长很长。第二句话也很长很长。第三句。", 18)
     assert cut and text == "第一句话很长很长。"
@@ -58,7 +58,8 @@ def test_long_article_is_chunked_then_merged_never_truncated():
 
         def generate(self, requests, options, *, forbid_han=False):
             self.prompts = getattr(self, "prompts", []) + [r[-1]["content"] for r in requests]
-            return [f"第{len(self.prompts)}部分讲北京开展主题教育。" for _ in requests]
+            return ["合并起来，北京开展主题教育。" if "同一篇新闻各部分" in r[-1]["content"] else "这部分讲北京开展主题教育。"
+                    for r in requests]
 
     seed = clean_article(SEED)
     long_article = Article(id="long", title=seed.title, paragraphs=seed.paragraphs * 3)
@@ -70,7 +71,7 @@ def test_long_article_is_chunked_then_merged_never_truncated():
     body = "".join(long_article.paragraphs)
     covered = "".join(p.split("正文：\n", 1)[1].split("\n\n请用", 1)[0] for p in gen.prompts[:-1])
     assert covered.replace("\n", "") == body  # every character went to some chunk
-    assert "同一篇新闻各部分" in gen.prompts[-1] and out.text.startswith(f"第{n_chunks + 1}部分")
+    assert "同一篇新闻各部分" in gen.prompts[-1] and out.text == "合并起来，北京开展主题教育。"
 
 
 def test_textrank_over_8000_sentences_is_bounded_and_says_so():
@@ -153,8 +154,8 @@ def test_a_hard_cut_never_ends_inside_a_number():
 
 
 def test_a_leading_decimal_is_not_a_list_marker():
-    assert _tidy_summary("91.6%的人关注排水问题。") == "91.6%的人关注排水问题。"
-    assert _tidy_summary("1. 北京召开会议。\n2、讨论发展。") == "北京召开会议。讨论发展。"
+    assert tidy_summary("91.6%的人关注排水问题。") == "91.6%的人关注排水问题。"
+    assert tidy_summary("1. 北京召开会议。\n2、讨论发展。") == "北京召开会议。讨论发展。"
 
 
 def test_the_summary_call_decodes_no_tokens_that_would_be_cut_off():
@@ -172,6 +173,7 @@ def test_the_summary_call_decodes_no_tokens_that_would_be_cut_off():
     assert gen.options.max_new_tokens == SummarizeConfig().generation.max_new_tokens
 
 
+@pytest.mark.data
 @pytest.mark.model
 def test_a_qwen_token_carries_at_least_one_character_of_chinese_news():
     # Why the summary call may stop at max_chars + 32 tokens: real headlines, summaries and the seed never need

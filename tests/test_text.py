@@ -25,6 +25,7 @@ def test_numbers_decimals_fractions_are_not_boundaries():
     assert split_sentences("6月份铁路客流环比增长9.4%。下一句") == ["6月份铁路客流环比增长9.4%。", "下一句"]
 
 
+@pytest.mark.data
 def test_ellipses_real_wmt_sentence():
     # WMT19 line with a spaced double ellipsis: "… …" belongs to the sentence it ends.
     with open(EVAL / "translation" / "wmt19_newstest_zhen.jsonl", encoding="utf-8") as f:
@@ -35,12 +36,14 @@ def test_ellipses_real_wmt_sentence():
     assert split_sentences("他说……然后走了。「好的。」") == ["他说……", "然后走了。", "「好的。」"]
 
 
+@pytest.mark.data
 def test_fraction_with_slash_and_semicolon():
     with open(EVAL / "translation" / "wmt19_newstest_zhen.jsonl", encoding="utf-8") as f:
         line = next(json.loads(x)["zh"] for x in f if "军警残均为10元/人" in x)
     assert split_sentences(line) == ["儿童、军警残均为10元/人；", "婴儿继续免收。"]
 
 
+@pytest.mark.data
 def test_split_covers_every_real_wmt_character():
     with open(EVAL / "translation" / "wmt19_newstest_zhen.jsonl", encoding="utf-8") as f:
         lines = [json.loads(x)["zh"] for x in f][:300]

@@ -79,6 +79,7 @@ def test_english_dateline_leaves_unknown_or_inner_text():
     assert english_dateline("新华社北京13月2日电 x") is None
 
 
+@pytest.mark.data
 def test_datelines_in_the_crawl_are_recognised():
     files = sorted((EVAL / "crawl").rglob("*.txt"))
     with_dateline = [p for p in files
@@ -298,7 +299,7 @@ def test_previous_segment_and_its_english_come_as_the_exchange_before_the_reques
     requests = [r[0] for r in gen.seen]
     # One request at a time; the title and the first paragraph have no previous segment.
     assert gen.calls == [(1, True)] * 4 and [len(r) for r in requests] == [4, 4, 6, 6]
-    assert requests[2][3:5] == [{"role": "user", "content": "Translate into English:\n蔡奇来到朝阳区。"},
+    assert requests[2][3:5] == [{"role": "user", "content": "Translate the following Chinese text into English:\n蔡奇来到朝阳区。"},
                                 {"role": "assistant", "content": "Cai Qi came to Chaoyang District."}]
     assert requests[3][4]["content"] == "He said work must be done."
     # Off (the default): all segments in one batch, no extra exchange.
