@@ -9,10 +9,10 @@ run: setup
 test: setup-test
 	.venv/bin/python -m pytest -ra
 
-# The developer loop: everything but the real model, the browser and Ray, on both cores (2–4 minutes here; a faster loop is issue 27).
+# The developer loop: everything but the real model, the browser, Ray and the slow (server, worker, tiny-model) tests, on both cores.
 check:
 	bash scripts/setup.sh dev
-	.venv/bin/python -m pytest -q -n 2 -m "not model and not browser and not ray"
+	.venv/bin/python -m pytest -q -n 2 -m "not model and not browser and not ray and not slow"
 
 setup:
 	bash scripts/setup.sh model

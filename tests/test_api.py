@@ -15,6 +15,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from conftest import Server, records, run_cli
 
+# Real server or worker processes: seconds each, so in make test, not in make check.
+pytestmark = pytest.mark.slow
+
 SHORT = "短讯标题\n今天北京晴，气温30度。\n市民外出游玩，公园里人很多。"
 
 

@@ -17,6 +17,9 @@ from summarizer.guard import RateLimiter
 
 from conftest import CLI, ROOT, Server, clean_env, records, run_cli
 
+# Real server or worker processes: seconds each, so in make test, not in make check.
+pytestmark = pytest.mark.slow
+
 SHORT = "短讯标题\n今天北京晴，气温30度。\n市民外出游玩，公园里人很多。"
 SLOW = "标题\n" + "".join(f"北京第{i}次会议讨论了城市发展问题。" for i in range(300))
 

@@ -21,6 +21,9 @@ from summarizer.text import han_chars, han_ratio
 
 from conftest import ROOT, SEED, Server, clean_env, free_port
 
+# Real server or worker processes: seconds each, so in make test, not in make check.
+pytestmark = pytest.mark.slow
+
 SECRET_FILE = Path("/etc/hostname")
 
 ARTIFACTS = ROOT / "tests" / "artifacts"

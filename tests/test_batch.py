@@ -30,6 +30,7 @@ def _folder(tmp_path: Path, n: int) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_a_file_name_with_a_newline_is_still_a_file(tmp_path):
     d = tmp_path / "nl"
     d.mkdir()
@@ -46,6 +47,7 @@ def test_a_file_name_with_a_newline_is_still_a_file(tmp_path):
     assert rec["article"]["title"].startswith("北京市扎实开展") and len(rec["article"]["paragraphs"]) == 18
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_lone_surrogate_and_deep_nesting_are_error_records_next_to_good_files(tmp_path):
     d = _folder(tmp_path, 30)
@@ -73,6 +75,7 @@ def test_traceback_goes_to_the_log_with_v(tmp_path):
     assert p.returncode == 2 and "RecursionError" in p.stderr
 
 
+@pytest.mark.slow
 def test_the_largest_allowed_inputs_finish(tmp_path):
     text = "标题\n" + "北京召开会议。" * 7142  # 49,995 characters: the web limit is 50,000
     t0 = time.perf_counter()
@@ -85,6 +88,7 @@ def test_the_largest_allowed_inputs_finish(tmp_path):
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_stops_run_keeps_results_and_resume_finishes(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
@@ -111,6 +115,7 @@ def test_sigterm_stops_run_keeps_results_and_resume_finishes(tmp_path):
     assert len(ids) == 16 and len(set(ids)) == 16
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_existing_results_are_refused_without_resume_or_overwrite(tmp_path):
     out = tmp_path / "out"
@@ -125,6 +130,7 @@ def test_existing_results_are_refused_without_resume_or_overwrite(tmp_path):
     assert len(records(out)) == 1 and (out / "results.jsonl").read_bytes() != before
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path):
     from filelock import FileLock
 
@@ -137,6 +143,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp
     assert run_cli("run", str(SEED), "-o", str(out), "--config", "extractive", "--resume").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_a_torn_line_in_the_middle_drops_only_that_line(tmp_path):
     d = _folder(tmp_path, 12)
@@ -169,6 +176,7 @@ def test_csv_cells_cannot_become_formulas_and_jsonl_keeps_the_text(tmp_path):
     assert "'" + evil in cells and "'+f2" in cells and "'@SUM(1+1)" in cells
 
 
+@pytest.mark.slow
 def test_a_repeated_id_gets_a_duplicate_error_record(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "same", "text": "北京。"}, ensure_ascii=False) + "\n"
@@ -253,6 +261,7 @@ def test_jsonl_records_name_their_line_and_ids_are_checked(tmp_path):
     assert "not dict" in recs[2]["error"] and "not bool" in recs[4]["error"]
 
 
+@pytest.mark.slow
 def test_bad_files_each_give_one_error_record_and_siblings_are_processed(tmp_path):
     d = tmp_path / "mixed"
     d.mkdir()

@@ -46,6 +46,7 @@ def test_run_on_seed_and_mixed_folder_with_the_real_model(tmp_path, mixed_folder
         assert (out / name).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_jsonl_input_and_all_formats(tmp_path):
     src = tmp_path / "articles.jsonl"
     seed_lines = SEED.read_text(encoding="utf-8").split("\n")
@@ -72,6 +73,7 @@ def test_jsonl_input_and_all_formats(tmp_path):
     assert "## 北京主题教育" in md and "**摘要**" in md and "Error:" in md
 
 
+@pytest.mark.slow
 def test_all_good_input_exits_zero_and_stdin_works(tmp_path):
     out = tmp_path / "out"
     p = run_cli("run", "-", "-o", str(out), "--config", "extractive", input=SEED.read_text(encoding="utf-8"))
@@ -80,6 +82,7 @@ def test_all_good_input_exits_zero_and_stdin_works(tmp_path):
     assert rec["article"]["title"] == "北京市扎实开展“不忘初心、牢记使命”主题教育"
 
 
+@pytest.mark.slow
 def test_ids_are_stable_across_runs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_cli("run", "seeds/", "-o", str(a), "--config", "extractive").returncode == 0
@@ -123,6 +126,7 @@ def test_resume_after_sigkill_gives_each_article_exactly_once(tmp_path):
     assert all("error" not in r for r in recs)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_resume_skips_done_articles_without_work(tmp_path):
     src = _six_articles(tmp_path)

@@ -12,6 +12,7 @@ from summarizer.evaluate import rouge_chars, run_eval, translation_scores
 from conftest import EVAL
 
 
+@pytest.mark.slow
 def test_metric_wiring_on_three_lines(tmp_path):
     refs = ["The hotline gets 6,500 calls a day.", "Beijing held a meeting on Monday.", "Prices rose 9.4% in June."]
     perfect = translation_scores(refs, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])

@@ -26,6 +26,7 @@ MESSAGES = [
 ]
 
 
+@pytest.mark.slow
 def test_causal_generate_is_batched_and_ordered(tiny_causal):
     gen = TransformersCausalGenerator(ModelConfig(backend="transformers", model=str(tiny_causal), batch_size=2))
     opts = GenerationOptions(max_new_tokens=8)
@@ -72,6 +73,7 @@ def test_device_auto_is_cpu_without_cuda(monkeypatch):
     assert resolve_device("cpu") == "cpu" and resolve_device("cuda") == "cuda"
 
 
+@pytest.mark.slow
 def test_hub_config_loads_up_to_the_download_step():
     import os
     import subprocess

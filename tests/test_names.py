@@ -69,6 +69,7 @@ def test_missing_names_compares_letters_only():
     assert [n.source for n in missing_names("推进京津冀协同发展", "developing Beijing and Tianjin", region)] == ["京津冀"]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_name_finder_precision_and_recall_on_hand_listed_crawl_articles():
     scores = name_finder_scores(LISTING, EVAL / "crawl")

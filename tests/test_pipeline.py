@@ -19,6 +19,7 @@ def pipe():
     return load_pipeline("extractive")
 
 
+@pytest.mark.slow
 def test_pipeline_on_tiny_model_keeps_paragraph_alignment(tiny_causal, tmp_path):
     cfg_path = tmp_path / "tiny.toml"
     cfg_path.write_text(
@@ -92,6 +93,7 @@ def test_any_exception_while_one_article_is_processed_becomes_its_error_record()
     assert not isinstance(out[0], ErrorRecord) and not isinstance(out[2], ErrorRecord)
 
 
+@pytest.mark.slow
 def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish():
     cfg = load_config("small", {"limits.article_seconds": 0.5, "tasks": ["summary"]}, environ={})
     pipe = Pipeline(cfg, generators={"llm": CountingGenerator(delay=0.2)})
@@ -128,6 +130,7 @@ def test_process_stream_shows_the_summary_then_each_paragraph_and_ends_with_the_
                                                                                  whole.notes)
 
 
+@pytest.mark.slow
 def test_a_cancelled_stream_stops_before_its_next_model_request():
     import threading
     import time

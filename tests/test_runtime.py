@@ -27,6 +27,9 @@ from summarizer.smoke import (
 
 from conftest import CLI, ROOT, clean_env, records
 
+# Real server or worker processes: seconds each, so in make test, not in make check.
+pytestmark = pytest.mark.slow
+
 MESSAGES = [[{"role": "user", "content": "北京市委书记蔡奇强调"}], [{"role": "user", "content": "12345市民热线"}]]
 
 # The flags line of the AMX Xeon where the natively built llama.cpp died with SIGILL (issue 24), and of a CPU

@@ -132,7 +132,7 @@ def test_a_summary_stating_what_the_article_does_not_is_retried_then_replaced_by
     right = "北京市委书记蔡奇调研消费新地标建设，要求打造国际消费中心城市。"
     gen = Answers([wrong, right])
     out = summarize(article, gen, SummarizeConfig(), max_chars=200)
-    assert out.text == right and gen.calls == 2 and out.warnings == []
+    assert out.text == right and gen.calls == 2 and out.warnings == [] and not out.fallback
     # The retry names the number the article lacks.
     assert "9,999" in gen.requests[1][-1]["content"] and "原文中没有" in gen.requests[1][-1]["content"]
 
@@ -140,7 +140,7 @@ def test_a_summary_stating_what_the_article_does_not_is_retried_then_replaced_by
     gen = Answers([wrong, invented])
     out = summarize(article, gen, SummarizeConfig(), max_chars=200)
     assert gen.calls == 2 and "9999" not in out.text and "王小明" not in out.text
-    assert any("used the extractive summary instead" in w for w in out.warnings)
+    assert any("used the extractive summary instead" in w for w in out.warnings) and out.fallback
 
 
 def test_a_hard_cut_never_ends_inside_a_number():

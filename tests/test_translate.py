@@ -132,6 +132,8 @@ def test_a_lost_name_repairs_only_its_sentence_once():
     assert "会议" not in gen.seen[1][0][-1]["content"]
     assert out.notes == ["retried 1 segment(s) that leaked Chinese, lost numbers or names, or left content out; "
                          "1 fully repaired"] and out.warnings == []
+    # Code reads the counts, never the note: metrics and benchmarks count `retried`.
+    assert (out.retried, out.repaired) == (1, 1)
 
 
 def test_a_description_instead_of_a_translation_is_redone_sentence_by_sentence_or_flagged():
