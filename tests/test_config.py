@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from summarizer import load_config
-from summarizer.config import ConfigError, GenerationOptions, LimitsConfig, SummarizeConfig, TranslateConfig, list_configs
+from summarizer.config import ConfigError, LimitsConfig, SummarizeConfig, TranslateConfig, list_configs
 
 
 # What a bundled config may leave out of the tuned defaults, each with its reason in the file's comments.
