@@ -1,4 +1,5 @@
-"""Batch job plumbing shared by the local and Ray engines: finding inputs, resuming, writing results."""
+"""The batch core every interface calls (CLI, demo uploads, the API's batch route, Ray's driver), and its plumbing:
+finding inputs, one scheme of error-record ids, resume, duplicates, progress, writing results."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .pipeline import SKIP, ArticleResult, ErrorRecord, Pipeline, input_id
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["discover_inputs", "JsonlSink", "run_local", "read_records", "write_csv", "write_markdown", "finish_outputs",
+__all__ = ["discover_inputs", "JsonlSink", "run_local", "process", "Admission", "Progress", "read_records", "write_csv", "write_markdown", "finish_outputs",
            "OUTPUT_NAMES", "OutputError", "NoInputsError"]
 
 INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
@@ -258,10 +259,10 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
     # message here, instead of one error record per article.
     pipe.warm_up()
     failed = 0
-    admit = _Admission(sink)
-    bar = _Progress(len(items)) if progress else None
+    admit = Admission(sink.done)
+    bar = Progress(len(items)) if progress else None
     try:
-        for result in pipe.process_many(items, batch_size=batch_size, admit=admit):
+        for result in process(pipe, items, admission=admit, batch_size=batch_size):
             sink.write(result)
             if isinstance(result, ErrorRecord):
                 failed += 1
@@ -275,40 +276,65 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
     return failed + admit.failed_before
 
 
-class _Admission:
-    """Decides, per cleaned input, whether to process it: resume skips, duplicate ids become errors."""
+def process(pipe: Pipeline, items: Iterable[Any], *, admission: Admission | None = None, batch_size: int = 4,
+            max_chars: int | None = None, cancel: Any = None) -> Iterator[ArticleResult | ErrorRecord]:
+    """The batch core: inputs -> cleaning -> resume and duplicate filter -> `Pipeline.process_many` (articles
+    translated together) -> records in input order. The CLI, the demo's uploads, the API's batch route and Ray's
+    driver all go through it, so an input gets the same record, and a failure the same error id, everywhere.
 
-    def __init__(self, sink: JsonlSink):
-        self.sink = sink
+    Args:
+        pipe: The configured pipeline.
+        items: Inputs as for `Pipeline.process_many` (paths, text, records, ready `ErrorRecord`s).
+        admission: The resume/duplicate filter; a fresh one (nothing done yet) when None. Share one across calls
+            to find duplicates across them.
+        batch_size: Articles translated together.
+        max_chars: Summary length limit (default from the config).
+        cancel: A `threading.Event`; when set the work stops before its next model request (`Cancelled`).
+    """
+    admission = admission if admission is not None else Admission({})
+    yield from pipe.process_many(items, batch_size=batch_size, max_chars=max_chars, admit=admission, cancel=cancel)
+
+
+class Admission:
+    """Decides, per cleaned input, whether to process it: ids already done are skipped (resume), a repeated id
+    becomes a "duplicate id" error record with a ``dup-`` id stable across runs."""
+
+    def __init__(self, done: dict[str, bool]):
+        """Args: done: ids already written, each with whether it succeeded (`JsonlSink.done`)."""
+        self.done = done
         self.seen: dict[str, str] = {}
         self.count: dict[str, int] = {}
+        # Inputs skipped because done, and of those the ones that had failed.
         self.skipped = 0
         self.failed_before = 0
 
     def __call__(self, rec: Article | ErrorRecord):
-        rid = rec.id
-        if rid in self.seen and isinstance(rec, Article):
+        return self.check(rec.id, rec.source, isinstance(rec, Article))
+
+    def check(self, rid: str, source: str | None, is_article: bool = True):
+        """None to go on, `SKIP` to drop the input (done before), or the `ErrorRecord` of a duplicate id."""
+        if rid in self.seen and is_article:
             n = self.count[rid] = self.count.get(rid, 0) + 1
-            dup_id = "dup-" + hashlib.sha256(f"{rid}\0{rec.source}\0{n}".encode("utf-8", "replace")).hexdigest()[:12]
-            if dup_id in self.sink.done:
+            dup_id = "dup-" + hashlib.sha256(f"{rid}\0{source}\0{n}".encode("utf-8", "replace")).hexdigest()[:12]
+            if dup_id in self.done:
                 return self._skip(dup_id)
-            return ErrorRecord(id=dup_id, source=rec.source,
+            return ErrorRecord(id=dup_id, source=source,
                                error=f"duplicate id {rid!r}: {self.seen[rid]} already has it")
-        if rid in self.sink.done:
+        if rid in self.done:
             self.seen.setdefault(rid, "an earlier record")
             return self._skip(rid)
-        self.seen[rid] = rec.source or "an earlier record"
+        self.seen[rid] = source or "an earlier record"
         return None
 
     def _skip(self, rid: str):
         self.skipped += 1
-        if not self.sink.done[rid]:
+        if not self.done[rid]:
             self.failed_before += 1
         return SKIP
 
 
-class _Progress:
-    """A tqdm bar on a terminal; plain log lines otherwise."""
+class Progress:
+    """Progress of a batch job on stderr: a tqdm bar on a terminal, plain log lines otherwise."""
 
     def __init__(self, total: int):
         self.total, self.n, self.t0 = total, 0, time.perf_counter()
@@ -319,6 +345,7 @@ class _Progress:
             self.bar = tqdm(total=total, unit="article", file=sys.stderr)
 
     def step(self, result) -> None:
+        """One record written (an `ArticleResult`, an `ErrorRecord`, or anything with ``id`` and ``error``)."""
         self.n += 1
         elapsed = time.perf_counter() - self.t0
         rate = self.n / elapsed * 60 if elapsed else 0.0
@@ -328,11 +355,12 @@ class _Progress:
             self.bar.update(1)
         else:
             eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
-            status = "error" if isinstance(result, ErrorRecord) else "ok"
+            status = "error" if isinstance(result, ErrorRecord) or getattr(result, "error", None) else "ok"
             print(f"[{self.n}/{self.total}] {result.id} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """End the bar."""
         if self.bar is not None:
             self.bar.close()
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .clean import Article, ArticleError, article_from_record, check_id, clean_article, path_text
 from .config import Config, load_config
-from .models import BudgetedGenerator, Generator, ModelInfo
+from .models import BudgetedGenerator, Cancelled, Generator, ModelInfo
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
 from .checks import Glossary, load_glossary
 from .config import SummarizeConfig
@@ -263,6 +263,7 @@ class Pipeline:
         batch_size: int = 4,
         max_chars: int | None = None,
         admit: Callable[[Article | ErrorRecord], Any] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[ArticleResult | ErrorRecord]:
         """Process many inputs, batching translation across articles; yields in input order.
 
@@ -278,8 +279,11 @@ class Pipeline:
             admit: Called with each cleaned `Article` (and each error record) before any model work: return
                 None to go on, `SKIP` to drop it silently, or an `ErrorRecord` to emit instead (the batch
                 job uses it for resume, duplicate ids and limits).
+            cancel: When set, the work stops before its next model request and `Cancelled` is raised (a client
+                that left); the articles not yet done get no record.
         """
         batch: list[Article] = []
+        cancelled = cancel.is_set if cancel is not None else None
         clean_times: list[float] = []
         summary_cfg = self._summary_config(max_chars)
         for item in items:
@@ -299,31 +303,33 @@ class Pipeline:
                 rec = verdict
             if isinstance(rec, ErrorRecord):
                 if batch:
-                    yield from self._run_safely(batch, clean_times, summary_cfg)
+                    yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
                     batch, clean_times = [], []
                 yield rec
                 continue
             batch.append(rec)
             clean_times.append(time.perf_counter() - t0)
             if len(batch) >= batch_size:
-                yield from self._run_safely(batch, clean_times, summary_cfg)
+                yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
                 batch, clean_times = [], []
         if batch:
-            yield from self._run_safely(batch, clean_times, summary_cfg)
+            yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
 
-    def _run_safely(self, batch, clean_times, summary_cfg):
+    def _run_safely(self, batch, clean_times, summary_cfg, cancelled=None):
+        if cancelled is not None and cancelled():
+            raise Cancelled("the job was cancelled")
         try:
-            yield from self._run(batch, clean_times, summary_cfg)
+            yield from self._run(batch, clean_times, summary_cfg, cancelled=cancelled)
         except Exception as exc:  # noqa: BLE001 - one failing batch must not end the run
-            if isinstance(exc, ModelCrashed) and exc.in_a_row >= CRASHES_TO_STOP:
-                # The worker dies on whatever it is given: stop, and leave this batch for --resume.
+            if isinstance(exc, Cancelled) or (isinstance(exc, ModelCrashed) and exc.in_a_row >= CRASHES_TO_STOP):
+                # Nobody wants the rest; or the worker dies on whatever it is given: stop, leave it for --resume.
                 raise
             if len(batch) == 1:
                 _log_failure(batch[0], exc)
                 yield error_record(batch[0], exc)
                 return
             for article, ct in zip(batch, clean_times):
-                yield from self._run_safely([article], [ct], summary_cfg)
+                yield from self._run_safely([article], [ct], summary_cfg, cancelled)
 
     def _summary_config(self, max_chars: int | None) -> SummarizeConfig:
         # The per-call length limit becomes part of the summary config once, here, instead of riding along.

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .batch import JsonlSink, NoInputsError
+from .batch import Admission, JsonlSink, NoInputsError, Progress
 from .config import Config
 from .clean import ArticleError, read_file
-from .pipeline import ErrorRecord, Pipeline, error_record, input_id
+from .pipeline import SKIP, ErrorRecord, Pipeline, error_record
 
 logger = logging.getLogger("summarizer")
 
@@ -133,31 +133,36 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
             num_cpus=threads if not address else 1,
             num_gpus=gpus_per_worker or None,
         )
-        n = 0
+        # The batch core's duplicate filter and progress, on the records the actors send back.
+        admission = Admission(dict(sink.done))
+        progress = Progress(len(rows))
         skipped: set[str] = set()
-        sources: dict[str, str | None] = {}
+        delivered: set[tuple[str, str | None]] = set()
         for row in ds.iter_rows():
             rec = json.loads(row["record"])
             if "skipped" in rec:
                 if rec["skipped"] not in skipped:
                     skipped.add(rec["skipped"])
                     failed += not rec["ok"]
+                    progress.total -= 1
                 continue
-            n += 1
             source = rec.get("source") or rec.get("article", {}).get("source")
-            if rec["id"] in sources and sources[rec["id"]] != source:
-                rec = ErrorRecord(id=input_id(Path(f"{source}#dup")), source=source,
-                                  error=f"duplicate id {rec['id']!r}: {sources[rec['id']]} already has it").to_dict()
-            if rec["id"] in sink.done:
+            if (rec["id"], source) in delivered:
                 continue  # a retried block can deliver a record twice; the output keeps one
-            sources.setdefault(rec["id"], source)
+            delivered.add((rec["id"], source))
+            verdict = admission.check(rec["id"], source, "error" not in rec)
+            if verdict is SKIP:
+                continue
+            if isinstance(verdict, ErrorRecord):
+                rec = verdict.to_dict()
             if "error" in rec:
                 failed += 1
                 sink.write(ErrorRecord(**rec))
                 print(f"error: {rec.get('source') or rec['id']}: {rec['error']}", file=sys.stderr)
             else:
                 sink.write(_Raw(rec))
-            print(f"[{n}/{len(rows)}] {rec['id']} {'error' if 'error' in rec else 'ok'}", file=sys.stderr, flush=True)
+            progress.step(_Raw(rec))
+        progress.close()
     finally:
         if started:
             ray.shutdown()
@@ -168,8 +173,8 @@ class _Raw:
     """A result already serialised by a worker, written as is."""
 
     def __init__(self, d: dict[str, Any]):
+        self.id, self.error = d["id"], d.get("error")
         self._d = d
-        self.id = d["id"]
 
     def to_dict(self) -> dict[str, Any]:
         return self._d

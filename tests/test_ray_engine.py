@@ -96,3 +96,18 @@ def test_a_crashing_worker_is_retried_and_nothing_is_lost_or_duplicated(inputs, 
     lines = (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()
     ids = [json.loads(x)["id"] for x in lines]
     assert len(ids) == 11 and len(set(ids)) == 11
+
+
+def test_a_repeated_id_gets_the_same_duplicate_record_on_ray_as_locally(tmp_path):
+    # Both engines go through the batch core's duplicate filter: one id scheme everywhere.
+    src = tmp_path / "dups.jsonl"
+    src.write_text('{"id": "same", "text": "北京召开会议。"}\n{"id": "same", "text": "上海召开会议。"}\n'
+                   '{"id": "other", "text": "广州召开会议。"}\n', encoding="utf-8")
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    p_local = _run(str(src), "-o", str(local), "--config", "extractive")
+    p_ray = _run(str(src), "-o", str(ray_out), "--config", "extractive", "--engine", "ray", "--num-workers", "1")
+    assert p_local.returncode == p_ray.returncode == 2, p_ray.stderr[-3000:]
+    a, b = _records(local / "results.jsonl"), _records(ray_out / "results.jsonl")
+    assert set(a) == set(b) and len(b) == 3
+    (dup,) = [r for r in b.values() if "error" in r]
+    assert dup["id"].startswith("dup-") and "duplicate id 'same'" in dup["error"] and dup == a[dup["id"]]
