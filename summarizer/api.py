@@ -31,12 +31,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .batch import Admission
+from .batch import process as batch_process
 from .checks import Glossary
 from .clean import ArticleError, InputTooLarge
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
 from .runtime import ModelCrashed, is_loaded, loading
-from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message
+from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, error_record, input_id
 from .translate import TaskError
 
 logger = logging.getLogger("summarizer")
@@ -44,6 +46,8 @@ logger = logging.getLogger("summarizer")
 __all__ = ["create_api", "WorkQueue", "QueueFull", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
 
 MAX_GLOSSARY_TERMS = 500
+# Articles of one batch request translated together, as `summarizer run` does by default.
+BATCH_SIZE = 4
 
 
 # ---------------------------------------------------------------- schema
@@ -367,6 +371,44 @@ class _Work:
         return result
 
 
+    def run_batch(self, items: list[Any], cancel: threading.Event,
+                  emit: Callable[[ArticleResult | ErrorRecord], None]) -> None:
+        """The batch route's work, through the batch core: consecutive articles that share a pipeline variant and
+        summary length are translated together; an item that is not a valid article is an error record in its
+        place (the core's id scheme), and one id given twice gets the core's duplicate record."""
+        admission = Admission({})
+        groups: list[tuple[Any, list[Any]]] = []  # ((variant, max_chars), inputs), in input order
+        for n, raw in enumerate(items):
+            try:
+                item = _article_in(raw, f"articles[{n}].")
+                key: Any = (self.pipeline_for(item), item.max_chars)
+                source: Any = self.input_of(item)
+            except _Refused as exc:
+                inner = raw.get("record") if isinstance(raw, dict) and isinstance(raw.get("record"), dict) else raw
+                key, source = None, ErrorRecord(id=input_id(inner), source=None, error=exc.message,
+                                                kind="InputTooLarge" if exc.status == 413 else "ArticleError")
+            if groups and (key is None or groups[-1][0] == key):
+                groups[-1][1].append(source)
+            else:
+                groups.append((key or (self.pipe, None), [source]))
+        for (target, max_chars), sources in groups:
+            sent = 0
+            try:
+                for rec in batch_process(target, sources, admission=admission, batch_size=BATCH_SIZE,
+                                         max_chars=max_chars, cancel=cancel):
+                    self.metrics.observe(rec)
+                    emit(rec)
+                    sent += 1
+            except Cancelled:
+                return
+            except ModelCrashed as exc:
+                # The worker died on the articles in a row: each one left gets the crash as its record.
+                for source in sources[sent:]:
+                    rec = error_record(source, exc)
+                    self.metrics.observe(rec, exc)
+                    emit(rec)
+
+
 class _BatchStream(Response):
     """NDJSON of a batch whose model work runs apart from the socket.
 
@@ -526,16 +568,8 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
         slot = take_slot(wait=False)
 
         def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
-            for n, raw in enumerate(items):
-                if cancel.is_set():
-                    return
-                try:
-                    rec: dict[str, Any] = work.run(_article_in(raw, f"articles[{n}]."), cancel).to_dict()
-                except _Refused as exc:
-                    if cancel.is_set():
-                        return
-                    rec = ErrorRecord(id=f"#{n}", source=None, error=exc.message).to_dict()
-                emit((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+            work.run_batch(items, cancel, lambda rec: emit((json.dumps(rec.to_dict(), ensure_ascii=False)
+                                                            + "\n").encode("utf-8")))
 
         metrics.requests.labels("/v1/articles:batch", "200").inc()
         return _BatchStream(produce, slot)

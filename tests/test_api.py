@@ -87,8 +87,26 @@ def test_batch_streams_ndjson_one_record_per_article(api):
         lines = [json.loads(line) for line in r.iter_lines() if line]
     assert len(lines) == 3
     assert lines[0]["article"]["title"] == "短讯标题"
-    assert lines[1]["id"] == "#1" and "empty" in lines[1]["error"]
+    # The batch core's error ids, as `summarizer run` gives them: a hash of the input, the record's own id.
+    assert lines[1]["id"].startswith("err-") and "empty" in lines[1]["error"] and lines[1]["kind"] == "ArticleError"
     assert lines[2]["id"] == "r2"
+
+
+def test_a_batch_is_the_cli_job_duplicates_and_error_ids_included(api, tmp_path):
+    texts = [f"标题{i}\n北京第{i}次会议讨论了城市发展问题。" for i in range(5)]
+    inputs = [{"id": f"a{i}", "text": t} for i, t in enumerate(texts)] + [{"id": "a1", "text": "上海。"}]
+    body = {"articles": [{"record": r} for r in inputs] + [{"text": "  "}]}
+    with httpx.stream("POST", api.url + "/v1/articles:batch", json=body, timeout=120) as r:
+        got = [json.loads(line) for line in r.iter_lines() if line]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in inputs), encoding="utf-8")
+    assert run_cli("run", str(src), "-o", str(tmp_path / "out"), "--config", "extractive").returncode == 2
+    cli = records(tmp_path / "out")
+    assert [g["id"] for g in got[:5]] == [c["id"] for c in cli[:5]]
+    # A duplicate's id hashes its source (a JSONL line for the CLI, none over HTTP), so it is stable across runs.
+    assert got[5]["id"].startswith("dup-") and cli[5]["id"].startswith("dup-")
+    assert "duplicate id 'a1'" in got[5]["error"] and "duplicate id 'a1'" in cli[5]["error"]
+    assert got[6]["id"].startswith("err-") and [g["summary_zh"] for g in got[:5]] == [c["summary_zh"] for c in cli[:5]]
 
 
 def test_health_metrics_and_docs(api):
@@ -146,7 +164,8 @@ def test_a_full_queue_is_503_with_retry_after(tmp_path):
                                          "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
     try:
         slow = "标题\n" + "".join(f"北京第{i}次会议讨论了城市发展问题。" for i in range(300))
-        body = {"articles": [{"text": slow}] * 40}  # holds the one slot for several seconds
+        # Forty different articles (the same text twice is a duplicate id) hold the one slot for several seconds.
+        body = {"articles": [{"text": f"{slow}{i}"} for i in range(40)]}
         holder = threading.Thread(target=lambda: _post(srv, "/v1/articles:batch", body).read(), daemon=True)
         holder.start()
         deadline = time.time() + 30
