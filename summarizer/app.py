@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from .batch import markdown_report
+from .batch import process as batch_process
 from .clean import ArticleError
 from .api import WorkQueue, create_api
 from .guard import LOCAL_HOSTS, header_timeout_protocol
 from .models import Cancelled
 from .runtime import clear_generators
-from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, load_pipeline
+from .pipeline import ArticleResult, Pipeline, error_message, load_pipeline
 
 logger = logging.getLogger("summarizer")
 
@@ -160,26 +161,32 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
         first: ArticleResult | None = None
         slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()
         with slot:
-            for name, item in items:
-                if cancel.is_set():
-                    break
-                result: ArticleResult | None = None
+            if len(items) == 1:
+                # One article streams: the summary, then each English paragraph as it is translated.
+                name, item = items[0]
                 try:
-                    for result in pipe.process_stream(item, max_chars=limit, cancel=cancel):
-                        yield _outputs(result, records, done=False)
+                    for first in pipe.process_stream(item, max_chars=limit, cancel=cancel):
+                        yield _outputs(first, records, done=False)
                 except Cancelled:
-                    break
-                except Exception as exc:  # noqa: BLE001 - one bad article must not take the request down
+                    first = None
+                except Exception as exc:  # noqa: BLE001 - a plain message, never a stack trace
                     if not isinstance(exc, ArticleError):
                         logger.info("web request: %s failed", name, exc_info=exc)
-                    message = error_message(exc)
-                    if len(items) == 1:
-                        raise gr.Error(f"{name}: {message}") from None
-                    records.append(ErrorRecord(id=name, source=name, error=message).to_dict())
-                    continue
-                first = first or result
-                records.append(_public(result.to_dict(), name))
-                yield _outputs(result, records, done=False)
+                    raise gr.Error(f"{name}: {error_message(exc)}") from None
+                if first is not None:
+                    records.append(_public(first.to_dict(), name))
+            else:
+                # Several: the batch core, one article at a time so each joins the table as soon as it is done;
+                # the same records and error ids `summarizer run` gives.
+                done = batch_process(pipe, [item for _, item in items], batch_size=1, max_chars=limit, cancel=cancel)
+                try:
+                    for (name, _), rec in zip(items, done):
+                        records.append(_public(rec.to_dict(), name))
+                        if isinstance(rec, ArticleResult):
+                            first = first or rec
+                            yield _outputs(rec, records, done=False)
+                except Cancelled:
+                    pass
         if first is None:
             raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
         yield _outputs(first, records, done=True, files=downloads.write(records))
@@ -246,9 +253,11 @@ def show_record(records: list[dict[str, Any]] | None, evt: Any) -> tuple:
 
 
 def _public(record: dict[str, Any], name: str) -> dict[str, Any]:
-    """A result record as a web client sees it: the upload's file name, never the server's path."""
+    """A record as a web client sees it: the upload's file name, never the server's path."""
     if record.get("article", {}).get("source"):
         record["article"]["source"] = name
+    if record.get("source"):
+        record["source"] = name
     return record
 
 
