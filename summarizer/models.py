@@ -126,7 +126,8 @@ class LlamaCppGenerator(Generator):
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install llama-cpp-python") from exc
+            raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install 'summarizer[llm]' "
+                                 "(or bash scripts/setup.sh llm,model)") from exc
         path, sha = gguf_path(cfg)
         from .smoke import BuildBroken, check_runtime
 
@@ -260,7 +261,7 @@ class _TorchGenerator(Generator):
             import torch
             import transformers
         except ImportError as exc:
-            raise ModelLoadError("the transformers backends need torch and transformers installed") from exc
+            raise ModelLoadError("the transformers backends need torch and transformers: pip install 'summarizer[hub]'") from exc
         self.device = resolve_device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)

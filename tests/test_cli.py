@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -166,3 +167,17 @@ def test_help_for_each_subcommand(sub):
 def test_unknown_config_is_a_clear_error(tmp_path):
     p = run_cli("run", str(SEED), "-o", str(tmp_path / "o"), "--config", "nope")
     assert p.returncode == 1 and "unknown config 'nope'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_core_install_is_light_and_importing_it_loads_no_model_or_web_stack():
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = " ".join(meta["dependencies"]).lower()
+    for heavy in ("torch", "transformers", "gradio", "fastapi", "llama-cpp", "ray"):
+        assert heavy not in core, heavy
+    assert {"llm", "serve", "hub", "ray", "model", "model-small"} <= set(meta["optional-dependencies"])
+    code = ("import sys, summarizer, summarizer.cli, summarizer.batch, summarizer.names, summarizer.evaluate; "
+            "print(sorted(m for m in ('torch', 'transformers', 'gradio', 'fastapi', 'llama_cpp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
