@@ -23,10 +23,11 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,12 +39,13 @@ from .clean import ArticleError, InputTooLarge
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
 from .runtime import ModelCrashed, is_loaded, loading
+from .server import QueueFull, WorkQueue
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, error_record, input_id
 from .translate import TaskError
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["create_api", "WorkQueue", "QueueFull", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
+__all__ = ["create_api", "router", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
 
 MAX_GLOSSARY_TERMS = 500
 # Articles of one batch request translated together, as `summarizer run` does by default.
@@ -141,75 +143,7 @@ class Health(BaseModel):
     queue: QueueOut
 
 
-# ---------------------------------------------------------------- the shared queue
-
-class QueueFull(RuntimeError):
-    """No slot free and the waiting line is full."""
-
-
-class WorkQueue:
-    """The bounded queue in front of the one model of the process, shared by the demo and the API.
-
-    At most `concurrency` jobs run; at most `max_waiting` wait. The API is refused (503) when the line is
-    full; the demo's own Gradio queue waits in line here.
-    """
-
-    def __init__(self, concurrency: int = 1, max_waiting: int = 16):
-        self.concurrency, self.max_waiting = max(1, concurrency), max(0, max_waiting)
-        self.running = self.waiting = 0
-        self._cond = threading.Condition()
-
-    def slot(self, *, wait: bool = True, cancel: threading.Event | None = None) -> _Slot:
-        """A context manager holding one slot.
-
-        Raises:
-            QueueFull: At once, when not `wait` and the waiting line is full.
-            Cancelled: `cancel` was set while this job waited in line (its client left).
-        """
-        with self._cond:
-            if not wait and self.running >= self.concurrency and self.waiting >= self.max_waiting:
-                raise QueueFull(f"{self.running} running and {self.waiting} waiting")
-            self.waiting += 1
-            try:
-                while self.running >= self.concurrency:
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("the client left while waiting for the model")
-                    self._cond.wait(timeout=None if cancel is None else 0.25)
-            finally:
-                self.waiting -= 1
-            self.running += 1
-        return _Slot(self)
-
-    def _release(self) -> None:
-        with self._cond:
-            self.running -= 1
-            self._cond.notify()
-
-    def state(self) -> dict[str, int]:
-        """Running and waiting jobs, and the limits."""
-        with self._cond:
-            return {"running": self.running, "waiting": self.waiting, "concurrency": self.concurrency,
-                    "max_waiting": self.max_waiting}
-
-
-class _Slot:
-    def __init__(self, queue: WorkQueue):
-        self._queue, self._held = queue, True
-
-    def __enter__(self) -> _Slot:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._queue._release()
-
-
 # ---------------------------------------------------------------- metrics
-
 class Metrics:
     """Prometheus metrics in a registry of their own (nothing global is touched at import)."""
 
@@ -469,9 +403,141 @@ class _BatchStream(Response):
             watcher.cancel()
 
 
+# ---------------------------------------------------------------- the routes
+
+def _body_schema(name: str) -> dict[str, Any]:
+    # The handlers read and parse the body themselves (off the event loop, after the guard): the schema is stated.
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 408: {"model": ErrorOut}, 413: {"model": ErrorOut},
+    422: {"model": ErrorOut}, 429: {"model": ErrorOut}, 503: {"model": ErrorOut}, 504: {"model": ErrorOut}}
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the routes share, kept on ``app.state.service`` by `create_api`."""
+
+    # The one pipeline (and model) of the process.
+    pipe: Pipeline
+    # The queue in front of the model, shared with the demo.
+    queue: WorkQueue
+    # Prometheus counters of this app.
+    metrics: Metrics
+    # The model work: pipeline variants, size checks, cancellable runs.
+    work: _Work
+
+
+def service(request: Request) -> Service:
+    """The routes' dependency: this app's `Service`."""
+    return request.app.state.service
+
+
+def take_slot(svc: Service, cancel: threading.Event | None = None, wait: bool = True):
+    """A slot of the queue, or the 503 a client gets when the line is full."""
+    try:
+        return svc.queue.slot(wait=wait, cancel=cancel)
+    except QueueFull:
+        raise _Refused(503, "the server is busy (queue full); retry later", {"Retry-After": "30"}) from None
+
+
+def process_one(svc: Service, raw: bytes, cancel: threading.Event) -> ArticleResult:
+    """The single route's work, off the event loop: parse, check sizes, wait for a slot, process."""
+    item = _article_in(_parse_json(raw))
+    svc.work.input_of(item)  # a too-large input is refused before it waits for the model
+    try:
+        with take_slot(svc, cancel, wait=False):
+            return svc.work.run(item, cancel)
+    except Cancelled:
+        raise _Refused(499, "the client left") from None
+
+
+def parse_batch(raw: bytes, max_files: int) -> list[Any]:
+    """The batch body's article objects; a body of the wrong shape is refused whole."""
+    body = _parse_json(raw)
+    if not isinstance(body, dict) or set(body) != {"articles"} or not isinstance(body["articles"], list):
+        raise _Refused(422, 'the body must be {"articles": [...]}, a list of article objects')
+    items = body["articles"]
+    if not items:
+        raise _Refused(422, "articles: the list is empty")
+    if len(items) > max_files:
+        raise _Refused(413, f"{len(items)} articles; the limit is {max_files} per request")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            # The batch's shape is wrong, not one article: the whole request is refused.
+            raise _Refused(422, f"articles[{n}] is a {type(item).__name__}, not an article object")
+    return items
+
+
+@router.post("/v1/articles", response_model=ResultOut, responses=RESPONSES, tags=["articles"],
+             summary="Summarize and translate one article", openapi_extra=_body_schema("ArticleIn"))
+async def post_article(request: Request, svc: Service = Depends(service)) -> Any:
+    """One article in, its record out (the record `summarizer run` writes)."""
+    cancel = threading.Event()
+    task = asyncio.ensure_future(run_in_threadpool(process_one, svc, await request.body(), cancel))
+    try:
+        # A client that leaves (a timeout on its side) cancels the work before its next model request.
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            if not done and await request.is_disconnected():
+                cancel.set()
+        result = task.result()
+    finally:
+        cancel.set()
+    svc.metrics.requests.labels("/v1/articles", "200").inc()
+    return result.to_dict()
+
+
+@router.post("/v1/articles:batch", responses={200: {"content": {"application/x-ndjson": {}},
+                                                    "description": "One JSON record per line, in input order"},
+                                               **RESPONSES},
+             tags=["articles"], summary="Process several articles, streamed as NDJSON",
+             openapi_extra=_body_schema("BatchIn"))
+async def post_batch(request: Request, svc: Service = Depends(service)) -> Response:
+    """Several articles in, NDJSON out as each finishes (through the batch core)."""
+    items = await run_in_threadpool(parse_batch, await request.body(), svc.pipe.config.limits.max_files)
+    slot = take_slot(svc, wait=False)
+
+    def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
+        svc.work.run_batch(items, cancel, lambda rec: emit((json.dumps(rec.to_dict(), ensure_ascii=False)
+                                                            + "\n").encode("utf-8")))
+
+    svc.metrics.requests.labels("/v1/articles:batch", "200").inc()
+    return _BatchStream(produce, slot)
+
+
+@router.get("/health", response_model=Health, tags=["service"], summary="Config, model state and queue")
+def health(svc: Service = Depends(service)) -> Any:
+    """Answers at once, also while a model loads."""
+    config = svc.pipe.config
+    model = config.models.get(config.translate.model) or config.models.get(config.summarize.model)
+    loaded = model is None or model.backend == "extractive" or is_loaded(model)
+    state = "loaded" if loaded else "loading" if loading(model) else "not loaded"
+    return {"status": "ok", "config": config.name, "tasks": list(config.tasks), "model_loaded": loaded,
+            "model": state, "queue": svc.queue.state()}
+
+
+@router.get("/metrics", tags=["service"], summary="Prometheus metrics", responses={200: {"content": {"text/plain": {}}}})
+def get_metrics(svc: Service = Depends(service)) -> Response:
+    """Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refused(request: Request, exc: _Refused) -> JSONResponse:
+    request.app.state.service.metrics.requests.labels(request.url.path, str(exc.status)).inc()
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+
 def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | None = None,
-               allowed_hosts: tuple[str, ...] | None = None):
-    """The FastAPI app with the REST routes; the demo is mounted on it by `app.create_server_app`.
+               allowed_hosts: tuple[str, ...] | None = None) -> FastAPI:
+    """The FastAPI app with the REST routes (`router`); `server.create_server_app` mounts the demo on it.
 
     Args:
         pipe: The one pipeline (and model) of the process.
@@ -487,117 +553,21 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     locked = bool(env.get("SUMMARIZER_AUTH")) and not keys
     limits = pipe.config.limits
     metrics = Metrics(pipe, queue)
-    work = _Work(pipe, metrics)
-
     app = FastAPI(title="summarizer", version="1", description=__doc__.split("\n\n")[0],
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.state.service = Service(pipe, queue, metrics, _Work(pipe, metrics))
+    app.state.metrics = metrics
     _serve_docs(app)
+    app.include_router(router)
+    app.add_exception_handler(_Refused, _refused)
     app.add_middleware(RequestGuard, keys=keys, locked=locked, per_minute=limits.api_requests_per_minute,
                        max_body=_body_limit(limits), body_seconds=limits.body_seconds,
                        allowed_hosts=None if keys else allowed_hosts,
                        methods={"/v1/articles": ("POST",), "/v1/articles:batch": ("POST",),
                                 "/health": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")},
                        on_refusal=lambda route, status: metrics.requests.labels(route, str(status)).inc())
-
-    def refuse(route: str, status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        metrics.requests.labels(route, str(status)).inc()
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-    @app.exception_handler(_Refused)
-    async def _refused(request: Request, exc: _Refused) -> JSONResponse:
-        return refuse(request.url.path, exc.status, exc.message, exc.headers)
-
-    responses = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 408: {"model": ErrorOut},
-                 413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut},
-                 503: {"model": ErrorOut}, 504: {"model": ErrorOut}}
-
-    def take_slot(cancel: threading.Event | None = None, wait: bool = True):
-        try:
-            return queue.slot(wait=wait, cancel=cancel)
-        except QueueFull:
-            raise _Refused(503, "the server is busy (queue full); retry later", {"Retry-After": "30"}) from None
-
-    def one(raw: bytes, cancel: threading.Event) -> ArticleResult:
-        item = _article_in(_parse_json(raw))
-        work.input_of(item)  # a too-large input is refused before it waits for the model
-        try:
-            with take_slot(cancel, wait=False):
-                return work.run(item, cancel)
-        except Cancelled:
-            raise _Refused(499, "the client left") from None
-
-    @app.post("/v1/articles", response_model=ResultOut, responses=responses, tags=["articles"],
-              summary="Summarize and translate one article", openapi_extra=_body_schema("ArticleIn"))
-    async def post_article(request: Request) -> Any:
-        cancel = threading.Event()
-        task = asyncio.ensure_future(run_in_threadpool(one, await request.body(), cancel))
-        try:
-            # A client that leaves (a timeout on its side) cancels the work before its next model request.
-            while not task.done():
-                done, _ = await asyncio.wait({task}, timeout=0.5)
-                if not done and await request.is_disconnected():
-                    cancel.set()
-            result = task.result()
-        finally:
-            cancel.set()
-        metrics.requests.labels("/v1/articles", "200").inc()
-        return result.to_dict()
-
-    def parse_batch(raw: bytes) -> list[Any]:
-        body = _parse_json(raw)
-        if not isinstance(body, dict) or set(body) != {"articles"} or not isinstance(body["articles"], list):
-            raise _Refused(422, 'the body must be {"articles": [...]}, a list of article objects')
-        items = body["articles"]
-        if not items:
-            raise _Refused(422, "articles: the list is empty")
-        if len(items) > limits.max_files:
-            raise _Refused(413, f"{len(items)} articles; the limit is {limits.max_files} per request")
-        for n, item in enumerate(items):
-            if not isinstance(item, dict):
-                # The batch's shape is wrong, not one article: the whole request is refused.
-                raise _Refused(422, f"articles[{n}] is a {type(item).__name__}, not an article object")
-        return items
-
-    @app.post("/v1/articles:batch", responses={200: {"content": {"application/x-ndjson": {}},
-                                                     "description": "One JSON record per line, in input order"},
-                                                **responses},
-              tags=["articles"], summary="Process several articles, streamed as NDJSON",
-              openapi_extra=_body_schema("BatchIn"))
-    async def post_batch(request: Request) -> Response:
-        items = await run_in_threadpool(parse_batch, await request.body())
-        slot = take_slot(wait=False)
-
-        def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
-            work.run_batch(items, cancel, lambda rec: emit((json.dumps(rec.to_dict(), ensure_ascii=False)
-                                                            + "\n").encode("utf-8")))
-
-        metrics.requests.labels("/v1/articles:batch", "200").inc()
-        return _BatchStream(produce, slot)
-
-    @app.get("/health", response_model=Health, tags=["service"], summary="Config, model state and queue")
-    def health() -> Any:
-        model = pipe.config.models.get(pipe.config.translate.model) or pipe.config.models.get(pipe.config.summarize.model)
-        loaded = model is None or model.backend == "extractive" or is_loaded(model)
-        state = "loaded" if loaded else "loading" if loading(model) else "not loaded"
-        return {"status": "ok", "config": pipe.config.name, "tasks": list(pipe.config.tasks), "model_loaded": loaded,
-                "model": state, "queue": queue.state()}
-
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics",
-             responses={200: {"content": {"text/plain": {}}}})
-    def get_metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     _document_bodies(app)
-    app.state.metrics = metrics
     return app
-
-
-def _body_schema(name: str) -> dict[str, Any]:
-    # The handlers read and parse the body themselves (off the event loop, after the guard): the schema is stated.
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
 
 
 def _document_bodies(app: FastAPI) -> None:

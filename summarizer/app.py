@@ -1,4 +1,5 @@
-"""The Gradio web demo: paste or upload crawled articles, get 中文摘要 and English side by side.
+"""The Gradio web demo: paste or upload crawled articles, get 中文摘要 and English side by side (the UI only;
+`server` mounts it beside the REST API and serves both).
 
 Article text is only ever shown through text components (Textbox, Dataframe), never as live HTML, so
 markup inside an uploaded article cannot run in the page.
@@ -6,14 +7,11 @@ markup inside an uploaded article cannot run in the page.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import threading
 import time
@@ -23,16 +21,13 @@ from typing import Any
 from .batch import markdown_report
 from .batch import process as batch_process
 from .clean import ArticleError
-from .api import WorkQueue, create_api
-from .guard import LOCAL_HOSTS, header_timeout_protocol
 from .models import Cancelled
-from .runtime import clear_generators
-from .pipeline import ArticleResult, Pipeline, error_message, load_pipeline
+from .pipeline import ArticleResult, Pipeline, error_message
+from .server import WorkQueue
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["build_app", "create_server_app", "serve", "make_handler", "show_record", "uploaded_file", "upload_root",
-           "Downloads", "LoginThrottle", "EXAMPLES_DIR"]
+__all__ = ["build_app", "make_handler", "show_record", "uploaded_file", "upload_root", "Downloads", "EXAMPLES_DIR"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 TABLE_HEADERS = ["id", "title", "摘要 (summary_zh)", "English title", "warnings / error"]
@@ -319,161 +314,3 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
         table.select(pick, inputs=[records], outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings],
                      api_name=False)
     return demo
-
-
-def _auth() -> list[tuple[str, str]] | None:
-    raw = os.environ.get("SUMMARIZER_AUTH")
-    if not raw:
-        return None
-    user, _, password = raw.partition(":")
-    if not user or not password:
-        raise ValueError("SUMMARIZER_AUTH must be 'user:password'")
-    return [(user, password)]
-
-
-class LoginThrottle:
-    """ASGI middleware: after `failures` wrong passwords from one client within `window_s`, that client's
-    logins are answered 429 (with Retry-After) until the window has passed; a right password clears it."""
-
-    def __init__(self, app, failures: int = 5, window_s: float = 60.0):
-        self.app, self.failures, self.window_s = app, failures, window_s
-        self._failed: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/login"):
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("?", 0))[0]
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failed.get(client, []) if now - t < self.window_s]
-            self._failed[client] = recent
-            if len(self._failed) > 10_000:
-                self._failed = {k: v for k, v in self._failed.items() if v}
-        if len(recent) >= self.failures:
-            retry = int(self.window_s - (now - recent[0])) + 1
-            body = json.dumps({"error": f"too many failed logins; try again in {retry} s"}).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"), (b"retry-after", str(retry).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        status = {}
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        with self._lock:
-            if status.get("code", 500) >= 400:
-                self._failed.setdefault(client, []).append(time.monotonic())
-            else:
-                self._failed.pop(client, None)
-
-
-def create_server_app(pipe: Pipeline, downloads: Downloads | None = None,
-                      allowed_hosts: tuple[str, ...] | None = None):
-    """The FastAPI app: the REST API (`summarizer.api`) with the Gradio demo mounted at ``/``, both behind one queue
-    in front of the one model, and the login throttle and request guard in front of everything.
-
-    Args:
-        pipe: The one pipeline of the process.
-        downloads: Where the demo's result files go.
-        allowed_hosts: Host names answered when no API keys are set (None: any).
-    """
-    import gradio as gr
-
-    limits = pipe.config.limits
-    queue = WorkQueue(limits.concurrency, limits.queue_size)
-    app = create_api(pipe, queue, allowed_hosts=allowed_hosts)
-    app.add_middleware(LoginThrottle)
-    demo = build_app(pipe, downloads, queue)
-    demo.queue(default_concurrency_limit=limits.concurrency, max_size=64)
-    # Gradio keeps every session's component values (every API call is a new session) up to this many: its
-    # default of 10,000 grew the server by ~70 KB a request over a soak. The app keeps no state between requests.
-    demo.state_session_capacity = SESSIONS_KEPT
-    app = gr.mount_gradio_app(app, demo, path="/", auth=_auth(), footer_links=["api"], css=REDUCED_MOTION_CSS,
-                              max_file_size=int(limits.max_upload_mb * 1024 * 1024), show_error=True)
-    # Gradio refuses file values that were not uploaded (a crafted {"path": "/etc/passwd"}) only once it
-    # counts the app as launched, which mount_gradio_app never marks; `uploaded_file` checks again.
-    demo.has_launched = True
-    return app
-
-
-def serve(config: str | None = None, overrides: dict | None = None, host: str = "127.0.0.1", port: int = 7860,
-          preload: bool = False, forwarded_allow_ips: str | None = None,
-          allowed_hosts: tuple[str, ...] = ()) -> int:
-    """Start the demo and the API; the model loads once (at start with `preload`, else on the first request).
-
-    SIGTERM and SIGINT stop the server within a few seconds even while a request is being processed.
-
-    Args:
-        config: Config name or path.
-        overrides: Dotted config overrides.
-        host: Bind address; 127.0.0.1 unless told otherwise.
-        port: TCP port.
-        preload: Load the models before serving.
-        forwarded_allow_ips: Proxy addresses whose X-Forwarded-For is believed (comma-separated); None: no
-            client's, so no client can pick the address the rate limits see.
-        allowed_hosts: More Host names a keyless server on a loopback address answers to.
-
-    Returns:
-        0 after SIGINT, 143 after SIGTERM (128 + the signal, as `run` does).
-    """
-    import uvicorn
-
-    pipe = load_pipeline(config, overrides)
-    if preload:
-        pipe.warm_up()
-    downloads = Downloads()
-    # A keyless server on loopback answers only to local host names (a web page cannot rebind a name to it).
-    local = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-    hosts = (*LOCAL_HOSTS, *allowed_hosts) if local else (tuple(allowed_hosts) or None)
-    app = create_server_app(pipe, downloads, allowed_hosts=hosts)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
-                                           proxy_headers=bool(forwarded_allow_ips),
-                                           forwarded_allow_ips=forwarded_allow_ips or None,
-                                           http=header_timeout_protocol(pipe.config.limits.body_seconds)))
-    # A request cut short by the graceful-shutdown timeout is expected on SIGTERM, not an application error.
-    logging.getLogger("uvicorn.error").addFilter(_NotCancelled())
-    print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)
-    main = threading.current_thread() is threading.main_thread()
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: make that an exception here
-    # so the cleanup below runs instead of the process dying on the spot.
-    previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if main else None
-    global _TERMINATED
-    _TERMINATED = False
-    try:
-        server.run()
-    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
-        pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        downloads.close()
-        clear_generators()  # stops the model worker, even with a request still in flight
-        print("summarizer demo stopped", flush=True)
-    code = 128 + signal.SIGTERM if _TERMINATED else 0
-    busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
-    if busy:
-        # A request still running in a worker thread would keep the process alive: the server is done, so go.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
-_TERMINATED = False
-
-
-class _NotCancelled(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, asyncio.CancelledError)
-
-
-def _sigterm_to_exit(signum, _frame):
-    global _TERMINATED
-    _TERMINATED = True
-    raise SystemExit(0)

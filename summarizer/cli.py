@@ -300,7 +300,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"summarizer: error: serve needs the web extra ({', '.join(missing)} missing): "
               "pip install 'summarizer[serve]'", file=sys.stderr)
         return 1
-    from .app import serve
+    from .server import serve
 
     return serve(config=args.config, overrides=_overrides(args), host=args.host, port=args.port, preload=args.preload,
                  forwarded_allow_ips=args.forwarded_allow_ips, allowed_hosts=tuple(args.allowed_host))

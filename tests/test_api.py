@@ -208,3 +208,15 @@ def test_end_to_end_with_the_real_small_model(tmp_path):
         assert "summarizer_model_calls " in httpx.get(srv.url + "/metrics").text
     finally:
         srv.stop()
+
+
+def test_the_routes_are_module_functions_that_can_be_called_alone():
+    from summarizer.api import parse_batch, router
+
+    assert {r.path for r in router.routes} == {"/v1/articles", "/v1/articles:batch", "/health", "/metrics"}
+    assert parse_batch(b'{"articles": [{"text": "x"}]}', 50) == [{"text": "x"}]
+    for body, status in ((b'{"articles": []}', 422), (b'{"articles": [1]}', 422), (b"[]", 422),
+                         (b'{"articles": [{}, {}]}', 413)):
+        with pytest.raises(Exception) as refused:
+            parse_batch(body, 1)
+        assert refused.value.status == status, body
