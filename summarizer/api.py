@@ -45,7 +45,7 @@ from .translate import TaskError
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["create_api", "router", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
+__all__ = ["create_api", "router", "Metrics", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
 
 MAX_GLOSSARY_TERMS = 500
 # Articles of one batch request translated together, as `summarizer run` does by default.

@@ -220,3 +220,22 @@ def test_the_routes_are_module_functions_that_can_be_called_alone():
         with pytest.raises(Exception) as refused:
             parse_batch(body, 1)
         assert refused.value.status == status, body
+
+
+def test_metrics_and_statuses_come_from_fields_never_from_message_text():
+    # Every message below is worded as no code expects: the counts and the status must still be right.
+    from prometheus_client import generate_latest
+
+    from summarizer import ArticleResult, ErrorRecord, clean_article, load_pipeline
+    from summarizer.api import Metrics
+    from summarizer.clean import InputTooLarge
+    from summarizer.server import WorkQueue
+
+    metrics = Metrics(load_pipeline("extractive"), WorkQueue())
+    article = clean_article("北京召开会议。")
+    metrics.observe(ArticleResult(article=article, notes=("worded in any way at all",), retried_segments=3))
+    metrics.observe(ErrorRecord(id="x", source=None, error="rephrased: far too big", kind="InputTooLarge"))
+    text = generate_latest(metrics.registry).decode()
+    assert "summarizer_retried_segments_total 3.0" in text
+    assert 'summarizer_errors_total{kind="InputTooLarge"} 1.0' in text
+    assert isinstance(InputTooLarge("reworded"), ValueError)  # the API maps the class to 413, whatever it says
