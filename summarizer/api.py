@@ -38,6 +38,7 @@ from .checks import Glossary
 from .clean import ArticleError, InputTooLarge
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
+from .repair import FLAGS
 from .runtime import ModelCrashed, is_loaded, loading
 from .server import QueueFull, WorkQueue
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, error_record, input_id
@@ -99,6 +100,30 @@ class ArticleOut(BaseModel):
     encoding: str | None
 
 
+class FlagOut(BaseModel):
+    """Why a sentence pair is doubted, or how its English was made."""
+
+    kind: Literal[tuple(FLAGS)] = Field(description="; ".join(f"{k}: {v}" for k, v in FLAGS.items()))  # type: ignore[valid-type]
+    detail: str = Field(description='What exactly: the lost number, "蔡奇 (Cai Qi)", the invented name; "" if none.')
+
+
+class SentencePairOut(BaseModel):
+    """A Chinese sentence (or several) beside its English."""
+
+    zh: str
+    en: str
+    aligned: bool = Field(description="False where the English could not be split by sentence: the whole segment.")
+    flags: list[FlagOut]
+
+
+class PassageOut(BaseModel):
+    """The sentence pairs of the title, one paragraph or the summary."""
+
+    slot: Literal["title", "para", "summary"]
+    index: int
+    pairs: list[SentencePairOut]
+
+
 class ResultOut(BaseModel):
     """Mirrors `summarizer.ArticleResult.to_dict()`."""
 
@@ -112,6 +137,7 @@ class ResultOut(BaseModel):
     notes: list[str]
     summary_fallback: bool = Field(description="The model's summary failed its checks; the extractive one stands in.")
     retried_segments: int = Field(description="Translation segments repair translated again.")
+    sentences: list[PassageOut] = Field(None, description="Sentence pairs with flags; left out with ?sentences=false.")
     timings: dict[str, float]
     model: dict[str, Any]
     config: str
@@ -474,10 +500,12 @@ def parse_batch(raw: bytes, max_files: int) -> list[Any]:
     return items
 
 
-@router.post("/v1/articles", response_model=ResultOut, responses=RESPONSES, tags=["articles"],
+@router.post("/v1/articles", response_model=ResultOut, response_model_exclude_unset=True, responses=RESPONSES,
+             tags=["articles"],
              summary="Summarize and translate one article", openapi_extra=_body_schema("ArticleIn"))
-async def post_article(request: Request, svc: Service = Depends(service)) -> Any:
-    """One article in, its record out (the record `summarizer run` writes)."""
+async def post_article(request: Request, svc: Service = Depends(service), sentences: bool = True) -> Any:
+    """One article in, its record out (the record `summarizer run` writes); ``?sentences=false`` leaves out the
+    sentence pairs."""
     cancel = threading.Event()
     task = asyncio.ensure_future(run_in_threadpool(process_one, svc, await request.body(), cancel))
     try:
@@ -490,7 +518,10 @@ async def post_article(request: Request, svc: Service = Depends(service)) -> Any
     finally:
         cancel.set()
     svc.metrics.requests.labels("/v1/articles", "200").inc()
-    return result.to_dict()
+    record = result.to_dict()
+    if not sentences:
+        del record["sentences"]
+    return record
 
 
 @router.post("/v1/articles:batch", responses={200: {"content": {"application/x-ndjson": {}},
@@ -498,14 +529,20 @@ async def post_article(request: Request, svc: Service = Depends(service)) -> Any
                                                **RESPONSES},
              tags=["articles"], summary="Process several articles, streamed as NDJSON",
              openapi_extra=_body_schema("BatchIn"))
-async def post_batch(request: Request, svc: Service = Depends(service)) -> Response:
-    """Several articles in, NDJSON out as each finishes (through the batch core)."""
+async def post_batch(request: Request, svc: Service = Depends(service), sentences: bool = True) -> Response:
+    """Several articles in, NDJSON out as each finishes (through the batch core); ``?sentences=false`` leaves out
+    the sentence pairs."""
     items = await run_in_threadpool(parse_batch, await request.body(), svc.pipe.config.limits.max_files)
     slot = take_slot(svc, wait=False)
 
     def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
-        svc.work.run_batch(items, cancel, lambda rec: emit((json.dumps(rec.to_dict(), ensure_ascii=False)
-                                                            + "\n").encode("utf-8")))
+        def line(rec: ArticleResult | ErrorRecord) -> bytes:
+            d = rec.to_dict()
+            if not sentences:
+                d.pop("sentences", None)
+            return (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
+
+        svc.work.run_batch(items, cancel, lambda rec: emit(line(rec)))
 
     svc.metrics.requests.labels("/v1/articles:batch", "200").inc()
     return _BatchStream(produce, slot)

@@ -19,10 +19,12 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from .clean import DEFAULT_MAX_BYTES, Article, path_text
 from .pipeline import SKIP, ArticleResult, ErrorRecord, Pipeline, input_id
+from .repair import WARNING_FLAGS
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["discover_inputs", "JsonlSink", "run_local", "process", "Admission", "Progress", "read_records", "write_csv", "write_markdown", "finish_outputs",
+__all__ = ["discover_inputs", "JsonlSink", "run_local", "process", "Admission", "Progress", "read_records",
+           "flagged_sentences", "write_csv", "write_markdown", "finish_outputs",
            "OUTPUT_NAMES", "OutputError", "NoInputsError"]
 
 INPUT_SUFFIXES = (".txt", ".html", ".htm", ".jsonl")
@@ -371,7 +373,14 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         return [rec for rec in (_parse(line) for line in f if line.endswith(b"\n")) if rec is not None]
 
 
-CSV_FIELDS = ["id", "source", "title", "summary_zh", "title_en", "summary_en", "text_en", "warnings", "error"]
+CSV_FIELDS = ["id", "source", "title", "summary_zh", "title_en", "summary_en", "text_en", "warnings", "flagged_sentences",
+              "error"]
+
+
+def flagged_sentences(rec: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
+    """The sentence pairs of a result record that a check doubts, as (slot, paragraph index, pair), in order."""
+    return [(p["slot"], p["index"], pair) for p in rec.get("sentences") or () for pair in p["pairs"]
+            if any(f["kind"] in WARNING_FLAGS for f in pair["flags"])]
 
 
 # OWASP's rule against CSV (formula) injection: a spreadsheet runs a cell that starts with one of these.
@@ -413,6 +422,7 @@ def _csv_values(rec: dict[str, Any]) -> dict[str, Any]:
         "summary_en": rec["summary_en"],
         "text_en": "\n\n".join(rec["paragraphs_en"]),
         "warnings": "; ".join(rec["warnings"]),
+        "flagged_sentences": len(flagged_sentences(rec)),
         "error": "",
     }
 
@@ -427,9 +437,21 @@ def write_csv(records: Iterable[dict[str, Any]], path: Path) -> None:
 
 
 def markdown_report(records: Iterable[dict[str, Any]]) -> str:
-    """A readable Markdown report: per article the title, 摘要, English title, summary, paragraphs, warnings."""
+    """A readable Markdown report that is also a review queue: at the top a count per flag over the run; per article
+    the sentences a check doubts, Chinese beside English with the reason, then the title, 摘要, summary, paragraphs
+    and warnings."""
+    records = list(records)
     buf = io.StringIO()
     buf.write("# Summaries and translations\n\n")
+    counts: dict[str, int] = {}
+    for rec in records:
+        for _, _, pair in flagged_sentences(rec):
+            for f in pair["flags"]:
+                if f["kind"] in WARNING_FLAGS:
+                    counts[f["kind"]] = counts.get(f["kind"], 0) + 1
+    if counts:
+        buf.write("**To review**: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+                  + f" ({sum(len(flagged_sentences(r)) for r in records)} sentences)\n\n")
     for rec in records:
         if "error" in rec:
             buf.write(f"## ⚠ {_md(rec.get('source') or rec['id'])}\n\nError: {_md(rec['error'])}\n\n"
@@ -437,6 +459,15 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
             continue
         art = rec["article"]
         buf.write(f"## {_md(art['title'] or rec['id'])}\n\n")
+        flagged = flagged_sentences(rec)
+        if flagged:
+            buf.write("### To review\n\n| where | 中文 | English | why |\n|---|---|---|---|\n")
+            for slot, index, pair in flagged:
+                where = f"paragraph {index + 1}" if slot == "para" else slot
+                why = "; ".join(f"{f['kind']}" + (f": {f['detail']}" if f["detail"] else "")
+                                for f in pair["flags"] if f["kind"] in WARNING_FLAGS)
+                buf.write(f"| {where} | {_cell(pair['zh'])} | {_cell(pair['en'])} | {_cell(why)} |\n")
+            buf.write("\n")
         if rec.get("title_en"):
             buf.write(f"*{_md(rec['title_en'])}*\n\n")
         if rec.get("summary_zh"):
@@ -459,6 +490,11 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
 def _md(text: Any) -> str:
     """Escape what Markdown or an HTML renderer would treat as markup."""
     return _writable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell(text: Any) -> str:
+    """Text for a Markdown table cell: escaped, one line, pipes kept as text."""
+    return _md(text).replace("\n", " ").replace("|", "\\|")
 
 
 def _code(text: Any) -> str:

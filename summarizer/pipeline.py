@@ -22,6 +22,7 @@ from .config import SummarizeConfig
 from .summarize import SummaryOutcome, summarize
 from .text import not_chinese
 from .translate import Translation, translate_many
+from .repair import Passage
 
 logger = logging.getLogger("summarizer")
 
@@ -45,6 +46,8 @@ class ArticleResult:
         notes: What was done (chunked summary, repaired segments, ...).
         summary_fallback: The model's summary failed its checks and the extractive summary stands in for it.
         retried_segments: Translation segments repair translated again.
+        sentences: The title, each paragraph and the summary as Chinese sentences beside their English, each pair
+            with the flags of the checks that doubt it (`repair.FLAGS`); every warning lands on its sentence(s).
         timings: Seconds per stage.
         model: Which models produced it (name, backend, sha256, device) per task.
         config: Name of the config used.
@@ -59,6 +62,7 @@ class ArticleResult:
     notes: tuple[str, ...] = ()
     summary_fallback: bool = False
     retried_segments: int = 0
+    sentences: tuple[Passage, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     config: str = ""
@@ -75,6 +79,10 @@ class ArticleResult:
         d["article"]["paragraphs"] = list(self.article.paragraphs)
         for k in ("paragraphs_en", "warnings", "notes"):
             d[k] = list(d[k])
+        d["sentences"] = [{"slot": p.slot, "index": p.index,
+                           "pairs": [{"zh": s.zh, "en": s.en, "aligned": s.aligned,
+                                      "flags": [{"kind": f.kind, "detail": f.detail} for f in s.flags]}
+                                     for s in p.pairs]} for p in self.sentences]
         return d
 
 
@@ -466,6 +474,7 @@ class Pipeline:
                 notes=tuple(notes[i] + (tr.notes if tr else [])),
                 summary_fallback=fallback[i],
                 retried_segments=tr.retried if tr else 0,
+                sentences=tuple(tr.sentences) if tr else (),
                 timings=timings[i],
                 model=model_info,
                 config=cfg.name,

@@ -14,12 +14,13 @@ from .clean import Article
 from .config import TranslateConfig
 from .models import Generator
 from .names import Name, missing_names, unsupported_names
-from .numbers import duration_lost, fix_amounts, invented_numbers, missing_numbers
+from .numbers import duration_lost, fix_amounts, format_number, invented_numbers, missing_numbers
 from .text import MONTH_NAMES, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Repair", "Check", "Segment", "tidy_english", "dateline_months"]
+__all__ = ["Repair", "Check", "Segment", "tidy_english", "dateline_months", "Flag", "SentencePair", "Passage", "FLAGS",
+           "WARNING_FLAGS", "sentence_pairs"]
 
 
 @dataclass
@@ -121,6 +122,109 @@ class Check:
 
 
 
+# The closed vocabulary of sentence flags: what each says to a reader. The first group is what the checks doubt
+# (each also gives the article a warning); the last two say how the English was made.
+FLAGS = {
+    "number_lost": "a number of the source is not in the English",
+    "name_missing": "a name of the source is not in the English in its expected form",
+    "name_unsupported": "the English names a person the source does not",
+    "weekday_added": "the English names a weekday the source does not give",
+    "month_added": "the English names a month the source (and its dateline) does not give",
+    "description": "the English describes the text instead of translating it",
+    "content_short": "the English is far shorter than the source: content left out?",
+    "chinese_left": "Chinese characters left in the English",
+    "glossary_missed": "a glossary term is not translated as the glossary says",
+    "repaired": "re-translated because the first English failed a check",
+    "sampled": "taken from sampled draws after greedy retries lost a number",
+}
+WARNING_FLAGS = tuple(k for k in FLAGS if k not in ("repaired", "sampled"))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Why a sentence pair is doubted (or how it was made)."""
+
+    # One of `FLAGS`.
+    kind: str
+    # What exactly: the lost number, "蔡奇 (Cai Qi)", the invented name; "" where the kind says it all.
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SentencePair:
+    """A Chinese sentence (or several) beside its English."""
+
+    zh: str
+    en: str
+    # Empty where the checks found nothing.
+    flags: tuple[Flag, ...] = ()
+    # False where the English could not be split by sentence: the pair is the whole segment.
+    aligned: bool = True
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The sentence pairs of one title, paragraph or summary."""
+
+    # "title", "para" or "summary".
+    slot: str
+    # The paragraph's index (0 for the title and the summary).
+    index: int
+    pairs: tuple[SentencePair, ...] = ()
+
+
+def _flags(check: Check, glossary_missed: list[str]) -> dict[str, list[str]]:
+    """The warning flags of one check, each with its details."""
+    out: dict[str, list[str]] = {}
+    if check.numbers:
+        out["number_lost"] = [format_number(v) for v in check.numbers]
+    if check.names:
+        out["name_missing"] = [f"{n.source} ({n.english})" for n in check.names]
+    if check.invented:
+        out["name_unsupported"] = list(check.invented)
+    for kind, fired in (("weekday_added", check.weekday), ("month_added", check.month), ("description", check.meta),
+                        ("content_short", check.short and not check.meta)):
+        if fired:
+            out[kind] = [""]
+    if check.leaks:
+        out["chinese_left"] = list(check.leaks[:5])
+    if glossary_missed:
+        out["glossary_missed"] = glossary_missed
+    return out
+
+
+def sentence_pairs(seg: Segment, check: Callable[[Segment, str, str], Check], glossary_missed: list[str],
+                   made: tuple[str, ...] = ()) -> list[SentencePair]:
+    """The segment's Chinese sentences beside their English, each with the flags of the checks that doubt it.
+
+    Every warning of the segment lands on the sentence(s) behind it: a flag goes where the sentence's own check
+    fires; where no sentence shows what the segment's check found (the English moved a number across sentences),
+    or the English cannot be aligned, the pair is the whole segment with ``aligned=False``.
+
+    Args:
+        seg: A segment with its final English.
+        check: `Repair.check`.
+        glossary_missed: Glossary terms of the segment its English does not follow.
+        made: "repaired" and/or "sampled", for every pair of the segment.
+    """
+    whole = _flags(check(seg, seg.source, seg.output), glossary_missed)
+    info = tuple(Flag(k) for k in made)
+    sentences = split_sentences(seg.source)
+    pieces = align_sentences(sentences, english_sentences(seg.output)) if len(sentences) > 1 else None
+    if pieces and len(pieces) > 1:
+        found = [_flags(check(seg, zh, en), [t for t in glossary_missed if t in zh]) for zh, en in pieces]
+        placed = all(any(set(d) & set(f.get(kind, ())) for f in found) if kind != "glossary_missed"
+                     else any(kind in f for f in found) for kind, d in whole.items())
+        if placed:
+            pairs = []
+            for (zh, en), f in zip(pieces, found):
+                flags = tuple(Flag(k, d) for k in whole for d in f.get(k, ()) if d in whole[k])
+                pairs.append(SentencePair(zh, en, flags + info))
+            return pairs
+    flags = tuple(Flag(k, d) for k, ds in whole.items() for d in ds)
+    return [SentencePair(seg.source, seg.output, flags + info, aligned=len(sentences) <= 1)]
+
+
 _NUMERAL = re.compile(r"\d+(?:[.,/]\d+)*%?")
 
 
@@ -180,6 +284,9 @@ class Repair:
         # Per article: segments re-translated, and of those the ones that passed every check after it.
         self.retried: dict[int, int] = {}
         self.fixed: dict[int, int] = {}
+        # Segments (by id) whose English a retry replaced, and those whose English came from a sampled draw.
+        self.redone: set[int] = set()
+        self.sampled: set[int] = set()
 
     def check(self, seg: Segment, source: str, english: str) -> Check:
         """The checks on `english` as the translation of `source`, a piece of `seg`."""
@@ -239,6 +346,7 @@ class Repair:
             old, new = check(seg, seg.source, seg.output).cost, check(seg, seg.source, candidate).cost
             if candidate and new < old:
                 seg.output = candidate
+                self.redone.add(id(seg))
             if candidate and new == 0:
                 self.fixed[seg.article] = self.fixed.get(seg.article, 0) + 1
             self.retried[seg.article] = self.retried.get(seg.article, 0) + 1
@@ -300,13 +408,13 @@ class Repair:
                                              for d, (seg, zh) in zip(draws, pieces)):
                 logger.debug("every drawn sentence has a draw that passes after %d draw(s)", k + 1)
                 break
-        self._adopt(redo, draws)
+        self._adopt(redo, draws, sampled=True)
 
     def _good(self, seg: Segment, zh: str, english: str) -> bool:
         """`english` passes every check for the sentence(s) `zh` and invents no number."""
         return bool(english) and not self.check(seg, zh, english).cost and not invented_numbers(zh, english)
 
-    def _adopt(self, redo, outputs: list[list[str]]) -> None:
+    def _adopt(self, redo, outputs: list[list[str]], sampled: bool = False) -> None:
         """Put each segment of `redo` back together from the new English of its redone sentences (`outputs`: per
         redone sentence, its candidates) and keep the result where it fails fewer checks."""
         check = self.check
@@ -330,5 +438,6 @@ class Repair:
             cost = check(seg, seg.source, candidate).cost if candidate else None
             if cost is not None and cost < check(seg, seg.source, seg.output).cost:
                 seg.output = candidate
+                (self.sampled if sampled else self.redone).add(id(seg))
                 if not cost:
                     self.fixed[seg.article] = self.fixed.get(seg.article, 0) + 1

@@ -11,7 +11,7 @@ from .checks import Glossary
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
-from .repair import Check, Repair, Segment, dateline_months, tidy_english
+from .repair import Check, Passage, Repair, Segment, SentencePair, dateline_months, sentence_pairs, tidy_english
 from .names import Name, find_names, recover_names
 from .numbers import format_number, inline_hints, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
@@ -81,6 +81,8 @@ class Translation:
     # of those passed every check after it.
     retried: int = 0
     repaired: int = 0
+    # The title, each paragraph and the summary as Chinese sentences beside their English, with flags.
+    sentences: list[Passage] = field(default_factory=list)
 
 
 def _segments(i: int, article: Article, summary: str, budget: int, count: Callable[[str], int]) -> list[Segment]:
@@ -185,7 +187,7 @@ def translate_many(
     for seg in segs:
         results[seg.article].warnings += _warnings(seg, repair.check(seg, seg.source, seg.output), glossary)
     for i, article in enumerate(articles):
-        _assemble(results[i], article, [seg for seg in segs if seg.article == i])
+        _assemble(results[i], article, [seg for seg in segs if seg.article == i], repair, glossary)
     return results
 
 
@@ -258,10 +260,19 @@ def _warnings(seg: Segment, check: Check, glossary: Glossary | None) -> list[str
     return out
 
 
-def _assemble(res: Translation, article: Article, segs: list[Segment]) -> None:
-    """Put an article's English together from its segments, one paragraph per source paragraph."""
+def _assemble(res: Translation, article: Article, segs: list[Segment], repair: Repair,
+              glossary: Glossary | None) -> None:
+    """Put an article's English together from its segments, one paragraph per source paragraph, and its
+    sentence pairs, one passage per title, paragraph and summary."""
     paras: list[list[str]] = [[] for _ in article.paragraphs]
+    passages: dict[tuple[str, int], list[SentencePair]] = {}
     for seg in segs:
+        made = tuple(k for k, ids in (("repaired", repair.redone), ("sampled", repair.sampled)) if id(seg) in ids)
+        missed = glossary.violations(seg.source, seg.output) if glossary else []
+        pairs = sentence_pairs(seg, repair.check, missed, made)
+        if seg.prefix and pairs:  # the dateline written by rule belongs to the first sentence's English
+            pairs[0] = replace(pairs[0], en=seg.prefix + pairs[0].en)
+        passages.setdefault((seg.slot, seg.index), []).extend(pairs)
         if seg.slot == "title":
             res.title_en = seg.output
         elif seg.slot == "summary":
@@ -269,6 +280,7 @@ def _assemble(res: Translation, article: Article, segs: list[Segment]) -> None:
         else:
             paras[seg.index].append(seg.prefix + seg.output)
     res.paragraphs_en = [" ".join(p).strip() for p in paras]
+    res.sentences = [Passage(slot, index, tuple(pairs)) for (slot, index), pairs in passages.items()]
 
 
 def _name_table(article: Article, summary: str, glossary: Glossary | None) -> list[Name]:

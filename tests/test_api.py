@@ -239,3 +239,18 @@ def test_metrics_and_statuses_come_from_fields_never_from_message_text():
     assert "summarizer_retried_segments_total 3.0" in text
     assert 'summarizer_errors_total{kind="InputTooLarge"} 1.0' in text
     assert isinstance(InputTooLarge("reworded"), ValueError)  # the API maps the class to 413, whatever it says
+
+
+def test_sentences_are_in_the_record_unless_asked_not_to_and_the_schema_names_the_flags(api):
+    with_pairs = _post(api, "/v1/articles", {"text": SHORT}).json()
+    assert with_pairs["sentences"] == []  # extractive: no translation, no pairs
+    without = _post(api, "/v1/articles?sentences=false", {"text": SHORT}).json()
+    assert "sentences" not in without and without["summary_zh"] == with_pairs["summary_zh"]
+    with httpx.stream("POST", api.url + "/v1/articles:batch?sentences=false", json={"articles": [{"text": SHORT}]},
+                      timeout=60) as r:
+        (line,) = [json.loads(x) for x in r.iter_lines() if x]
+    assert "sentences" not in line
+    spec = httpx.get(api.url + "/openapi.json").json()
+    kinds = spec["components"]["schemas"]["FlagOut"]["properties"]["kind"]
+    assert {"number_lost", "name_missing", "name_unsupported", "repaired", "sampled", "weekday_added",
+            "description"} <= set(kinds["enum"]) and "number_lost: a number" in kinds["description"]

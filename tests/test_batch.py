@@ -282,3 +282,25 @@ def test_bad_files_each_give_one_error_record_and_siblings_are_processed(tmp_pat
     assert "over the limit" in recs["huge.txt"]["error"]
     p = run_cli("run", "-", "-o", str(tmp_path / "o2"), "--config", "extractive", input="")
     assert p.returncode == 2 and "empty" in p.stderr
+
+
+def test_the_markdown_report_is_a_review_queue_of_exactly_the_flagged_sentences(tmp_path):
+    from summarizer import ArticleResult, clean_article
+    from summarizer.batch import markdown_report, write_csv
+    from summarizer.repair import Flag, Passage, SentencePair
+
+    art = clean_article("标题\n会议召开了。每天来电两万件。\n市民外出。")
+    lost = SentencePair("每天来电两万件。", "There are many calls a day.", (Flag("number_lost", "20,000"),))
+    rec = ArticleResult(article=art, paragraphs_en=("The meeting was held. There are many calls a day.", "People went out."),
+                        warnings=("numbers not kept in the English para: 20,000",),
+                        sentences=(Passage("para", 0, (SentencePair("会议召开了。", "The meeting was held.",
+                                                                   (Flag("repaired"),)), lost)),
+                                   Passage("para", 1, (SentencePair("市民外出。", "People went out."),)))).to_dict()
+    md = markdown_report([rec])
+    review = md.split("### To review", 1)[1].split("\n\n", 2)[1]
+    assert md.index("**To review**: number_lost 1 (1 sentences)") < md.index("### To review") < md.index("### Translation")
+    assert review.count("\n") == 2 and "| paragraph 1 | 每天来电两万件。 | There are many calls a day. | number_lost: 20,000 |" in review
+    assert "会议召开了" not in review and "市民外出" not in review  # repaired alone is no doubt; clean pairs stay out
+    write_csv([rec], tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8-sig")))
+    assert rows[0]["flagged_sentences"] == "1"

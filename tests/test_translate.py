@@ -409,3 +409,20 @@ def test_an_echo_of_the_title_context_is_no_translation():
     source = "谈得情真，听得入神。“初心和使命，是中国共产党人接续奋斗的精神密码。”市委常委们表示，这次集中学习交流，要掌握方法论。"
     assert translation_problems(source, echo, TranslateConfig())["meta"]
     assert not translation_problems(source, "The text of the speech is part of the record.", TranslateConfig())["meta"]
+
+
+def test_every_warning_lands_on_the_sentence_behind_it():
+    art = Article(id="a", title="", paragraphs=("会议在北京召开了。目前每天群众来电两万件左右。",))
+    lost = "The meeting was held in Beijing. At present, there are many calls from the public every day."
+    (out,) = translate_many([art], [""], Recorder(lambda u, b: lost), TranslateConfig(repair=False))
+    (para,) = [p for p in out.sentences if p.slot == "para"]
+    assert [pair.zh for pair in para.pairs] == ["会议在北京召开了。", "目前每天群众来电两万件左右。"]
+    assert para.pairs[0].flags == () and para.pairs[0].en == "The meeting was held in Beijing."
+    assert [(f.kind, f.detail) for f in para.pairs[1].flags] == [("number_lost", "20,000")]
+    assert any("numbers not kept" in w and "20,000" in w for w in out.warnings)
+    # Repaired: the retry keeps the number; the pair says how it was made and no check doubts it any more.
+    kept = "The meeting was held in Beijing. At present, there are about 20,000 calls from the public every day."
+    gen = Recorder(lambda u, b: kept if "REPAIR" in u else lost)
+    (fixed,) = translate_many([art], [""], gen, TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}"))
+    pairs = [pair for p in fixed.sentences if p.slot == "para" for pair in p.pairs]
+    assert fixed.warnings == [] and {f.kind for pair in pairs for f in pair.flags} == {"repaired"}
