@@ -1,0 +1,67 @@
+"""How often each sentence flag fires on human references (a false-alarm rate: a reference is right by definition)
+beside how often it fires on the model's English, on WMT19 and FLORES dev-200.
+
+The model's English is the committed eval report's (`reports/translation-<set>-default-lac.json`, the default config);
+flags come from the same code as the records' (`repair.sentence_pairs`). A flag that fires on more than 2 % of
+references is noted in docs/quality.md.
+
+    python benchmarks/flags_false_alarms.py        # prints a table, writes reports/flags-false-alarms.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from summarizer.config import TranslateConfig
+from summarizer.names import find_names
+from summarizer.repair import WARNING_FLAGS, Check, Segment, sentence_pairs
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = {"wmt19": "wmt19_newstest_zhen.jsonl", "flores": "flores200_dev_zhen.jsonl"}
+
+
+def flags_of(zh: str, en: str, cfg: TranslateConfig) -> set[str]:
+    """The warning flags `sentence_pairs` gives one source sentence and its English."""
+    names = find_names(zh)
+    seg = Segment(0, "para", 0, zh, en)
+    pairs = sentence_pairs(seg, lambda s, source, english: Check(source, english, names, cfg), [])
+    return {f.kind for p in pairs for f in p.flags if f.kind in WARNING_FLAGS}
+
+
+def main() -> None:
+    """Count each flag on references and on the model's English; write the report."""
+    data = Path(os.environ.get("SUMMARIZER_SHARED", ROOT.parent / "shared")) / "eval" / "translation"
+    cfg = TranslateConfig()
+    report: dict[str, dict] = {}
+    for name, file in SETS.items():
+        rows = [json.loads(x) for x in (data / file).read_text(encoding="utf-8").splitlines() if x.strip()][:200]
+        hyps = json.loads((ROOT / "reports" / f"translation-{name}-default-lac.json").read_text())["hypotheses"]
+        on_ref = {k: 0 for k in WARNING_FLAGS}
+        on_hyp = {k: 0 for k in WARNING_FLAGS}
+        examples: dict[str, list[dict[str, str]]] = {}
+        for r, hyp in zip(rows, hyps):
+            for k in flags_of(r["zh"], r["en"], cfg):
+                on_ref[k] += 1
+                if len(examples.setdefault(k, [])) < 3:
+                    examples[k].append({"zh": r["zh"][:100], "reference": r["en"][:140]})
+            for k in flags_of(r["zh"], hyp, cfg):
+                on_hyp[k] += 1
+        n = len(rows)
+        report[name] = {"sentences": n,
+                        "references": {k: round(v / n, 4) for k, v in on_ref.items()},
+                        "model": {k: round(v / n, 4) for k, v in on_hyp.items()},
+                        "examples_on_references": examples}
+    lines = ["| flag | WMT19 references | WMT19 model | FLORES references | FLORES model |", "|---|---|---|---|---|"]
+    for k in WARNING_FLAGS:
+        cells = [f"{100 * report[s][side][k]:.1f} %" for s in SETS for side in ("references", "model")]
+        lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    report["table"] = "\n".join(lines)
+    (ROOT / "reports" / "flags-false-alarms.json").write_text(json.dumps(report, ensure_ascii=False, indent=1),
+                                                              encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
