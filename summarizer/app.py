@@ -23,6 +23,7 @@ from .batch import process as batch_process
 from .clean import ArticleError
 from .models import Cancelled
 from .pipeline import ArticleResult, Pipeline, error_message
+from .repair import WARNING_FLAGS
 from .server import WorkQueue
 
 logger = logging.getLogger("summarizer")
@@ -46,6 +47,32 @@ REDUCED_MOTION_CSS = """@media (prefers-reduced-motion: reduce) {
 def _examples() -> list[str]:
     # The seed (000_…) sorts first; the examples ship inside the package, so an installed copy has them too.
     return [p.read_text(encoding="utf-8") for p in sorted(EXAMPLES_DIR.glob("*.txt"))]
+
+
+SENTENCE_HEADERS = ["where", "中文", "English", "check"]
+
+
+def sentence_rows(record: dict[str, Any]) -> list[list[str]]:
+    """The sentence view of a result record: where, Chinese, English, and the check's doubt as text ("⚠ number_lost:
+    20,000"), so a flagged pair is marked by words a screen reader says, not by colour alone."""
+    rows = []
+    for passage in record.get("sentences") or ():
+        where = f"¶{passage['index'] + 1}" if passage["slot"] == "para" else passage["slot"]
+        for pair in passage["pairs"]:
+            doubts = [f["kind"] + (f": {f['detail']}" if f["detail"] else "") for f in pair["flags"]
+                      if f["kind"] in WARNING_FLAGS]
+            rows.append([where, pair["zh"], pair["en"], ("⚠ " + "; ".join(doubts)) if doubts else ""])
+    return rows
+
+
+def render_translation(view: str, only_flagged: bool, rows: list[list[str]] | None) -> tuple:
+    """Which translation table shows: paragraphs, or the sentence pairs (all, or only the flagged ones)."""
+    import gradio as gr
+
+    rows = rows or []
+    shown = [r for r in rows if r[3]] if only_flagged else rows
+    sentences = view == "sentences"
+    return gr.update(visible=not sentences), gr.update(value=shown, visible=sentences)
 
 
 def _result_views(result: ArticleResult) -> dict[str, Any]:
@@ -230,7 +257,7 @@ def _outputs(result: ArticleResult, records: list[dict[str, Any]], *, done: bool
     view = _result_views(result)
     warnings = view["warnings"] if done or result.timings else "(working…)"
     return (view["title"], view["summary_zh"], view["title_en"], view["summary_en"], view["rows"], warnings,
-            result.timings, _table(records), files, records)
+            result.timings, _table(records), files, sentence_rows(result.to_dict()), records)
 
 
 def show_record(records: list[dict[str, Any]] | None, evt: Any) -> tuple:
@@ -238,13 +265,13 @@ def show_record(records: list[dict[str, Any]] | None, evt: Any) -> tuple:
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     rec = (records or [])[row] if records and 0 <= row < len(records) else None
     if rec is None:
-        return ("",) * 4 + ([], "", {})
+        return ("",) * 4 + ([], "", {}, [])
     if "error" in rec:
-        return (rec.get("source") or rec["id"], "", "", "", [], f"error: {rec['error']}", {})
+        return (rec.get("source") or rec["id"], "", "", "", [], f"error: {rec['error']}", {}, [])
     art = rec["article"]
     rows = [[zh, en] for zh, en in zip(art["paragraphs"], rec["paragraphs_en"] or [""] * len(art["paragraphs"]))]
     return (art["title"], rec["summary_zh"], rec["title_en"], rec["summary_en"], rows,
-            "\n".join(rec["warnings"]) or "none", rec["timings"])
+            "\n".join(rec["warnings"]) or "none", rec["timings"], sentence_rows(rec))
 
 
 def _public(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -285,8 +312,16 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
                 summary_zh = gr.Textbox(label="中文摘要", interactive=False, lines=3, elem_id="summary-zh")
                 title_en = gr.Textbox(label="English title", interactive=False, elem_id="title-en")
                 summary_en = gr.Textbox(label="English summary", interactive=False, lines=3, elem_id="summary-en")
+        with gr.Row():
+            view = gr.Radio(["paragraphs", "sentences"], value="paragraphs", label="Translation view",
+                            elem_id="view-mode")
+            only_flagged = gr.Checkbox(False, label="Show only flagged", elem_id="only-flagged")
         side = gr.Dataframe(headers=["中文", "English"], label="Translation, paragraph by paragraph",
                             interactive=False, wrap=True, column_widths=["50%", "50%"], elem_id="side-by-side")
+        sentences = gr.Dataframe(headers=SENTENCE_HEADERS, label="Translation, sentence by sentence (⚠: a check "
+                                 "doubts it, and why)", interactive=False, wrap=True, visible=False,
+                                 column_widths=["8%", "34%", "34%", "24%"], elem_id="sentence-view")
+        pairs = gr.JSON(visible=False)
         with gr.Row():
             warnings = gr.Textbox(label="Warnings", interactive=False, lines=3, elem_id="warnings")
             timings = gr.JSON(label="Timings (seconds)")
@@ -296,7 +331,7 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
         records = gr.JSON(label="Results (same shape as ArticleResult.to_dict())", visible=False)
         job = run.click(handle, inputs=[text, files, max_chars],
                         outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings, table, downloads,
-                                 records],
+                                 pairs, records],
                         api_name="process", concurrency_limit=cfg.limits.concurrency)
         def stop_job(request):
             handle.stops.stop(getattr(request, "session_hash", None))
@@ -311,6 +346,9 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
         # strings (PEP 563) that Gradio cannot resolve for a local import, so the class is set here.
         pick.__annotations__["evt"] = gr.SelectData
 
-        table.select(pick, inputs=[records], outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings],
-                     api_name=False)
+        table.select(pick, inputs=[records],
+                     outputs=[title, summary_zh, title_en, summary_en, side, warnings, timings, pairs], api_name=False)
+        for trigger in (view.change, only_flagged.change, pairs.change):
+            trigger(render_translation, inputs=[view, only_flagged, pairs], outputs=[side, sentences], api_name=False,
+                    show_progress="hidden")
     return demo

@@ -393,7 +393,8 @@ class Pipeline:
             try:
                 done = self._run([article], [clean_s], self._summary_config(max_chars), cancelled=stop,
                                  on_summary=lambda text: events.put(("summary_zh", text)),
-                                 on_part=lambda _i, slot, index, english: events.put((slot, index, english)))
+                                 on_part=lambda _i, slot, index, english, pairs: events.put((slot, index, english,
+                                                                                            pairs)))
                 events.put(("done", done[0]))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
                 events.put(("error", exc))
@@ -410,7 +411,12 @@ class Pipeline:
                     raise rest[0]
                 if kind == "summary_zh":
                     partial = dataclasses.replace(partial, summary_zh=rest[0])
-                elif kind == "title":
+                    yield partial
+                    continue
+                # Sentence pairs appear as their title, paragraph or summary is done.
+                partial = dataclasses.replace(partial, sentences=(*partial.sentences, Passage(kind, rest[0],
+                                                                                              tuple(rest[2]))))
+                if kind == "title":
                     partial = dataclasses.replace(partial, title_en=rest[1])
                 elif kind == "summary":
                     partial = dataclasses.replace(partial, summary_en=rest[1])
@@ -424,7 +430,7 @@ class Pipeline:
 
     def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig, *,
              cancelled: Callable[[], bool] | None = None, on_summary: Callable[[str], None] | None = None,
-             on_part: Callable[[int, str, int, str], None] | None = None) -> list[ArticleResult]:
+             on_part: Callable[..., None] | None = None) -> list[ArticleResult]:
         cfg = self.config
         summaries = [""] * len(articles)
         warnings = [[] for _ in articles]

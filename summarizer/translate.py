@@ -130,7 +130,7 @@ def translate_many(
     generator: Generator | None,
     cfg: TranslateConfig,
     glossary: Glossary | None = None,
-    on_part: Callable[[int, str, int, str], None] | None = None,
+    on_part: Callable[[int, str, int, str, list[SentencePair]], None] | None = None,
 ) -> list[Translation]:
     """Translate several articles (title, every paragraph, summary) in one batched pass.
 
@@ -149,8 +149,8 @@ def translate_many(
         cfg: Prompts, segment size, repair switches.
         glossary: Required translations, put in the prompt and checked.
         on_part: When given, the title, each paragraph and the summary are translated (and repaired) one
-            after another, and ``on_part(article_index, slot, index, english)`` is called as each is done
-            (slot is "title", "para" or "summary"), so a caller can show them as they come.
+            after another, and ``on_part(article_index, slot, index, english, pairs)`` is called as each is done
+            (slot is "title", "para" or "summary"; pairs its `SentencePair`s), so a caller can show them as they come.
 
     Raises:
         TaskError: No translation model is configured.
@@ -166,6 +166,7 @@ def translate_many(
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
     build = _Requests(cfg, generator, articles, tables, glossary)
     repair = Repair(generator, cfg, build, tables, [dateline_months(a) for a in articles])
+    pairs_of: dict[int, list[SentencePair]] = {}
     for group in [segs] if on_part is None else _parts(segs):
         _first_pass(group, segs, generator, cfg, build)
         if cfg.name_hints:
@@ -176,9 +177,12 @@ def translate_many(
                 tables[seg.article] += [n for n in recover_names(seg.source, seg.output) if n.source not in known]
         if cfg.repair:
             repair(group)
+        for seg in group:
+            pairs_of[id(seg)] = _pairs(seg, repair, glossary)
         if on_part is not None:
             first = group[0]
-            on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip())
+            on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip(),
+                    [p for s in group for p in pairs_of[id(s)]])
     results = [Translation() for _ in articles]
     for i in sorted(repair.retried):
         results[i].retried, results[i].repaired = repair.retried[i], repair.fixed.get(i, 0)
@@ -187,7 +191,7 @@ def translate_many(
     for seg in segs:
         results[seg.article].warnings += _warnings(seg, repair.check(seg, seg.source, seg.output), glossary)
     for i, article in enumerate(articles):
-        _assemble(results[i], article, [seg for seg in segs if seg.article == i], repair, glossary)
+        _assemble(results[i], article, [seg for seg in segs if seg.article == i], pairs_of)
     return results
 
 
@@ -260,19 +264,23 @@ def _warnings(seg: Segment, check: Check, glossary: Glossary | None) -> list[str
     return out
 
 
-def _assemble(res: Translation, article: Article, segs: list[Segment], repair: Repair,
-              glossary: Glossary | None) -> None:
+def _pairs(seg: Segment, repair: Repair, glossary: Glossary | None) -> list[SentencePair]:
+    """The segment's sentence pairs with their flags (`repair.sentence_pairs`), the dateline's English in front."""
+    made = tuple(k for k, ids in (("repaired", repair.redone), ("sampled", repair.sampled)) if id(seg) in ids)
+    missed = glossary.violations(seg.source, seg.output) if glossary else []
+    pairs = sentence_pairs(seg, repair.check, missed, made)
+    if seg.prefix and pairs:  # the dateline written by rule belongs to the first sentence's English
+        pairs[0] = replace(pairs[0], en=seg.prefix + pairs[0].en)
+    return pairs
+
+
+def _assemble(res: Translation, article: Article, segs: list[Segment], pairs_of: dict[int, list[SentencePair]]) -> None:
     """Put an article's English together from its segments, one paragraph per source paragraph, and its
     sentence pairs, one passage per title, paragraph and summary."""
     paras: list[list[str]] = [[] for _ in article.paragraphs]
     passages: dict[tuple[str, int], list[SentencePair]] = {}
     for seg in segs:
-        made = tuple(k for k, ids in (("repaired", repair.redone), ("sampled", repair.sampled)) if id(seg) in ids)
-        missed = glossary.violations(seg.source, seg.output) if glossary else []
-        pairs = sentence_pairs(seg, repair.check, missed, made)
-        if seg.prefix and pairs:  # the dateline written by rule belongs to the first sentence's English
-            pairs[0] = replace(pairs[0], en=seg.prefix + pairs[0].en)
-        passages.setdefault((seg.slot, seg.index), []).extend(pairs)
+        passages.setdefault((seg.slot, seg.index), []).extend(pairs_of[id(seg)])
         if seg.slot == "title":
             res.title_en = seg.output
         elif seg.slot == "summary":

@@ -380,3 +380,47 @@ def test_api_docs_render_offline_in_a_browser(server, browser):
         assert "/v1/articles" in text and "/v1/articles:batch" in text and "/health" in text
     finally:
         pg.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory, tiny_causal):
+    """The demo on a tiny random model: its English loses every number, so a flag is certain."""
+    tmp = tmp_path_factory.mktemp("tiny-serve")
+    cfg = tmp / "tiny.toml"
+    cfg.write_text(f'[models.llm]\nbackend = "transformers"\nmodel = "{tiny_causal}"\nbatch_size = 4\nn_ctx = 512\n'
+                   '[summarize]\nmodel = "extractive"\n[translate]\nmodel = "llm"\ncontext = false\nfew_shot = []\n'
+                   "number_samples = 0\n[translate.generation]\nmax_new_tokens = 8\n", encoding="utf-8")
+    srv = Server(tmp / "srv", config=str(cfg))
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.browser
+def test_the_sentence_view_marks_flagged_pairs_with_their_reason_and_filters_them(tiny_server, browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800}, reduced_motion="reduce")
+    try:
+        pg.goto(tiny_server.url)
+        pg.wait_for_selector("#run-button", timeout=60_000)
+        pg.locator("#article-input textarea").fill("短讯标题\n会议召开。\n目前每天群众来电两万件左右。")
+        pg.click("#run-button")
+        deadline = time.time() + 300
+        while time.time() < deadline and _value(pg, "warnings") in ("", "(working…)"):
+            pg.wait_for_timeout(300)
+        assert "20,000" in _value(pg, "warnings")
+        assert not pg.locator("#sentence-view").is_visible()
+        pg.locator("#view-mode").get_by_text("sentences").click()
+        pg.wait_for_selector("#sentence-view", state="visible", timeout=10_000)
+        pg.wait_for_function("document.querySelector('#sentence-view').innerText.includes('会议召开')", timeout=10_000)
+        table = pg.locator("#sentence-view").inner_text()
+        # The doubt is written out beside the pair (not a colour alone), with what was lost.
+        assert "目前每天群众来电两万件左右。" in table and "⚠ number_lost: 20,000" in table
+        assert not pg.locator("#side-by-side").is_visible()
+        pg.locator("#only-flagged input").check()
+        # The first paragraph's pair (¶1, 会议召开。) passes every check: it goes; the flagged ones stay.
+        pg.wait_for_function("!document.querySelector('#sentence-view').innerText.includes('¶1')", timeout=10_000)
+        table = pg.locator("#sentence-view").inner_text()
+        assert "⚠ number_lost: 20,000" in table and "¶2" in table and "¶1" not in table
+        pg.locator("#view-mode").get_by_text("paragraphs").click()
+        pg.wait_for_selector("#side-by-side", state="visible", timeout=10_000)
+    finally:
+        pg.close()

@@ -128,6 +128,10 @@ def test_process_stream_shows_the_summary_then_each_paragraph_and_ends_with_the_
     whole = pipe.process(SEED)
     assert (parts[-1].paragraphs_en, parts[-1].summary_zh, parts[-1].notes) == (whole.paragraphs_en, whole.summary_zh,
                                                                                  whole.notes)
+    # Sentence pairs stream too: a passage joins as its title or paragraph is done, and the last is the whole set.
+    passages = [len(p.sentences) for p in parts]
+    assert passages == sorted(passages) and parts[first_english].sentences and parts[-1].sentences == whole.sentences
+    assert len(whole.sentences) == 20 and [p.slot for p in whole.sentences][::19] == ["title", "summary"]
 
 
 @pytest.mark.slow
