@@ -213,8 +213,8 @@ def sentence_pairs(seg: Segment, check: Callable[[Segment, str, str], Check], gl
     pieces = align_sentences(sentences, english_sentences(seg.output)) if len(sentences) > 1 else None
     if pieces and len(pieces) > 1:
         found = [_flags(check(seg, zh, en), [t for t in glossary_missed if t in zh]) for zh, en in pieces]
-        placed = all(any(set(d) & set(f.get(kind, ())) for f in found) if kind != "glossary_missed"
-                     else any(kind in f for f in found) for kind, d in whole.items())
+        # Every detail of every warning must land on some sentence (both lost numbers, not one of them).
+        placed = all(set(d) <= {x for f in found for x in f.get(kind, ())} for kind, d in whole.items())
         if placed:
             pairs = []
             for (zh, en), f in zip(pieces, found):
