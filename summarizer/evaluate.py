@@ -395,6 +395,46 @@ def name_finder_scores(listing: Path, crawl: Path) -> dict[str, Any]:
     return {**out, "wrong": wrong, "missed": missed}
 
 
+def foreign_spelling_scores(data: Path | str, n_rows: int = 200) -> dict[str, Any]:
+    """How well `foreign.spelling_in` reads a transliterated name's English off a human reference.
+
+    For each transliteration `foreign.transliterations` finds in a dataset's first rows, the spelling read off the
+    human reference is judged against the hand-made reference list (`REFERENCE_NAMES`), never against this
+    project's own finder.
+
+    Returns:
+        ``found`` (transliterations), ``listed`` (those the list judges), ``right``, ``wrong``, ``none`` (no
+        spelling read), ``precision`` (right of read), ``recall`` (right of listed); the wrong and unread ones.
+    """
+    from .foreign import spelling_in, transliterations
+
+    listed: dict[int, list[ReferenceName]] = {}
+    for name in load_reference_names():
+        if name.dataset == dataset_key(data):
+            listed.setdefault(name.row, []).append(name)
+    rows = _load_jsonl(Path(data), n_rows, ("zh", "en"))
+    c: Counter = Counter()
+    wrong, unread = [], []
+    for i, row in enumerate(rows):
+        for word in transliterations(row["zh"], find_names(row["zh"])):
+            spelled = spelling_in(row["en"], word)
+            judged = [n for n in listed.get(i, []) if word in n.zh]
+            c.update(found=1, listed=bool(judged))
+            if not judged:
+                continue
+            if spelled is None:
+                c.update(none=1)
+                unread.append({"row": i, "source": word, "reference": judged[0].english[0]})
+            elif any(name_key(spelled) in name_key(form) for n in judged for form in n.english):
+                c.update(right=1)
+            else:
+                c.update(wrong=1)
+                wrong.append({"row": i, "source": word, "spelled": spelled, "reference": judged[0].english[0]})
+    return {**{k: c[k] for k in ("found", "listed", "right", "wrong", "none")},
+            "precision": round(c["right"] / max(1, c["right"] + c["wrong"]), 3),
+            "recall": round(c["right"] / max(1, c["listed"]), 3), "wrong_spellings": wrong, "unread": unread}
+
+
 def machine() -> dict[str, Any]:
     """CPU, core count and Python version, recorded in every report."""
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}

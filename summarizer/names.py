@@ -25,7 +25,7 @@ from .text import HAN_CLASS
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english", "lac_entities",
-           "unsupported_names", "recover_names"]
+           "unsupported_names", "recover_names", "common_english", "in_dictionary", "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ _AREAS = ("地区", "社区", "园区", "景区", "城区", "山区", "灾区", 
           "华区", "专区", "片区", "战区", "新区", "开发区", "自贸区", "试验区", "示范区", "保护区", "农村", "乡村",
           "城市", "都市", "本市", "全市", "全县", "全省", "本省", "该市", "该县", "该镇", "该村", "河湖", "江河")
 _HAN_RUN = re.compile(f"{HAN_CLASS}+")
-_FOREIGN_JOINER = "·•‧・"
+FOREIGN_JOINERS = "·•‧・"
 
 
 def name_key(text: str) -> str:
@@ -212,7 +212,9 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
         return None  # a common word (和平 "peace"), or lower-case pinyin with no sign of a name
     if _NOT_A_PLACE.search(first) and not person:
         return None
-    aka = re.search(r"\baka ((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3})", first)
+    # A person's "aka" is the name news uses (马云 Jack Ma); a thing's is a second name (土卫二 "Enceladus ..., aka
+    # Saturn II"), where the first is the usual one.
+    aka = person and re.search(r"\baka ((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3})", first)
     given = re.match(r"\(([A-Z][\w.' -]*)\) ([A-Z][\w'-]+)", first)
     if aka:
         english = aka.group(1)
@@ -237,9 +239,12 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
         if second[:1].isupper() and name_key(second) and name_key(second) not in name_key(english) \
                 and name_key(english) not in name_key(second) and len(second.split()) <= 4 and not person:
             return None  # two places of one name: no single form to require
-    if person and len(words) > 1 and not aka and "-" not in words[-1]:
+    # East Asian names, surname first, stay whole: Ma Ying-jeou, Abe Shinzo ("Japanese LDP politician").
+    east_asian = "-" in words[-1] or re.search(r"\b(?:Japanese|Korean|Taiwanese|Vietnamese|Singapore|Hong Kong)\b",
+                                                first)
+    if person and len(words) > 1 and not aka and not east_asian:
         # A Western name by its surname alone (陆克文 Rudd, 普京 Putin): the source gives no more, and CC-CEDICT's
-        # given name belongs to one famous bearer of the surname. East Asian names (Ma Ying-jeou) stay whole.
+        # given name belongs to one famous bearer of the surname.
         english = words[-1]
     words = english.split()
     core = words[0] if person and len(words) > 1 and not aka else english
@@ -329,7 +334,7 @@ def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
             for n in range(min(8, len(s) - i), 1, -1):
                 if n == 2 and word != s[i:i + 2] and not _name_then_word(word):
                     continue
-                if any(c and c in _FOREIGN_JOINER for c in (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])):
+                if any(c and c in FOREIGN_JOINERS for c in (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])):
                     continue
                 edges = (text[base + i - 1:base + i], text[base + i + n:base + i + n + 1])
                 # Not inside a longer transliteration: 基多 (Quito) in 马鲁基多尔 is Maroochydore.
@@ -361,7 +366,7 @@ _TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺契坡")
 _TRANSLITERATION_PAIR = set("特克奇德耐勒伦森逊拉里罗尼卡丹根曼顿普")
 # The characters of the Xinhua transliteration table (译音表) that foreign names are written with: a name found only
 # by LAC, with no role word near it, made of these alone is taken for a transliteration (莫兰, 艾伦, 杜鲁门).
-_TRANSLITERATION_ANY = set(
+TRANSLITERATION_CHARS = set(
     "阿埃艾爱安昂奥巴拜班邦保鲍贝本比彼宾波伯布查达戴丹道德登迪蒂丁东杜多俄厄恩尔法凡菲费芬丰弗福盖甘冈戈格贡古瓜圭哈"
     "海汉豪赫亨华霍基吉加贾杰金卡凯坎康考科克肯库夸奎拉莱兰朗劳勒雷里利连林琳隆卢鲁路伦罗洛马迈麦曼芒梅门蒙米莫姆穆"
     "纳奈南内尼努诺欧帕派潘佩彭皮普奇恰乔切琴丘让热瑞萨塞桑森沙莎尚舍什舒斯松苏索塔泰坦汤特滕提图托瓦威韦维温沃乌伍"
@@ -381,6 +386,22 @@ _ROLE_NAME = re.compile(rf"(?:{'|'.join(_ROLES)})[：: ]?({_ONE_NAME}(?:、{_ONE
 
 # 黄某某, 男子王某: a surname and 某; not 于某日 ("on a certain day"), 向某国, 某些, 某种.
 _PLACEHOLDER = re.compile(rf"([{''.join(sorted(_SURNAMES - set('于向')))}])某某?(?![日天年月些种个地处市县省区村镇单公人次项位国物])")
+
+
+# Countries whose people's names are romanised by their own rules, never Hanyu Pinyin (朝鲜外务相李勇浩 is Ri Yong Ho,
+# not "Li Yonghao"): a person whose clause opens with one of them and a role is left to the model.
+_OWN_ROMANISATION = ("朝鲜", "韩国", "日本", "越南", "新加坡")
+_CLAUSE_END = re.compile(r"[，。！？；：、,;:!?\s“”\"（）()]")
+
+
+def _named_abroad(text: str, word: str) -> bool:
+    """Some clause of `text` opens with a country of `_OWN_ROMANISATION` and runs, without 驻 ("stationed in": 中国驻
+    朝鲜大使 is China's), straight to `word`."""
+    for m in re.finditer(re.escape(word), text):
+        clause = _CLAUSE_END.split(text[max(0, m.start() - 12):m.start()])[-1]
+        if clause.startswith(_OWN_ROMANISATION) and "驻" not in clause and len(clause) <= 10:
+            return True
+    return False
 
 
 def _person_context(before: str, after: str) -> bool:
@@ -408,7 +429,7 @@ def find_names(text: str) -> list[Name]:
         word, flag = tok.word, tok.flag
         before = tokens[k - 1].word if k else ""
         after = tokens[k + 1].word if k + 1 < len(tokens) else ""
-        if any(c and c in _FOREIGN_JOINER for c in (before[-1:], after[:1])):
+        if any(c and c in FOREIGN_JOINERS for c in (before[-1:], after[:1])):
             continue  # part of a transliterated foreign name
         if flag.startswith("nr") and after[:1] in _SUFFIXES and after[:1] not in "市省区":
             # jieba reads 蒋口河流 as 蒋口 (a name) + 河流: it is the 蒋口河 river.
@@ -423,7 +444,7 @@ def find_names(text: str) -> list[Name]:
             if entries and any(p[:1].islower() for p, _ in entries):
                 continue  # a common word jieba took for a name
             english = person_pinyin(word)
-            if all(c in _TRANSLITERATION_ANY for c in word) and not before.endswith(_ROLE_BEFORE):
+            if all(c in TRANSLITERATION_CHARS for c in word) and not before.endswith(_ROLE_BEFORE):
                 continue  # 艾伦说: Allen said; a role word (记者马林) still says it is a Chinese person
             if english and _person_context(before, after):
                 names.setdefault(word, Name(word, english, "person"))
@@ -433,9 +454,9 @@ def find_names(text: str) -> list[Name]:
                 names.setdefault(word, Name(word, english, "place"))
     for word, tag, at in lac_entities(text):
         edges = text[max(0, at - 1):at] + text[at + len(word):at + len(word) + 1]
-        if word in names or any(c in _FOREIGN_JOINER for c in word + edges) or dictionary_english(word):
+        if word in names or any(c in FOREIGN_JOINERS for c in word + edges) or dictionary_english(word):
             continue  # a dictionary name gets the dictionary's English below (马云 is Jack Ma)
-        if all(c in _TRANSLITERATION_ANY for c in (word[:-1] if tag == "LOC" else word)):
+        if all(c in TRANSLITERATION_CHARS for c in (word[:-1] if tag == "LOC" else word)):
             continue  # 莫兰 Moran, 艾伦 Allen, 圣路易市 St. Louis: no role word says it is Chinese
         entries = _dictionary().get(word)
         if tag == "PER" and not (entries and any(p[:1].islower() for p, _ in entries)):
@@ -472,6 +493,7 @@ def find_names(text: str) -> list[Name]:
         definition = next(iter(_dictionary().get(word, [])), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
         kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
         names[word] = Name(word, english, kind)
+    names = {w: n for w, n in names.items() if not (n.kind == "person" and not n.core and _named_abroad(text, w))}
     order = {w: text.find(w) for w in names}
     return sorted(names.values(), key=lambda n: order[n.source])
 
@@ -526,6 +548,22 @@ def _core(name: Name) -> str:
             if name.english.endswith(" " + suffix):
                 return name.english[: -len(suffix) - 1]
     return name.english
+
+
+@functools.lru_cache(maxsize=1)
+def _english_vocabulary() -> frozenset[str]:
+    return frozenset(w for entries in _dictionary().values() for _, d in entries
+                     for w in re.findall(r"(?<![\w'-])[a-z]{2,}(?![\w'-])", d))
+
+
+def in_dictionary(word: str) -> bool:
+    """CC-CEDICT has `word` (俄罗斯, 巴西: names every model knows, or spelled by the dictionary)."""
+    return word in _dictionary()
+
+
+def common_english(word: str) -> bool:
+    """`word` is an English word CC-CEDICT's definitions use in lower case ("More", "Man"), so no name of its own."""
+    return word.lower() in _english_vocabulary()
 
 
 @functools.lru_cache(maxsize=1)

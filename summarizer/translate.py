@@ -12,6 +12,7 @@ from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
 from .repair import Check, Passage, Repair, Segment, SentencePair, dateline_months, sentence_pairs, tidy_english
+from .foreign import article_spellings
 from .names import Name, find_names, recover_names
 from .numbers import format_number, inline_hints, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
@@ -175,6 +176,11 @@ def translate_many(
             for seg in group:
                 known = {n.source for n in tables[seg.article]}
                 tables[seg.article] += [n for n in recover_names(seg.source, seg.output) if n.source not in known]
+            # A foreign name the segments spell two ways ("Moran", "Molan") takes the article's usual spelling,
+            # so the name check finds the odd segment out and its retry is told the form.
+            for i in dict.fromkeys(seg.article for seg in group):
+                done = [(s.source, s.output) for s in segs if s.article == i and s.output]
+                tables[i] += _outside(article_spellings(done, tables[i]), glossary)
         if cfg.repair:
             repair(group)
         for seg in group:
@@ -293,10 +299,14 @@ def _assemble(res: Translation, article: Article, segs: list[Segment], pairs_of:
 
 def _name_table(article: Article, summary: str, glossary: Glossary | None) -> list[Name]:
     """One English form per name for the whole article (title, paragraphs, summary); the glossary wins."""
-    names = find_names("\n".join([article.title, *article.paragraphs, summary]))
-    if glossary:
-        names = [n for n in names if not any(n.source in term or term in n.source for term in glossary.terms)]
-    return names
+    return _outside(find_names("\n".join([article.title, *article.paragraphs, summary])), glossary)
+
+
+def _outside(names: list[Name], glossary: Glossary | None) -> list[Name]:
+    """The names no glossary term covers: the user's form wins."""
+    if not glossary:
+        return names
+    return [n for n in names if not any(n.source in term or term in n.source for term in glossary.terms)]
 
 
 def translation_problems(source: str, english: str, cfg: TranslateConfig, names: list[Name] | None = None,

@@ -119,3 +119,18 @@ def test_lac_finds_people_no_role_word_announces_and_leaves_transliterations_alo
     found = {n.source: n for n in find_names("莫兰和艾伦说，杜鲁门号航母到了。马云也来了。圣路易市很热。")}
     assert not {"莫兰", "艾伦", "杜鲁门", "圣路易市"} & {w for w, n in found.items() if n.kind != "foreign"}
     assert found["马云"].english == "Jack Ma"
+
+
+def test_east_asian_and_korean_names_get_no_pinyin_and_no_surname_cut():
+    from summarizer.names import dictionary_english
+
+    # CC-CEDICT writes Japanese and Korean names surname first: the whole name stays, the surname is what must show.
+    assert dictionary_english("安倍晋三") == ("Abe Shinzo", "Abe", True)
+    assert dictionary_english("陆克文") == ("Rudd", "Rudd", True) and dictionary_english("普京")[0] == "Putin"
+    # A thing's "aka" is a second name (土卫二 "Enceladus (moon of Saturn), aka Saturn II"); a person's wins.
+    assert dictionary_english("土卫二")[0] == "Enceladus" and dictionary_english("马云")[0] == "Jack Ma"
+    # 朝鲜外务相李勇浩 is Ri Yong Ho (WMT19 dev): a person a Korean role introduces is left to the model, here and
+    # wherever else the article names him; China's ambassador to North Korea keeps his pinyin.
+    found = {n.source for n in find_names("朝鲜外务相李勇浩周六表示，制裁无益。李勇浩在联合国大会上称，朝鲜很友善。")}
+    assert "李勇浩" not in found
+    assert {n.english for n in find_names("中国驻朝鲜大使李进军说，两国友好。")} >= {"Li Jinjun"}

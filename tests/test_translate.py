@@ -177,6 +177,29 @@ def test_a_person_spelled_wrong_in_pinyin_is_retried_with_the_right_form():
     assert any("names not kept" in w and "汪洋 (Wang Yang)" in w for w in raw.warnings)
 
 
+def test_a_foreign_name_spelled_two_ways_in_one_article_is_made_one():
+    # 莫兰 (Moran) has no dictionary English and no pinyin: the model spells it. The second paragraph's "Molan" is
+    # the odd one out: the name check finds it, and its retry is told the article's spelling.
+    def answer(user, ban):
+        if "威廉" in user:
+            return "Navy Deputy Chief William Moran said the navy is strong."
+        return "Moran said training matters." if "莫兰 = Moran" in user else "Molan said training matters."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("美国海军作战副部长威廉・莫兰上将说，海军很强。", "莫兰表示，训练很重要。"))
+    (out,) = translate_many([art], [""], gen, TranslateConfig())
+    assert out.paragraphs_en[1] == "Moran said training matters." and out.warnings == [] and out.retried == 1
+    # Spelled one way from the start: no retry. Streamed paragraph by paragraph, the form learned from the first
+    # paragraph is not pushed on the second unless the two differ.
+    same = Recorder(lambda user, ban: answer("莫兰 = Moran" + user, ban))
+    translate_many([art], [""], same, TranslateConfig())
+    assert same.calls == [(2, True)]
+    parts = []
+    streamed = Recorder(answer)
+    (live,) = translate_many([art], [""], streamed, TranslateConfig(), on_part=lambda *a: parts.append(a[3]))
+    assert parts[1] == "Moran said training matters." and live.warnings == []
+
+
 def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
     # 23日 → "on March 23" (unseen news): a month the source never gives; 汪洋 → "Wang Yong" (the 1.5B on WMT19).
     repair = "REPAIR. Use only English:\n{text}"
