@@ -239,9 +239,10 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
         if second[:1].isupper() and name_key(second) and name_key(second) not in name_key(english) \
                 and name_key(english) not in name_key(second) and len(second.split()) <= 4 and not person:
             return None  # two places of one name: no single form to require
-    # East Asian names, surname first, stay whole: Ma Ying-jeou, Abe Shinzo ("Japanese LDP politician").
-    east_asian = "-" in words[-1] or re.search(r"\b(?:Japanese|Korean|Taiwanese|Vietnamese|Singapore|Hong Kong)\b",
-                                                first)
+    # East Asian names, surname first, stay whole: Ma Ying-jeou, and Abe Shinzo, Lee Kuan Yew (CC-CEDICT writes
+    # Japanese, Korean and Singaporean names that way). "Frank Chang-ting Hsieh" is in Western order.
+    east_asian = "-" in words[-1] or (not any("-" in w for w in words)
+                                      and re.search(r"\b(?:Japanese|Korean|Vietnamese|Singapore)", first))
     if person and len(words) > 1 and not aka and not east_asian:
         # A Western name by its surname alone (陆克文 Rudd, 普京 Putin): the source gives no more, and CC-CEDICT's
         # given name belongs to one famous bearer of the surname.

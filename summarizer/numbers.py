@@ -247,6 +247,8 @@ def invented_numbers(source: str, english: str) -> list[float]:
     have = [v for v in source_numbers(source) if isinstance(v, float)]
     have += [float(d.replace(",", "")) for d in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", source)]
     have += [float(v) for ch, v in _CN_DIGITS.items() if ch in source]
+    # A year in Chinese digits, read digit by digit: 二〇一七年 is 2017.
+    have += [float("".join(str(_CN_DIGITS[c]) for c in run)) for run in re.findall(r"[零〇一二三四五六七八九]{4}(?=年)", source)]
     out = []
     for m in _EN_NUM.finditer(english):
         value = float(m.group(1).replace(",", "")) * (_SCALES[m.group(2).lower()] if m.group(2) else 1)

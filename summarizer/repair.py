@@ -66,6 +66,8 @@ _WEEKDAY_ZH = re.compile(r"星期|礼拜|周[一二三四五六日天末]")
 # "May" is left out: it is a verb far more often than a month.
 _MONTH_EN = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December)\b")
 _DATELINE_MONTH = re.compile(r"(\d{1,2})月\d{1,2}日(?:电|讯)")
+# A year in English digits (2017, 1950s), not part of a larger number (2,017, 20170, 2017.5) or an amount ($2017).
+_YEAR_EN = re.compile(r"(?<![\d,.$£€¥])((?:19|20)\d{2})(?!\d|,\d|\.\d|%)")
 
 
 def dateline_months(article: Article) -> frozenset[str]:
@@ -97,6 +99,8 @@ class Check:
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
         # 23日 → "on March 23": a month neither the source (any 月 counts) nor the article's dateline gives.
         self.month = "月" not in self.source and any(m not in self.months for m in _MONTH_EN.findall(self.english))
+        # 今年 / 去年 → "in 2017": a year the source does not give in any form (2017年, 二〇一七年, 17年 count).
+        self.year = bool(invented_numbers(self.source, " ".join(_YEAR_EN.findall(self.english))))
         han = sum(1 for c in self.source if has_han(c))
         self.short = self.cfg.check_coverage and han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
 
@@ -105,14 +109,15 @@ class Check:
         # `invented` is a warning only: a retry with no right form to offer kept the wrong name on all 7 WMT19 dev
         # rows where it fired (汪洋 stayed "Wang Yong") and cost 2.8x their time.
         return (10 * len(self.leaks) + len(self.numbers) + len(self.names)
-                + 5 * self.meta + 3 * self.short + self.weekday + self.month)
+                + 5 * self.meta + 3 * self.short + self.weekday + self.month + self.year)
 
     def reasons(self) -> str:
         """What is wrong, for the log."""
         parts = [f"leaks {self.leaks}" if self.leaks else "", f"numbers {self.numbers}" if self.numbers else "",
                  f"names {[n.source for n in self.names]}" if self.names else "",
                  f"invented {self.invented}" if self.invented else "", "meta" if self.meta else "",
-                 "short" if self.short else "", "weekday" if self.weekday else "", "month" if self.month else ""]
+                 "short" if self.short else "", "weekday" if self.weekday else "", "month" if self.month else "",
+                 "year" if self.year else ""]
         return ", ".join(p for p in parts if p)
 
     @property
@@ -130,6 +135,7 @@ FLAGS = {
     "name_unsupported": "the English names a person the source does not",
     "weekday_added": "the English names a weekday the source does not give",
     "month_added": "the English names a month the source (and its dateline) does not give",
+    "year_added": "the English names a year the source does not give",
     "description": "the English describes the text instead of translating it",
     "content_short": "the English is far shorter than the source: content left out?",
     "chinese_left": "Chinese characters left in the English",
@@ -182,7 +188,8 @@ def _flags(check: Check, glossary_missed: list[str]) -> dict[str, list[str]]:
         out["name_missing"] = [f"{n.source} ({n.english})" for n in check.names]
     if check.invented:
         out["name_unsupported"] = list(check.invented)
-    for kind, fired in (("weekday_added", check.weekday), ("month_added", check.month), ("description", check.meta),
+    for kind, fired in (("weekday_added", check.weekday), ("month_added", check.month), ("year_added", check.year),
+                        ("description", check.meta),
                         ("content_short", check.short and not check.meta)):
         if fired:
             out[kind] = [""]

@@ -262,6 +262,8 @@ def _warnings(seg: Segment, check: Check, glossary: Glossary | None) -> list[str
         out.append(f"the English {seg.slot} names a weekday the source does not give")
     if check.month:
         out.append(f"the English {seg.slot} names a month the source does not give")
+    if check.year:
+        out.append(f"the English {seg.slot} names a year the source does not give")
     if check.short and not check.meta:
         out.append(f"the English {seg.slot} is far shorter than its source (content left out?)")
     bad = glossary.violations(seg.source, seg.output) if glossary else []
@@ -321,7 +323,7 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
     c = Check(source, english, find_names(source) if names is None else names, cfg, months)
     return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "invented": c.invented, "meta": c.meta,
             "short": c.short,
-            "weekday": c.weekday, "month": c.month}
+            "weekday": c.weekday, "month": c.month, "year": c.year}
 
 
 def _parts(segs: list[Segment]) -> list[list[Segment]]:

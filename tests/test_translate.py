@@ -229,6 +229,27 @@ def test_a_bare_day_takes_its_month_from_the_dateline():
     assert any("month the source does not give" in w for w in bad.warnings)
 
 
+def test_a_made_up_year_is_retried_and_flagged():
+    # 今年 → "in 2017": the source gives no year. A year it does give, in digits or in Chinese numerals, passes.
+    repair = "REPAIR. Use only English:\n{text}"
+    gen = Recorder(lambda u, b: "This year the city grew fast." if "REPAIR." in u else "In 2017 the city grew fast.")
+    art = Article(id="a", title="", paragraphs=("今年城市发展很快。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(repair_prompt=repair))
+    assert out.paragraphs_en == ["This year the city grew fast."] and out.warnings == [] and out.retried == 1
+    (raw,) = translate_many([art], [""], Recorder(lambda u, b: "In 2017 the city grew fast."),
+                            TranslateConfig(repair=False))
+    assert any("year the source does not give" in w for w in raw.warnings)
+    assert any(f.kind == "year_added" for p in raw.sentences for pair in p.pairs for f in pair.flags)
+    for zh in ("2017年城市发展很快。", "二〇一七年城市发展很快。"):
+        (given,) = translate_many([Article(id="b", title="", paragraphs=(zh,))], [""],
+                                  Recorder(lambda u, b: "In 2017 the city grew fast."), TranslateConfig(repair=False))
+        assert given.warnings == [], zh
+    # Amounts and counts that look like years are no years.
+    (count,) = translate_many([Article(id="c", title="", paragraphs=("有2,017人参加。",))], [""],
+                              Recorder(lambda u, b: "2,017 people took part."), TranslateConfig(repair=False))
+    assert count.warnings == []
+
+
 def test_a_number_still_lost_after_the_repair_gets_one_more_form_of_the_request():
     cfg = TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}")
 
