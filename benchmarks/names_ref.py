@@ -66,7 +66,7 @@ def main() -> None:
 
 
 def _same(english: str, form: str) -> bool:
-    from summarizer.names import name_key
+    from summarizer.text import name_key
 
     a, b = name_key(english), name_key(form)
     return bool(a) and (a == b or b in a)

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from .batch import NoInputsError
 from .checks import leaked_han
 from .config import Config, load_config
-from .names import find_names, missing_names, name_key
+from .names import find_names, missing_names
+from .text import name_key
 from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline
 from .summarize import textrank_summary, unsupported_items

