@@ -21,6 +21,7 @@ WARNING_KINDS = [
     (r"names in the English (\w+) that the source does not have", "name_unsupported"),
     (r"the English (\w+) names a weekday", "weekday_added"),
     (r"the English (\w+) names a month", "month_added"),
+    (r"the English (\w+) names a year", "year_added"),
     (r"the English (\w+) describes the text", "description"),
     (r"the English (\w+) is far shorter", "content_short"),
     (r"Chinese left in the English (\w+)", "chinese_left"),

@@ -25,12 +25,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .batch import Admission
 from .batch import process as batch_process
@@ -38,135 +37,18 @@ from .checks import Glossary
 from .clean import ArticleError, InputTooLarge
 from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
-from .repair import FLAGS
 from .runtime import ModelCrashed, is_loaded, loading
+from .schemas import ArticleIn, BatchIn, ErrorOut, Health, ResultOut
 from .server import QueueFull, WorkQueue
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, error_record, input_id
 from .translate import TaskError
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["create_api", "router", "Metrics", "ArticleIn", "BatchIn", "ResultOut", "ErrorOut", "Health"]
+__all__ = ["create_api", "router", "Metrics"]
 
-MAX_GLOSSARY_TERMS = 500
 # Articles of one batch request translated together, as `summarizer run` does by default.
 BATCH_SIZE = 4
-
-
-# ---------------------------------------------------------------- schema
-
-class ArticleIn(BaseModel):
-    """One article to process: exactly one of `text`, `html`, `record`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str | None = Field(None, description="Article text: crawler format, plain text or HTML (a title line first).")
-    html: str | None = Field(None, description="An HTML page or fragment; <script>/<style> content is dropped.")
-    record: dict[str, Any] | None = Field(None, description='A JSONL record: {"id","title","text"} or {"id","html"}.')
-    tasks: list[Literal["summary", "translation"]] | None = Field(
-        None, min_length=1, description="Which tasks to run (default: the server config's).")
-    max_chars: int | None = Field(None, ge=10, le=2000, description="Summary length limit in characters.")
-    glossary: dict[str, str] | None = Field(None, description="Required translations for this request, term -> English.")
-
-    @model_validator(mode="after")
-    def _one_input(self) -> ArticleIn:
-        given = [k for k in ("text", "html", "record") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError('give exactly one of "text", "html" or "record"')
-        if self.glossary is not None and len(self.glossary) > MAX_GLOSSARY_TERMS:
-            raise ValueError(f"at most {MAX_GLOSSARY_TERMS} glossary terms")
-        return self
-
-
-class BatchIn(BaseModel):
-    """Several articles; the records stream back as NDJSON in input order."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    articles: list[dict[str, Any]] = Field(
-        ..., min_length=1,
-        description="Article objects as for POST /v1/articles (ArticleIn). An item that is not a valid article "
-                    "becomes an inline error record in the stream; the others are processed.")
-
-
-class ArticleOut(BaseModel):
-    """Mirrors `summarizer.Article`."""
-
-    id: str
-    title: str
-    paragraphs: list[str]
-    image_count: int
-    source: str | None
-    encoding: str | None
-
-
-class FlagOut(BaseModel):
-    """Why a sentence pair is doubted, or how its English was made."""
-
-    kind: Literal[tuple(FLAGS)] = Field(description="; ".join(f"{k}: {v}" for k, v in FLAGS.items()))  # type: ignore[valid-type]
-    detail: str = Field(description='What exactly: the lost number, "蔡奇 (Cai Qi)", the invented name; "" if none.')
-
-
-class SentencePairOut(BaseModel):
-    """A Chinese sentence (or several) beside its English."""
-
-    zh: str
-    en: str
-    aligned: bool = Field(description="False where the English could not be split by sentence: the whole segment.")
-    flags: list[FlagOut]
-
-
-class PassageOut(BaseModel):
-    """The sentence pairs of the title, one paragraph or the summary."""
-
-    slot: Literal["title", "para", "summary"]
-    index: int
-    pairs: list[SentencePairOut]
-
-
-class ResultOut(BaseModel):
-    """Mirrors `summarizer.ArticleResult.to_dict()`."""
-
-    id: str
-    article: ArticleOut
-    summary_zh: str
-    title_en: str
-    paragraphs_en: list[str]
-    summary_en: str
-    warnings: list[str]
-    notes: list[str]
-    summary_fallback: bool = Field(description="The model's summary failed its checks; the extractive one stands in.")
-    retried_segments: int = Field(description="Translation segments repair translated again.")
-    sentences: list[PassageOut] = Field(None, description="Sentence pairs with flags; left out with ?sentences=false.")
-    timings: dict[str, float]
-    model: dict[str, Any]
-    config: str
-
-
-class ErrorOut(BaseModel):
-    """A refused request, or (with `id`) one article of a batch that failed."""
-
-    error: str
-    id: str | None = None
-    source: str | None = None
-    kind: str | None = Field(None, description="For one article of a batch: what failed (ArticleError, InputTooLarge, ModelCrashed, TimeBudgetExceeded, ...).")
-
-
-class QueueOut(BaseModel):
-    running: int
-    waiting: int
-    concurrency: int
-    max_waiting: int
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    config: str
-    tasks: list[str]
-    model_loaded: bool
-    # loaded, loading (answered at once while a model loads) or not loaded.
-    model: Literal["loaded", "loading", "not loaded"]
-    queue: QueueOut
 
 
 # ---------------------------------------------------------------- metrics

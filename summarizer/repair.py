@@ -68,6 +68,18 @@ _MONTH_EN = re.compile(r"\b(?:January|February|March|April|June|July|August|Sept
 _DATELINE_MONTH = re.compile(r"(\d{1,2})月\d{1,2}日(?:电|讯)")
 # A year in English digits (2017, 1950s), not part of a larger number (2,017, 20170, 2017.5) or an amount ($2017).
 _YEAR_EN = re.compile(r"(?<![\d,.$£€¥])((?:19|20)\d{2})(?!\d|,\d|\.\d|%)")
+# A span of years whose end is written short: 1950-53, 1995-96赛季 (the English may write 1953, 1996).
+_YEAR_SPAN = re.compile(r"((?:19|20)\d{2})\s?[-–—~至到]\s?(\d{2})(?!\d)")
+
+
+def _span_ends(source: str) -> str:
+    """The full years that end the source's short spans, as digits: "1950-53" → " 1953"."""
+    out = ""
+    for m in _YEAR_SPAN.finditer(source):
+        start = int(m.group(1))
+        end = start // 100 * 100 + int(m.group(2))
+        out += f" {end + 100 if end < start else end}"
+    return out
 
 
 def dateline_months(article: Article) -> frozenset[str]:
@@ -100,7 +112,8 @@ class Check:
         # 23日 → "on March 23": a month neither the source (any 月 counts) nor the article's dateline gives.
         self.month = "月" not in self.source and any(m not in self.months for m in _MONTH_EN.findall(self.english))
         # 今年 / 去年 → "in 2017": a year the source does not give in any form (2017年, 二〇一七年, 17年 count).
-        self.year = bool(invented_numbers(self.source, " ".join(_YEAR_EN.findall(self.english))))
+        self.year = bool(invented_numbers(self.source + _span_ends(self.source),
+                                          " ".join(_YEAR_EN.findall(self.english))))
         han = sum(1 for c in self.source if has_han(c))
         self.short = self.cfg.check_coverage and han >= 15 and len(self.english) < self.cfg.min_length_ratio * han
 

@@ -244,6 +244,11 @@ def test_a_made_up_year_is_retried_and_flagged():
         (given,) = translate_many([Article(id="b", title="", paragraphs=(zh,))], [""],
                                   Recorder(lambda u, b: "In 2017 the city grew fast."), TranslateConfig(repair=False))
         assert given.warnings == [], zh
+    # The end of a short span is a year the source gives (1950-53 → "from 1950 to 1953"; WMT19 dev row 166).
+    (span,) = translate_many([Article(id="d", title="", paragraphs=("朝鲜寻求结束1950-53年的朝鲜战争。",))], [""],
+                             Recorder(lambda u, b: "North Korea seeks to end the Korean War of 1950 to 1953."),
+                             TranslateConfig(repair=False))
+    assert span.warnings == []
     # Amounts and counts that look like years are no years.
     (count,) = translate_many([Article(id="c", title="", paragraphs=("有2,017人参加。",))], [""],
                               Recorder(lambda u, b: "2,017 people took part."), TranslateConfig(repair=False))
