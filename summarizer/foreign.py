@@ -74,6 +74,7 @@ def transliterations(text: str, known: Sequence[Name] = ()) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@functools.lru_cache(maxsize=4096)
 def spelling_in(english: str, name: str) -> str | None:
     """The word (or two words) of `english` that sounds most like the transliterated `name`, or None.
 
@@ -98,12 +99,15 @@ def spelling_in(english: str, name: str) -> str | None:
     return best[2]
 
 
-def article_spellings(parts: Sequence[tuple[str, str]], known: Sequence[Name] = ()) -> list[Name]:
+def article_spellings(parts: Sequence[tuple[str, str]], known: Sequence[Name] = (),
+                      names: Sequence[str] | None = None) -> list[Name]:
     """One English spelling for each transliterated name of an article, from the English it got so far.
 
     Args:
         parts: (Chinese source, its English) of the article's segments, in order.
         known: The article's name table; its names are left out.
+        names: The transliterations to look at (default: all of `parts`). A caller that streams an article part
+            by part passes only the new part's, so each part costs its own names, not the whole article's again.
 
     Returns:
         A `Name` of kind "foreign" for each transliteration that the segments holding it do not spell one way
@@ -111,9 +115,13 @@ def article_spellings(parts: Sequence[tuple[str, str]], known: Sequence[Name] = 
         on a tie (one article, one "Moran"). A name spelled one way everywhere, or in one segment only, gives
         none: a table entry would add nothing there, and a wrong reading could only hurt.
     """
-    names = transliterations("\n".join(src for src, _ in parts), known)
+    taken = {n.source for n in known}
+    if names is None:
+        names = transliterations("\n".join(src for src, _ in parts), known)
     out = []
     for name in names:
+        if name in taken:
+            continue
         seen = [spelling_in(en, name) for src, en in parts if name in src]
         spelled = [s for s in seen if s]
         if len(seen) < 2 or not spelled or len({name_key(s) for s in seen if s} | ({""} if None in seen else set())) < 2:

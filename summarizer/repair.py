@@ -111,7 +111,7 @@ class Check:
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
         # 23日 → "on March 23": a month neither the source (any 月 counts) nor the article's dateline gives.
         self.month = "月" not in self.source and any(m not in self.months for m in _MONTH_EN.findall(self.english))
-        # 今年 / 去年 → "in 2017": a year the source does not give in any form (2017年, 二〇一七年, 17年 count).
+        # 今年 / 去年 → "in 2017": a year the source does not give in any form (2017年, 二〇一七年, 1950-53 count).
         self.year = bool(invented_numbers(self.source + _span_ends(self.source),
                                           " ".join(_YEAR_EN.findall(self.english))))
         han = sum(1 for c in self.source if has_han(c))

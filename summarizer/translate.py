@@ -12,7 +12,7 @@ from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
 from .repair import Check, Passage, Repair, Segment, SentencePair, dateline_months, sentence_pairs, tidy_english
-from .foreign import article_spellings
+from .foreign import article_spellings, transliterations
 from .names import Name, find_names, recover_names
 from .numbers import format_number, inline_hints, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
@@ -179,8 +179,10 @@ def translate_many(
             # A foreign name the segments spell two ways ("Moran", "Molan") takes the article's usual spelling,
             # so the name check finds the odd segment out and its retry is told the form.
             for i in dict.fromkeys(seg.article for seg in group):
-                done = [(s.source, s.output) for s in segs if s.article == i and s.output]
-                tables[i] += _outside(article_spellings(done, tables[i]), glossary)
+                new = transliterations("\n".join(s.source for s in group if s.article == i), tables[i])
+                if new:
+                    done = [(s.source, s.output) for s in segs if s.article == i and s.output]
+                    tables[i] += _outside(article_spellings(done, tables[i], new), glossary)
         if cfg.repair:
             repair(group)
         for seg in group:
