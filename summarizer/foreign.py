@@ -25,7 +25,8 @@ from .text import name_key
 __all__ = ["transliterations", "sound_key", "spelling_in", "article_spellings"]
 
 # How alike the sound keys of a name and an English word must be (difflib ratio): 0.75 takes 金里奇/Gingrich
-# (KnlK / KnKlK, 0.89) and 威廉/William; it refuses neighbours of other sounds ("Molan" is 莫兰, "Milan" is not).
+# (KnlK / KnKlK, 0.89) and 威廉/William and refuses other consonants ("Boran" is not 莫兰). Vowels are not compared,
+# so "Milan" would pass for 莫兰: the reader only chooses among the capitalised words of the name's own segment.
 MIN_LIKENESS = 0.75
 # Letters merged into one class: English and pinyin write the same sound with different letters (l/r, b/p, d/t,
 # w/v/f, m/n, and the velars and sibilants: 金里奇 j-q is Gingrich's g-ch, 斯 s, 克 k).
@@ -124,7 +125,8 @@ def article_spellings(parts: Sequence[tuple[str, str]], known: Sequence[Name] = 
             continue
         seen = [spelling_in(en, name) for src, en in parts if name in src]
         spelled = [s for s in seen if s]
-        if len(seen) < 2 or not spelled or len({name_key(s) for s in seen if s} | ({""} if None in seen else set())) < 2:
+        # A segment that gives no spelling counts as a form of its own ("").
+        if len(seen) < 2 or not spelled or len({name_key(s) if s else "" for s in seen}) < 2:
             continue
         counts = Counter(spelled)
         best = max(spelled, key=lambda s: (counts[s], -spelled.index(s)))
