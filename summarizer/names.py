@@ -63,7 +63,9 @@ _SURNAME_READINGS = {"单": "shan", "曾": "zeng", "解": "xie", "仇": "qiu", "
 _GIVEN_READINGS = {"长": "chang", "行": "xing", "乐": "le", "重": "chong"}
 # Suffixes of Chinese place names and their English; the stem before them is spelled in pinyin.
 _SUFFIXES = {"省": "Province", "市": "", "区": "District", "县": "County", "镇": "Town", "乡": "Township",
-             "村": "Village", "河": "River", "江": "River", "湖": "Lake", "山": "Mountain"}
+             "村": "Village", "河": "River", "江": "River", "湖": "Lake", "山": "Mountain", "寺": "Temple"}
+# Two-character endings of places LAC finds whole (关山草原 Guanshan Grassland).
+_SUFFIXES_2 = {"草原": "Grassland"}
 _PLACE_ENDINGS = "省市区县镇乡村河江湖山湾港岛路街州"
 # Regions whose English is a pinyin list CC-CEDICT abbreviates ("Jing-Jin-Ji").
 _REGIONS = {"京津冀": "Beijing-Tianjin-Hebei", "粤港澳": "Guangdong-Hong Kong-Macao", "长三角": "Yangtze River Delta",
@@ -181,6 +183,10 @@ def lac_entities(text: str) -> list[tuple[str, str, int]]:
 
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
+    if len(word) == 4 and word[2:] in _SUFFIXES_2 and _HAN_RUN.fullmatch(word):
+        if any(p[:1].islower() for p, _ in lookup(word[:2])) and not any(p[:1].isupper() for p, _ in lookup(word[:2])):
+            return None  # a common word before the ending (人民草原), not a name
+        return f"{_capital(_join_syllables(_pinyin(word[:2])))} {_SUFFIXES_2[word[2:]]}"
     if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
             or word[0] in "各全本该每两多" or any(c in _FOREIGN_PLACE for c in word[:-1])):
         return None  # 各县区 is "every county and district"; 马拉河 is the Mara River, 奥内加湖 Lake Onega
@@ -244,8 +250,9 @@ _ROLE_BEFORE = ("记者", "长", "书记", "总理", "主席", "任命", "免去
 _SAYING_AFTER = ("说", "表示", "介绍", "认为", "指出", "告诉", "强调", "称", "透露", "坦言", "主持", "出席", "会见",
                  "看来", "同志", "提出", "回忆", "解释", "谈到", "讲话", "调研", "考察", "来到", "签署", "致辞", "要求")
 _LIST_MARKS = ("、", "）", ")", "（", "(", " ", "\n", "")
-# Given names that are a form of address (陈小姐 is "Ms Chen") or typical of transliterated foreign names (马斯).
-_NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐")
+# Given names that are a form of address (陈小姐 is "Ms Chen"), end a case's name (罗伊诉韦德案: LAC tags 韦德案
+# a person, "Wei De'an") or are typical of transliterated foreign names (马斯).
+_NOT_GIVEN = ("小姐", "先生", "女士", "老师", "师傅", "阿姨", "大爷", "某某", "某", "总", "哥", "姐", "案")
 _TRANSLITERATION = set("斯尔丝莎姆默萨弗瓦蒂茨兹诺契坡")
 # Characters that make a two-character given name a transliteration when both are among them (施耐德 Schneider,
 # 金里奇 Gingrich), while one alone is common in Chinese names (蔡奇, 张德江).

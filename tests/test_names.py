@@ -120,6 +120,11 @@ def test_lac_finds_people_no_role_word_announces_and_leaves_transliterations_alo
     found = {n.source: n for n in find_names("莫兰和艾伦说，杜鲁门号航母到了。马云也来了。圣路易市很热。")}
     assert not {"莫兰", "艾伦", "杜鲁门", "圣路易市"} & {w for w, n in found.items() if n.kind != "foreign"}
     assert found["马云"].english == "Jack Ma"
+    # A temple and a grassland are spelled from their stem like a town (WMT19 dev row 144); a case name is no person:
+    # LAC tags 韦德案 (the Wade case) PER, and pinyin made it "Wei De'an" (FLORES dev row 76).
+    found = {n.source: n.english for n in find_names("新疆多家旅行社与法门寺佛文化景区、关山草原景区签署协议。")}
+    assert found["法门寺"] == "Famen Temple" and found["关山草原"] == "Guanshan Grassland"
+    assert "韦德案" not in {n.source for n in find_names("他重申，罗伊诉韦德案（Roe v. Wade）是既定法律。")}
 
 
 def test_east_asian_and_korean_names_get_no_pinyin_and_no_surname_cut():
