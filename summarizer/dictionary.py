@@ -11,7 +11,7 @@ import unicodedata
 from .text import name_key
 
 __all__ = ["lookup", "in_dictionary", "toneless", "dictionary_english", "common_english", "pinyin_syllables",
-           "word_count", "NOT_A_PLACE"]
+           "word_count", "dictionary_names", "source_english", "NOT_A_PLACE"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -155,3 +155,64 @@ def pinyin_syllables() -> frozenset[str]:
     """Every toneless Hanyu Pinyin syllable (from CC-CEDICT's readings)."""
     return frozenset(sy for entries in _load().values() for p, _ in entries for sy in toneless(p)
                      if sy.isalpha() and sy.isascii())
+
+
+@functools.lru_cache(maxsize=1)
+def _english_names() -> dict[str, frozenset[str]]:
+    """CC-CEDICT's proper nouns of 2-6 English words by the letters of their English, loaded once (~1.5 s):
+    "buckinghampalace" → {白金汉宫}; a plural "s" is dropped so "Golden Globe Awards" meets "Golden Globe Award"."""
+    out: dict[str, set[str]] = {}
+    for word, entries in _load().items():
+        for pinyin, definitions in entries:
+            if len(word) < 2 or not pinyin[:1].isupper():
+                continue
+            for definition in definitions.split("; "):
+                # "(Chinese) National People's Congress (abbr. for …)"; "abbr. for 中国共产党[…], Chinese Communist Party"
+                definition = re.sub(r"^\([^)]*\) |^abbr\. (?:for|of) [^,]*, ", "", definition).removeprefix("the ")
+                head = re.split(r" \(|,| or |: ", definition, maxsplit=1)[0].strip()
+                words = head.split()
+                if 2 <= len(words) <= 6 and words[-1][:1].isupper() \
+                        and all(w[:1].isupper() or w in _SMALL_WORDS for w in words):
+                    out.setdefault(name_key(head).removesuffix("s"), set()).add(word)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+# A run of capitalised words, with the small words names hold inside (Great Hall of the People).
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|and|for|de|[A-Z][\w'’.-]*))*\s+[A-Z][\w'’-]*")
+
+
+def dictionary_names(english: str) -> list[tuple[str, frozenset[str]]]:
+    """The names of two words or more in `english` that CC-CEDICT has as proper nouns, each with its Chinese words:
+    "Delta Air Lines announced" → [("Delta Air Lines", {"达美航空"})].
+
+    Within a run of capitalised words the longest known name wins: "People's Republic of China" is one name, not
+    also "Republic of China" (中华民国).
+    """
+    index = _english_names()
+    out = []
+    for run in _CAPITALISED_RUN.finditer(english):
+        words = run.group(0).rstrip(".").split()
+        taken: set[int] = set()
+        spans = sorted(((i, j) for i in range(len(words)) for j in range(i + 2, len(words) + 1)),
+                       key=lambda s: s[0] - s[1])
+        for i, j in spans:
+            if words[i] in _SMALL_WORDS or words[j - 1] in _SMALL_WORDS or taken & set(range(i, j)):
+                continue
+            phrase = " ".join(words[i:j]).rstrip(".")
+            chinese = index.get(name_key(phrase).removesuffix("s"))
+            if chinese:
+                taken |= set(range(i, j))
+                out.append((phrase, chinese))
+    return out
+
+
+def source_english(source: str) -> frozenset[str]:
+    """Every English word CC-CEDICT gives for a word of 1-4 characters in `source`, lower-case: what a literal
+    translation of the source could say (美国国家篮球协会 → "national", "basketball", "association", …)."""
+    words: set[str] = set()
+    for run in re.findall(r"[\u3400-\u9fff]+", source):
+        for i in range(len(run)):
+            for n in range(1, 5):
+                for _, definition in lookup(run[i:i + n]) if i + n <= len(run) else ():
+                    words.update(re.findall(r"[a-z]+", definition.lower()))
+    return frozenset(words)

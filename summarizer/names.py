@@ -20,14 +20,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .dictionary import (NOT_A_PLACE, dictionary_english, in_dictionary, lookup,
-                         pinyin_syllables, toneless)
+from .dictionary import (NOT_A_PLACE, dictionary_english, dictionary_names, in_dictionary, lookup,
+                         pinyin_syllables, source_english, toneless)
 from .text import HAN_CLASS, name_key
 
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Name", "find_names", "missing_names", "person_pinyin", "lac_entities", "unsupported_names", "recover_names",
-           "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
+           "borrowed_names", "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
 
 
 @dataclass(frozen=True)
@@ -487,6 +487,58 @@ def unsupported_names(source: str, english: str) -> list[str]:
                 or key in variants):
             continue
         out.append(m.group(0))
+    return out
+
+
+# Chinese news writes 党 for the Communist Party of China and 共和国 for the People's Republic.
+_IMPLIED = {"共产党": "党", "中国共产党": "党", "中华人民共和国": "共和国"}
+
+
+def _given_by(word: str, source: str) -> bool:
+    """`source` names `word` in full, or as a short form: 美 for 美国, 海航 for 海南航空 (its characters in order,
+    from the first), or close: 烈士纪念日 for 亡兵纪念日 (three in four of its characters within a few characters)."""
+    if word in source or _IMPLIED.get(word, "\0") in source:
+        return True
+    if len(word) == 2 and word[1] == "国" and word[0] in source:
+        return True
+    span = len(word) + 2
+    if any(sum(c in source[at:at + span] for c in word) >= 0.75 * len(word)
+           for at in range(max(1, len(source) - span + 1))):
+        return True
+    for at in (m.start() for m in re.finditer(re.escape(word[0]), source)):
+        for n in range(2, min(len(word), 6) + 1):
+            rest = iter(word)
+            if all(c in rest for c in source[at:at + n]):
+                return True
+    return False
+
+
+def borrowed_names(source: str, english: str) -> list[str]:
+    """Names in `english` that CC-CEDICT knows and `source` does not give: "Buckingham Palace" for 京士威 (Kingsway),
+    "Associated Press" for 安莎通讯社 (Ansa), "Delta Air Lines" for 祥鹏航空 (Lucky Air), "Kim Jong Il" for 特金会
+    (the Trump-Kim summit).
+
+    A small model fills a name it does not know with a famous one; the dictionary says which Chinese words a famous
+    name stands for, and none of them is in the source. Names of two words or more only: one word ("Beijing",
+    "Kim") stands for too much.
+    """
+    found = dictionary_names(english)
+    if not found:
+        return []
+    letters = name_key(source)
+    # Homophones: "Chaoyang District" is 潮阳区 to the dictionary and 朝阳区 in the source.
+    sounds = " " + " ".join(_pinyin(source)) + " "
+    literal = source_english(source)
+    out = []
+    for phrase, words in found:
+        if name_key(phrase) in letters or any(_given_by(w, source) or f" {' '.join(_pinyin(w))} " in sounds
+                                              for w in words):
+            continue
+        # A literal translation names what the source says (美国国家篮球协会 "National Basketball Association").
+        content = [w for w in re.findall(r"[a-z]+", phrase.lower()) if len(w) > 2 and w not in ("the", "and", "for")]
+        if all(w in literal or any(len(w) >= 5 and x[:5] == w[:5] for x in literal) for w in content):
+            continue
+        out.append(phrase)
     return out
 
 

@@ -13,7 +13,7 @@ from .checks import leaked_han
 from .clean import Article
 from .config import TranslateConfig
 from .models import Generator
-from .names import Name, missing_names, unsupported_names
+from .names import Name, borrowed_names, missing_names, unsupported_names
 from .numbers import duration_lost, fix_amounts, format_number, invented_numbers, missing_numbers
 from .text import MONTH_NAMES, has_han, split_sentences
 
@@ -104,8 +104,9 @@ class Check:
         self.leaks = leaked_han(self.english)
         self.numbers = missing_numbers(self.source, self.english) if self.cfg.check_numbers else []
         self.names = missing_names(self.source, self.english, self.names_table)
-        # "Guo Jingyi" for 大鹏, "Tang Wei" for 谭卫: a pinyin name the source does not spell.
-        self.invented = unsupported_names(self.source, self.english)
+        # "Guo Jingyi" for 大鹏, "Tang Wei" for 谭卫: a pinyin name the source does not spell; "Buckingham Palace"
+        # for 京士威: a famous name the source does not give.
+        self.invented = unsupported_names(self.source, self.english) + borrowed_names(self.source, self.english)
         self.meta = self.cfg.check_coverage and bool(_META.search(self.english))
         # 帕利24日说 → "said on Thursday": a day of the month the model turned into a weekday it made up.
         self.weekday = bool(_WEEKDAY_EN.search(self.english)) and not _WEEKDAY_ZH.search(self.source)
@@ -145,7 +146,7 @@ class Check:
 FLAGS = {
     "number_lost": "a number of the source is not in the English",
     "name_missing": "a name of the source is not in the English in its expected form",
-    "name_unsupported": "the English names a person the source does not",
+    "name_unsupported": "the English gives a name the source does not (a person, or a famous place or body)",
     "weekday_added": "the English names a weekday the source does not give",
     "month_added": "the English names a month the source (and its dateline) does not give",
     "year_added": "the English names a year the source does not give",

@@ -215,6 +215,10 @@ def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
     (other,) = translate_many([Article(id="b", title="", paragraphs=("导演大鹏讲话。",))], [""],
                               Recorder(lambda u, b: "Director Guo Jingyi spoke."), TranslateConfig(repair=False))
     assert any("the source does not have: Guo Jingyi" in w for w in other.warnings)
+    (famous,) = translate_many([Article(id="c", title="", paragraphs=("人群经过京士威，向霍尔本行进。",))], [""],
+                               Recorder(lambda u, b: "The crowd passed Buckingham Palace towards Holborn."),
+                               TranslateConfig(repair=False))
+    assert any("the source does not have: Buckingham Palace" in w for w in famous.warnings)
 
 
 def test_a_bare_day_takes_its_month_from_the_dateline():
