@@ -219,6 +219,11 @@ def test_a_made_up_month_is_retried_and_an_invented_name_flagged():
                                Recorder(lambda u, b: "The crowd passed Buckingham Palace towards Holborn."),
                                TranslateConfig(repair=False))
     assert any("the source does not have: Buckingham Palace" in w for w in famous.warnings)
+    # With repair on, a borrowed famous name costs a retry, whose English is kept when it names no such thing.
+    gen = Recorder(lambda u, b: "The crowd passed Kingsway." if "REPAIR." in u else "The crowd passed Buckingham Palace.")
+    (fixed,) = translate_many([Article(id="d", title="", paragraphs=("人群经过京士威。",))], [""], gen,
+                              TranslateConfig(repair_prompt="REPAIR. Use only English:\n{text}"))
+    assert fixed.paragraphs_en == ["The crowd passed Kingsway."] and fixed.warnings == []
 
 
 def test_a_bare_day_takes_its_month_from_the_dateline():
