@@ -1,7 +1,7 @@
 """How often each sentence flag fires on human references (a false-alarm rate: a reference is right by definition)
 beside how often it fires on the model's English, on WMT19 and FLORES dev-200.
 
-The model's English is the committed eval report's (`reports/translation-<set>-default-foreign.json`, the default config);
+The model's English is the committed eval report's (`reports/translation-<set>-default-borrowed.json`, the default config);
 flags come from the same code as the records' (`repair.sentence_pairs`). A flag that fires on more than 2 % of
 references is noted in docs/quality.md.
 
@@ -37,7 +37,7 @@ def main() -> None:
     report: dict[str, dict] = {}
     for name, file in SETS.items():
         rows = [json.loads(x) for x in (data / file).read_text(encoding="utf-8").splitlines() if x.strip()][:200]
-        hyps = json.loads((ROOT / "reports" / f"translation-{name}-default-foreign.json").read_text())["hypotheses"]
+        hyps = json.loads((ROOT / "reports" / f"translation-{name}-default-borrowed.json").read_text())["hypotheses"]
         on_ref = {k: 0 for k in WARNING_FLAGS}
         on_hyp = {k: 0 for k in WARNING_FLAGS}
         examples: dict[str, list[dict[str, str]]] = {}

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from names_ref import DATA, ROOT  # run as a script: benchmarks/ is on the path
 
-REPORTS = {"wmt19": ROOT / "reports/translation-wmt19-default-foreign.json",
-           "flores": ROOT / "reports/translation-flores-default-foreign.json"}
+REPORTS = {"wmt19": ROOT / "reports/translation-wmt19-default-borrowed.json",
+           "flores": ROOT / "reports/translation-flores-default-borrowed.json"}
 # Words an English name adds for the kind of thing it is; the rest of the name is what pinyin has to spell.
 _GENERIC = {"temple", "grassland", "university", "lake", "river", "mountain", "mount", "mt", "district", "county",
             "province", "city", "town", "township", "village", "street", "road", "bridge", "airlines", "airline",
