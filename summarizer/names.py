@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .dictionary import (NOT_A_PLACE, dictionary_english, dictionary_names, in_dictionary, lookup,
+from .dictionary import (NOT_A_PLACE, common_english, dictionary_english, dictionary_names, in_dictionary, lookup,
                          pinyin_syllables, source_english, toneless)
 from .text import HAN_CLASS, name_key
 
@@ -464,11 +464,19 @@ _ENGLISH_WORDS = {"lake", "hall", "bay", "line", "lane", "dean", "bean", "tea", 
                   "long", "shore", "gene", "jean", "ran", "pen", "den", "hen", "rang", "sang", "ban", "bin", "pin"}
 
 
-def unsupported_names(source: str, english: str) -> list[str]:
-    """Chinese-looking personal names in `english` that are not the pinyin of anything in `source`.
+# A place or body in pinyin and English: "Xingyun Airlines", "Kunshan Grassland".
+_PINYIN_PLACE = re.compile(r"\b((?:[A-Z][a-z']+ ){1,2})(Airlines|Airline|Airways|Temple|Grassland|District|County|"
+                           r"Province|Town|Township|Village|Lake|River|Mountain|University|Group|Bank|Airport|Bridge|"
+                           r"Park|Port|Island|Hospital)\b")
 
-    "Guo Jingyi" for 大鹏 (a person made up), "Chu Tinghua" for 邱腾华, "Huang Yanyu" for 黄某某: each is a surname
-    syllable and a given name of pinyin syllables whose letters appear nowhere in the source's own pinyin.
+
+def unsupported_names(source: str, english: str, *, places: bool = True) -> list[str]:
+    """Chinese-looking names in `english` that are not the pinyin of anything in `source`.
+
+    People: "Guo Jingyi" for 大鹏 (a person made up), "Chu Tinghua" for 邱腾华, "Huang Yanyu" for 黄某某: each is a
+    surname syllable and a given name of pinyin syllables whose letters appear nowhere in the source's own pinyin.
+    With `places`, also places and bodies of pinyin words and an English kind: "Xingyun Airlines" for 祥鹏航空,
+    "Kanshan Grassland" for 关山草原, unless CC-CEDICT gives the words for the source ("Shaanxi" for 陕西).
     """
     han = "".join(_HAN_RUN.findall(source))
     if not han:
@@ -487,6 +495,14 @@ def unsupported_names(source: str, english: str) -> list[str]:
                 or key in variants):
             continue
         out.append(m.group(0))
+    literal: frozenset[str] | None = None
+    for m in _PINYIN_PLACE.finditer(english) if places else ():
+        stem = m.group(1).split()
+        if not all(_pinyin_word(w) and not common_english(w) for w in stem) or name_key("".join(stem)) in variants:
+            continue
+        literal = source_english(source) if literal is None else literal
+        if not all(w.lower() in literal for w in stem):
+            out.append(m.group(0))
     return out
 
 
@@ -551,7 +567,7 @@ def recover_names(source: str, english: str) -> list[Name]:
     """
     import difflib
 
-    wrong = unsupported_names(source, english)
+    wrong = unsupported_names(source, english, places=False)
     if not wrong:
         return []
     # Every 2-3 character run is a candidate (汪洋 is also "vast ocean", 惠 and 燕 are rarer surnames than the

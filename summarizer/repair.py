@@ -149,7 +149,7 @@ class Check:
 FLAGS = {
     "number_lost": "a number of the source is not in the English",
     "name_missing": "a name of the source is not in the English in its expected form",
-    "name_unsupported": "the English gives a name the source does not (a person, or a famous place or body)",
+    "name_unsupported": "the English gives a name the source does not (a pinyin person or place, or a famous name)",
     "weekday_added": "the English names a weekday the source does not give",
     "month_added": "the English names a month the source (and its dateline) does not give",
     "year_added": "the English names a year the source does not give",

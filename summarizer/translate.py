@@ -318,9 +318,10 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
     """The checks repair uses, on one Chinese source and its English (e.g. to measure them on references).
 
     Returns:
-        ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), ``invented`` (pinyin names the source does
-        not have), and booleans ``meta`` (describes instead of translating), ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the
-        source does not give).
+        ``leaks``, ``numbers`` (lost values), ``names`` (lost `Name`s), ``invented`` (pinyin people and places,
+        and famous names, the source does not have), and booleans ``meta`` (describes instead of translating),
+        ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the source does not
+        give).
     """
     c = Check(source, english, find_names(source) if names is None else names, cfg, months)
     return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "invented": c.invented, "meta": c.meta,

@@ -93,6 +93,13 @@ def test_pinyin_names_the_source_does_not_have_are_found():
     assert unsupported_names("刘长宝说", "Liu Changbao's team said") == []
     assert unsupported_names("香港和文湖", "Hong Kong and Wen Lake") == []
     assert unsupported_names("北京", "no names at all") == []
+    # Places and bodies made of pinyin (the 1.5B's WMT19 dev English: 祥鹏航空 is Lucky Air, 关山草原 Guanshan
+    # Grassland); dictionary spellings (陕西 Shaanxi, 香港 Hong Kong) and the source's own pinyin pass.
+    assert unsupported_names("祥鹏航空宣布收取燃油附加费。", "Xingyun Airlines announced a fuel surcharge.") == \
+        ["Xingyun Airlines"]
+    assert unsupported_names("关山草原景区", "the Kanshan Grassland scenic area") == ["Kanshan Grassland"]
+    assert unsupported_names("陕西省和香港岛的法门寺", "Shaanxi Province, Hong Kong Island and Famen Temple") == []
+    assert unsupported_names("祥鹏航空宣布", "Xingyun Airlines announced", places=False) == []
 
 
 def test_famous_names_the_source_does_not_give_are_found():
