@@ -193,7 +193,8 @@ def dictionary_names(english: str) -> list[tuple[str, frozenset[str]]]:
     for run in _CAPITALISED_RUN.finditer(english):
         words = run.group(0).rstrip(".").split()
         taken: set[int] = set()
-        spans = sorted(((i, j) for i in range(len(words)) for j in range(i + 2, len(words) + 1)),
+        # Names in the index have 2-6 words, so a long run costs linear time, not quadratic.
+        spans = sorted(((i, j) for i in range(len(words)) for j in range(i + 2, min(i + 6, len(words)) + 1)),
                        key=lambda s: s[0] - s[1])
         for i, j in spans:
             if words[i] in _SMALL_WORDS or words[j - 1] in _SMALL_WORDS or taken & set(range(i, j)):

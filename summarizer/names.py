@@ -545,8 +545,8 @@ def borrowed_names(source: str, english: str) -> list[str]:
     # Homophones: "Chaoyang District" is 潮阳区 to the dictionary and 朝阳区 in the source.
     sounds = " " + " ".join(_pinyin(source)) + " "
     literal = source_english(source)
-    out = []
-    for phrase, words in found:
+    out: list[str] = []
+    for phrase, words in dict(found).items():  # each name once, however often the English repeats it
         if name_key(phrase) in letters or any(_given_by(w, source) or f" {' '.join(_pinyin(w))} " in sounds
                                               for w in words):
             continue
