@@ -207,9 +207,11 @@ def dictionary_names(english: str) -> list[tuple[str, frozenset[str]]]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def source_english(source: str) -> frozenset[str]:
     """Every English word CC-CEDICT gives for a word of 1-4 characters in `source`, lower-case: what a literal
-    translation of the source could say (美国国家篮球协会 → "national", "basketball", "association", …)."""
+    translation of the source could say (美国国家篮球协会 → "national", "basketball", "association", …). Cached: one
+    check of a segment asks it for both made-up and borrowed names."""
     words: set[str] = set()
     for run in re.findall(r"[\u3400-\u9fff]+", source):
         for i in range(len(run)):

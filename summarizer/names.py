@@ -184,7 +184,8 @@ def lac_entities(text: str) -> list[tuple[str, str, int]]:
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
     if len(word) == 4 and word[2:] in _SUFFIXES_2 and _HAN_RUN.fullmatch(word):
-        if any(p[:1].islower() for p, _ in lookup(word[:2])) and not any(p[:1].isupper() for p, _ in lookup(word[:2])):
+        entries = lookup(word[:2])
+        if entries and not any(p[:1].isupper() for p, _ in entries):
             return None  # a common word before the ending (人民草原), not a name
         return f"{_capital(_join_syllables(_pinyin(word[:2])))} {_SUFFIXES_2[word[2:]]}"
     if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
