@@ -2,9 +2,12 @@
 
 Every few seconds one client of a random kind runs (seeded, so a rerun sends the same traffic): a good single
 article, a good batch read to the end, a batch abandoned after its first record, a batch never read, a client that
-leaves before the first byte, a stalled body, a body over the limit, bad JSON, a lone surrogate, a wrong key. It
-prints and records the server's RSS (the server and its model worker) over time, p50/p99 latency of the good
-requests, the slots free at the end (all must be), and the count of 5xx answers (must be 0).
+leaves before the first byte, a stalled body, a body over the limit, bad JSON, a lone surrogate, a wrong key, and
+the clients of issue 34: an article of 49,998 spaces, a second batch that waits for the model, random 8 KB paths
+without a key, a 300 MB chunked body to the demo, a body of ``[],[],…``, and cross-site posts (text/plain, form,
+another Origin). A prober asks ``/health`` twice a second throughout. It prints and records the server's RSS (the
+server and its model worker) over time, p50/p99 latency of the good requests and of ``/health``, the size of
+``/metrics`` at the end, the slots free at the end (all must be), and the count of 5xx answers (must be 0).
 
     python benchmarks/soak_api.py --minutes 30 --config small --output reports/soak-api-small.json
 """
@@ -137,8 +140,89 @@ class Soak:
         self._note("wrong_key", r.status_code)
 
 
+    def spaces(self, rnd: random.Random) -> None:
+        r = httpx.post(self.url + "/v1/articles", json={"text": " " * 49_998 + "北"}, headers=self.auth, timeout=120)
+        self._note("spaces", r.status_code)
+
+    def second_batch(self, rnd: random.Random) -> None:
+        """Two batches at once: the second waits for the model (off the event loop, or every route would hang)."""
+        body = {"articles": [{"text": t} for t in rnd.sample(GOOD, 2)]}
+        codes: list[int] = []
+
+        def one() -> None:
+            with httpx.stream("POST", self.url + "/v1/articles:batch", json=body, headers=self.auth,
+                              timeout=900) as r:
+                lines = [line for line in r.iter_lines() if line]
+            codes.append(r.status_code if len(lines) == 2 else 599)
+
+        threads = [threading.Thread(target=one) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for code in codes:
+            self._note("second_batch", code)
+
+    def random_paths(self, rnd: random.Random) -> None:
+        for _ in range(20):
+            path = "/v1/zz" + "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8000))
+            r = httpx.post(self.url + path, content=b"{}", headers={"content-type": "application/json"}, timeout=30)
+            self._note("random_paths", r.status_code)
+
+    def demo_flood(self, rnd: random.Random) -> None:
+        head = (b"POST /gradio_api/call/process HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        piece = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+        s = self._raw(head)
+        s.settimeout(60)
+        answer = b""
+        try:
+            for _ in range(300):
+                s.sendall(piece)
+        except OSError:
+            pass
+        try:
+            answer = s.recv(4096)
+        except OSError:
+            pass
+        s.close()
+        self._note("demo_flood", int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else 0)
+
+    def skeleton(self, rnd: random.Random) -> None:
+        body = b'{"articles": [' + b"[]," * 2_400_000 + b"[]]}"
+        r = httpx.post(self.url + "/v1/articles:batch", content=body, headers={**self.auth,
+                       "content-type": "application/json"}, timeout=120)
+        self._note("skeleton", r.status_code)
+
+    def cross_site(self, rnd: random.Random) -> None:
+        body = json.dumps({"text": GOOD[0]})
+        kind, headers = rnd.choice([("text/plain", {}), ("application/x-www-form-urlencoded", {}),
+                                    ("application/json", {"Origin": "http://evil.example"})])
+        r = httpx.post(self.url + "/v1/articles", content=body, timeout=60,
+                       headers={**self.auth, "content-type": kind, **headers})
+        self._note("cross_site", r.status_code)
+
+
+class Prober(threading.Thread):
+    """Asks /health twice a second for the whole soak: no client may stall the server."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.times, self.failures = url, [], 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            t0 = time.perf_counter()
+            try:
+                httpx.get(self.url + "/health", timeout=30).raise_for_status()
+                self.times.append(time.perf_counter() - t0)
+            except httpx.HTTPError:
+                self.failures += 1
+
+
 KINDS = ["good", "good", "good", "batch", "abandoned", "never_read", "gone", "stalled", "oversized", "bad",
-         "wrong_key"]
+         "wrong_key", "spaces", "second_batch", "random_paths", "demo_flood", "skeleton", "cross_site"]
 
 
 def main() -> None:
@@ -159,6 +243,7 @@ def main() -> None:
         proc = subprocess.Popen([sys.executable, "-m", "summarizer.cli", "serve", "--port", str(port), "--config",
                                  args.config, "--preload"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         soak = Soak(url, port)
+        prober = Prober(url)
         rows = []
         try:
             for _ in range(600):
@@ -167,6 +252,7 @@ def main() -> None:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.5)
+            prober.start()
             t0 = time.time()
             n = 0
             while time.time() - t0 < args.minutes * 60:
@@ -184,6 +270,8 @@ def main() -> None:
                     rows.append(row)
                     print(json.dumps(row), flush=True)
             time.sleep(5)
+            prober.stop.set()
+            metrics_bytes = len(httpx.get(url + "/metrics", timeout=30).content)
             end_queue = None
             for _ in range(240):
                 end_queue = httpx.get(url + "/health", timeout=30).json()["queue"]
@@ -194,6 +282,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=60)
         lat = sorted(soak.latency)
+        health = sorted(prober.times)
         fivexx = sum(1 for codes in soak.codes.values() for c in codes if c >= 500 and c != 503)
         report = {
             "config": args.config, "minutes": args.minutes, "requests": n, "seed": args.seed,
@@ -202,6 +291,12 @@ def main() -> None:
             "good_p50_s": round(statistics.median(lat), 2) if lat else None,
             "good_p99_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else None,
             "good_requests": len(lat), "queue_at_end": end_queue,
+            "health_probes": len(health), "health_failures": prober.failures,
+            "health_p50_s": round(statistics.median(health), 3) if health else None,
+            "health_p99_s": round(health[min(len(health) - 1, int(len(health) * 0.99))], 3) if health else None,
+            "health_max_s": round(health[-1], 3) if health else None,
+            "metrics_bytes_at_end": metrics_bytes,
+            "rss_growth": round(rows[-1]["rss_mb"] / rows[0]["rss_mb"] - 1, 3) if len(rows) > 1 else None,
             "slots_free_at_end": bool(end_queue and end_queue["running"] == 0 and end_queue["waiting"] == 0),
             "five_xx": fivexx, "exit_code": proc.returncode,
             "codes": {k: {str(c): v.count(c) for c in sorted(set(v))} for k, v in soak.codes.items()},

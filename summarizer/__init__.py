@@ -9,7 +9,7 @@ Quick start::
     print(result.summary_zh, result.paragraphs_en[0])
 """
 
-from .clean import Article, ArticleError, clean_article, clean_file
+from .clean import Article, ArticleError, InputTooLarge, clean_article, clean_file
 from .config import Config, ConfigError, load_config
 from .embedded import EmbeddedModelError, ensure_embedded
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, load_pipeline
@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "EmbeddedModelError",
     "ErrorRecord",
+    "InputTooLarge",
     "Pipeline",
     "clean_article",
     "clean_file",

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,7 +41,7 @@ from .guard import RequestGuard, api_keys, bad_string
 from .models import Cancelled, TimeBudgetExceeded
 from .runtime import ModelCrashed, is_loaded, loading
 from .schemas import ArticleIn, BatchIn, ErrorOut, Health, ResultOut
-from .server import QueueFull, WorkQueue
+from .workqueue import QueueFull, WorkQueue
 from .pipeline import ArticleResult, ErrorRecord, Pipeline, error_message, error_record, input_id
 from .translate import TaskError
 
@@ -52,6 +54,17 @@ BATCH_SIZE = 4
 
 
 # ---------------------------------------------------------------- metrics
+
+# The routes counted under their own name; any other path is "other", so a client sending random paths cannot
+# grow the metrics (31,586 random 8 KB paths once made /metrics 510 MB).
+ROUTES = ("/v1/articles", "/v1/articles:batch", "/health", "/metrics")
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a request path: one of `ROUTES`, or ``other``."""
+    return path if path in ROUTES else "other"
+
+
 class Metrics:
     """Prometheus metrics in a registry of their own (nothing global is touched at import)."""
 
@@ -114,15 +127,37 @@ def _status_for(exc: BaseException) -> int:
 # Most characters of a request's glossary (terms and English together), and most pipeline variants (task sets and
 # glossaries) kept: a client sending a new 7 MB glossary each time must not grow the server.
 MAX_GLOSSARY_CHARS = 20_000
+# Most JSON values (arrays, objects, list and object items) in one article object: a glossary of short terms at its
+# character limit, and room for the rest.
+MAX_VALUES = MAX_GLOSSARY_CHARS // 2 + 256
 MAX_VARIANTS = 8
 # Seconds a streamed batch may wait for the client to take the next record before the stream is dropped.
 WRITE_SECONDS = 30.0
 
 
-def _parse_json(body: bytes) -> Any:
-    """The request's JSON, or a plain 400 for bytes that are no JSON (invalid UTF-8, nesting too deep)."""
+# JSON strings, so that what is left is the body's skeleton. A quote with no closing quote runs to the end, so every
+# match succeeds where it starts and the pass is linear (an unclosed ``"\\"\\"…`` cannot make it rescan).
+_JSON_STRING = re.compile(rb'"(?:[^"\\]+|\\.)*(?:"|\\?\Z)', re.DOTALL)
+# Bodies parsed at once: parsing makes ~10 bytes of objects a byte of JSON, so 16 bodies at the limit at once would
+# otherwise cost gigabytes.
+_PARSING = threading.BoundedSemaphore(2)
+
+
+def _skeleton_values(body: bytes) -> int:
+    """How many arrays, objects and list items the JSON body makes (its commas and brackets outside strings): a
+    bound on the objects a parse would allocate, known before the parse."""
+    skeleton = _JSON_STRING.sub(b"", body)
+    return skeleton.count(b"[") + skeleton.count(b"{") + skeleton.count(b",")
+
+
+def _parse_json(body: bytes, max_values: int | None = None) -> Any:
+    """The request's JSON, or a plain 400 for bytes that are no JSON (invalid UTF-8, nesting too deep), and 422 for
+    a body whose shape makes more than `max_values` values (``[],[],…``) before it is parsed."""
+    if max_values is not None and _skeleton_values(body) > max_values:
+        raise _Refused(422, f"the body holds more than {max_values:,} JSON values; an article request holds a few")
     try:
-        return json.loads(body.decode("utf-8"))
+        with _PARSING:
+            return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise _Refused(400, f"the body is not UTF-8 (byte {exc.start})") from None
     except RecursionError:
@@ -356,7 +391,7 @@ def take_slot(svc: Service, cancel: threading.Event | None = None, wait: bool = 
 
 def process_one(svc: Service, raw: bytes, cancel: threading.Event) -> ArticleResult:
     """The single route's work, off the event loop: parse, check sizes, wait for a slot, process."""
-    item = _article_in(_parse_json(raw))
+    item = _article_in(_parse_json(raw, max_values=MAX_VALUES))
     svc.work.input_of(item)  # a too-large input is refused before it waits for the model
     try:
         with take_slot(svc, cancel, wait=False):
@@ -367,7 +402,7 @@ def process_one(svc: Service, raw: bytes, cancel: threading.Event) -> ArticleRes
 
 def parse_batch(raw: bytes, max_files: int) -> list[Any]:
     """The batch body's article objects; a body of the wrong shape is refused whole."""
-    body = _parse_json(raw)
+    body = _parse_json(raw, max_values=max_files * MAX_VALUES)
     if not isinstance(body, dict) or set(body) != {"articles"} or not isinstance(body["articles"], list):
         raise _Refused(422, 'the body must be {"articles": [...]}, a list of article objects')
     items = body["articles"]
@@ -382,6 +417,31 @@ def parse_batch(raw: bytes, max_files: int) -> list[Any]:
     return items
 
 
+async def _off_loop(request: Request, cancel: threading.Event, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, never on the event loop (a wait for the model there would freeze every
+    route); a client that leaves meanwhile sets `cancel`, which `fn` watches."""
+    task = asyncio.ensure_future(run_in_threadpool(fn, *args))
+    try:
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            if not done and await request.is_disconnected():
+                cancel.set()
+        return task.result()
+    except BaseException:
+        cancel.set()
+        # Nobody will use what the thread still returns (a slot taken as the request was cut short): free it.
+        task.add_done_callback(_release_orphan)
+        raise
+
+
+def _release_orphan(task: asyncio.Future) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    for value in task.result() if isinstance(task.result(), tuple) else (task.result(),):
+        if hasattr(value, "release"):
+            value.release()
+
+
 @router.post("/v1/articles", response_model=ResultOut, response_model_exclude_unset=True, responses=RESPONSES,
              tags=["articles"],
              summary="Summarize and translate one article", openapi_extra=_body_schema("ArticleIn"))
@@ -389,14 +449,9 @@ async def post_article(request: Request, svc: Service = Depends(service), senten
     """One article in, its record out (the record `summarizer run` writes); ``?sentences=false`` leaves out the
     sentence pairs."""
     cancel = threading.Event()
-    task = asyncio.ensure_future(run_in_threadpool(process_one, svc, await request.body(), cancel))
     try:
         # A client that leaves (a timeout on its side) cancels the work before its next model request.
-        while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=0.5)
-            if not done and await request.is_disconnected():
-                cancel.set()
-        result = task.result()
+        result = await _off_loop(request, cancel, process_one, svc, await request.body(), cancel)
     finally:
         cancel.set()
     svc.metrics.requests.labels("/v1/articles", "200").inc()
@@ -404,6 +459,15 @@ async def post_article(request: Request, svc: Service = Depends(service), senten
     if not sentences:
         del record["sentences"]
     return record
+
+
+def _batch_slot(svc: Service, raw: bytes, cancel: threading.Event) -> tuple[list[Any], Any]:
+    """The batch route's work before its stream opens, off the event loop: parse the body, then wait for a slot."""
+    items = parse_batch(raw, svc.pipe.config.limits.max_files)
+    try:
+        return items, take_slot(svc, cancel, wait=False)
+    except Cancelled:
+        raise _Refused(499, "the client left") from None
 
 
 @router.post("/v1/articles:batch", responses={200: {"content": {"application/x-ndjson": {}},
@@ -414,8 +478,8 @@ async def post_article(request: Request, svc: Service = Depends(service), senten
 async def post_batch(request: Request, svc: Service = Depends(service), sentences: bool = True) -> Response:
     """Several articles in, NDJSON out as each finishes (through the batch core); ``?sentences=false`` leaves out
     the sentence pairs."""
-    items = await run_in_threadpool(parse_batch, await request.body(), svc.pipe.config.limits.max_files)
-    slot = take_slot(svc, wait=False)
+    cancel = threading.Event()
+    items, slot = await _off_loop(request, cancel, _batch_slot, svc, await request.body(), cancel)
 
     def produce(emit: Callable[[bytes], None], cancel: threading.Event) -> None:
         def line(rec: ArticleResult | ErrorRecord) -> bytes:
@@ -450,8 +514,15 @@ def get_metrics(svc: Service = Depends(service)) -> Response:
 
 
 async def _refused(request: Request, exc: _Refused) -> JSONResponse:
-    request.app.state.service.metrics.requests.labels(request.url.path, str(exc.status)).inc()
+    request.app.state.service.metrics.requests.labels(route_label(request.url.path), str(exc.status)).inc()
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own validation errors (a query parameter such as ``?sentences=maybe``) in the documented shape."""
+    errors = getattr(exc, "errors", lambda: [])()
+    parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]]
+    return await _refused(request, _Refused(422, "; ".join(parts) or "invalid request"))
 
 
 def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | None = None,
@@ -461,8 +532,10 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     Args:
         pipe: The one pipeline (and model) of the process.
         queue: The queue shared with the demo.
-        environ: Where ``SUMMARIZER_API_KEYS`` / ``SUMMARIZER_AUTH`` are read (default ``os.environ``).
-        allowed_hosts: Host names the server answers to when no API keys are set (None: any).
+        environ: Where ``SUMMARIZER_API_KEYS``, ``SUMMARIZER_AUTH`` and ``SUMMARIZER_CORS_ORIGINS`` (comma-separated
+            origins allowed to call from a browser; none by default) are read (default ``os.environ``).
+        allowed_hosts: Host names the server answers to (None: any); with API keys set, the ``/v1`` routes answer
+            any name (they need a key), the demo and ``/health`` still only these.
 
     Raises:
         ConfigError: ``SUMMARIZER_API_KEYS`` is set but names no key.
@@ -479,12 +552,21 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     _serve_docs(app)
     app.include_router(router)
     app.add_exception_handler(_Refused, _refused)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    origins = tuple(o.strip() for o in env.get("SUMMARIZER_CORS_ORIGINS", "").split(",") if o.strip())
     app.add_middleware(RequestGuard, keys=keys, locked=locked, per_minute=limits.api_requests_per_minute,
-                       max_body=_body_limit(limits), body_seconds=limits.body_seconds,
-                       allowed_hosts=None if keys else allowed_hosts,
+                       body_limits=body_limits(limits), default_body=demo_body_limit(limits),
+                       streamed=(UPLOAD_PATH,), body_seconds=limits.body_seconds,
+                       allowed_hosts=allowed_hosts, api_any_host=bool(keys), origins=origins,
                        methods={"/v1/articles": ("POST",), "/v1/articles:batch": ("POST",),
                                 "/health": ("GET", "HEAD"), "/metrics": ("GET", "HEAD")},
-                       on_refusal=lambda route, status: metrics.requests.labels(route, str(status)).inc())
+                       on_refusal=lambda path, status: metrics.requests.labels(route_label(path), str(status)).inc())
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        # Outside the guard, so it answers the preflight itself. Opt-in only: the sites named may call the API from a browser (with their key); no one else may.
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
     _document_bodies(app)
     return app
 
@@ -524,6 +606,24 @@ def _serve_docs(app: FastAPI) -> None:
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
 
 
-def _body_limit(limits) -> int:
-    # Room for a batch of max_files texts of max_request_chars (3 bytes a character in UTF-8), plus JSON.
-    return max(limits.max_bytes, limits.max_files * limits.max_request_chars * 3) + 65_536
+# The demo's upload route: its files stream to disk, so its body is counted as it arrives, not held.
+UPLOAD_PATH = "/gradio_api/upload"
+# Bytes of JSON around the text: keys, options, a client's whitespace.
+_JSON_ROOM = 65_536
+# A character may arrive as six bytes (``\\u5317``: Python's json.dumps and requests escape every non-ASCII one).
+_ESCAPED = 6
+
+
+def body_limits(limits) -> dict[str, int]:
+    """The most body bytes of each route with a body: one article (its text and glossary, escaped), a batch of
+    ``max_files`` texts (3 bytes a character: a batch client sends UTF-8), and the demo's upload of
+    ``max_files`` files."""
+    one = (limits.max_request_chars + MAX_GLOSSARY_CHARS) * _ESCAPED + _JSON_ROOM
+    batch = max(limits.max_bytes, limits.max_files * limits.max_request_chars * 3) + _JSON_ROOM
+    upload = int(limits.max_files * limits.max_upload_mb * 1024 * 1024) + _JSON_ROOM
+    return {"/v1/articles": one, "/v1/articles:batch": batch, UPLOAD_PATH: upload}
+
+
+def demo_body_limit(limits) -> int:
+    """The most body bytes of the demo's other routes (a pasted text of ``max_request_chars``, file references)."""
+    return limits.max_request_chars * _ESCAPED + _JSON_ROOM

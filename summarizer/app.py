@@ -21,10 +21,11 @@ from typing import Any
 from .batch import markdown_report
 from .batch import process as batch_process
 from .clean import ArticleError
+from .config import check_max_chars
 from .models import Cancelled
 from .pipeline import ArticleResult, Pipeline, error_message
 from .repair import WARNING_FLAGS
-from .server import WorkQueue
+from .workqueue import WorkQueue
 
 logger = logging.getLogger("summarizer")
 
@@ -178,7 +179,10 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
             raise gr.Error("Paste an article or upload at least one crawler file.")
         if len(items) > limits.max_files:
             raise gr.Error(f"At most {limits.max_files} files per request.")
-        limit = int(max_chars) if max_chars else None
+        try:
+            limit = check_max_chars(int(max_chars)) if max_chars else None
+        except (TypeError, ValueError) as exc:
+            raise gr.Error(f"Summary length: {exc}") from None
         records: list[dict[str, Any]] = []
         first: ArticleResult | None = None
         slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()

@@ -20,10 +20,11 @@ from typing import Any, Iterable, Iterator, TextIO
 from .clean import DEFAULT_MAX_BYTES, Article, path_text
 from .pipeline import SKIP, ArticleResult, ErrorRecord, Pipeline, input_id
 from .repair import WARNING_FLAGS
+from .text import printable
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["discover_inputs", "JsonlSink", "run_local", "process", "Admission", "Progress", "read_records",
+__all__ = ["is_record", "discover_inputs", "JsonlSink", "run_local", "process", "Admission", "Progress", "read_records",
            "flagged_sentences", "write_csv", "write_markdown", "finish_outputs",
            "OUTPUT_NAMES", "OutputError", "NoInputsError"]
 
@@ -197,13 +198,14 @@ class JsonlSink:
         for line in data.splitlines(keepends=True):
             rec = _parse(line) if line.endswith(b"\n") else None
             if rec is None:
+                # A torn write from a kill, or a line that is no record of ours: either way it cannot be resumed.
                 dropped += line.strip() != b""
                 continue
             good.append(line)
             self.done[str(rec["id"])] = "error" not in rec
         if dropped:
-            logger.warning("%s: dropping %d unreadable line(s) (torn writes); those articles will be redone",
-                           self.path, dropped)
+            logger.warning("%s: dropping %d line(s) that are no readable result record (torn writes, or another "
+                           "program's JSON); those articles will be redone", self.path, dropped)
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_bytes(b"".join(good))
             os.replace(tmp, self.path)
@@ -231,7 +233,38 @@ def _parse(line: bytes) -> dict[str, Any] | None:
         rec = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    return rec if isinstance(rec, dict) and "id" in rec else None
+    return rec if is_record(rec) else None
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _pairs_ok(passage: Any) -> bool:
+    return (isinstance(passage, dict) and isinstance(passage.get("slot"), str)
+            and isinstance(passage.get("index"), int) and isinstance(passage.get("pairs"), list)
+            and all(isinstance(p, dict) and isinstance(p.get("zh"), str) and isinstance(p.get("en"), str)
+                    and isinstance(p.get("flags"), list)
+                    and all(isinstance(f, dict) and isinstance(f.get("kind"), str) and isinstance(f.get("detail"), str)
+                            for f in p["flags"])
+                    for p in passage["pairs"]))
+
+
+def is_record(rec: Any) -> bool:
+    """Whether `rec` is a record this package writes (a result or an error record) with every field the CSV, the
+    report and resume read; a line of another program's JSON in a results file is not one."""
+    if not isinstance(rec, dict) or isinstance(rec.get("id"), bool) or not isinstance(rec.get("id"), (str, int)):
+        return False
+    if "error" in rec:
+        return isinstance(rec["error"], str) and isinstance(rec.get("source"), (str, type(None)))
+    art = rec.get("article")
+    return (isinstance(art, dict) and isinstance(art.get("title"), str) and _strings(art.get("paragraphs"))
+            and isinstance(art.get("source"), (str, type(None)))
+            and all(isinstance(rec.get(k), str) for k in ("summary_zh", "title_en", "summary_en"))
+            and _strings(rec.get("paragraphs_en")) and _strings(rec.get("warnings"))
+            and isinstance(rec.get("timings", {}), dict) and isinstance(rec.get("config", ""), str)
+            and all(isinstance(v, (int, float)) for v in rec.get("timings", {}).values())
+            and isinstance(rec.get("sentences", []), list) and all(_pairs_ok(p) for p in rec.get("sentences", [])))
 
 
 def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: int | None = None,
@@ -268,7 +301,7 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
             sink.write(result)
             if isinstance(result, ErrorRecord):
                 failed += 1
-                print(f"error: {result.source or result.id}: {result.error}", file=sys.stderr)
+                print(f"error: {printable(result.source or result.id)}: {printable(result.error)}", file=sys.stderr)
             if bar is not None:
                 bar.total = len(items) - admit.skipped
                 bar.step(result)
@@ -358,7 +391,7 @@ class Progress:
         else:
             eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
             status = "error" if isinstance(result, ErrorRecord) or getattr(result, "error", None) else "ok"
-            print(f"[{self.n}/{self.total}] {result.id} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
+            print(f"[{self.n}/{self.total}] {printable(str(result.id))} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -487,9 +520,16 @@ def markdown_report(records: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+# Characters that open Markdown links, images, emphasis and code: escaped, a link or a remote image in an article
+# (``![t](http://…)``, ``[x](javascript:…)``) is shown as text and never loaded. "_" stays: inside a word (the flag
+# kinds, number_lost) it is no emphasis, and around one it can only make italics.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]!])")
+
+
 def _md(text: Any) -> str:
-    """Escape what Markdown or an HTML renderer would treat as markup."""
-    return _writable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape what Markdown or an HTML renderer would treat as markup, and control characters (ESC, BEL)."""
+    text = _writable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join(printable(line) for line in _MD_SPECIAL.sub(r"\\\1", text).split("\n"))
 
 
 def _cell(text: Any) -> str:
@@ -499,7 +539,7 @@ def _cell(text: Any) -> str:
 
 def _code(text: Any) -> str:
     """A Markdown code span that holds `text` whatever backticks it contains (CommonMark: a longer fence)."""
-    text = _writable(str(text)).replace("\n", " ")
+    text = printable(_writable(str(text)).replace("\n", " "))
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""

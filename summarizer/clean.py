@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import stat
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -22,7 +23,7 @@ DEFAULT_MAX_BYTES = 1_000_000
 
 Source = Union[str, bytes, os.PathLike]
 
-__all__ = ["Article", "ArticleError", "clean_article", "clean_file", "read_file", "article_from_record", "decode_bytes",
+__all__ = ["Article", "ArticleError", "InputTooLarge", "clean_article", "clean_file", "read_file", "article_from_record", "decode_bytes",
            "check_id", "MAX_ID_CHARS", "path_text"]
 
 
@@ -53,6 +54,19 @@ class ArticleError(ValueError):
 
 class InputTooLarge(ArticleError):
     """Input over a size limit (the file, the text, a JSON record's text); the API answers it with 413."""
+
+
+class _Budget:
+    """The seconds cleaning may take (``limits.clean_seconds``), checked between its steps and every few lines."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds if seconds else None
+
+    def check(self) -> None:
+        if self.end is not None and time.monotonic() > self.end:
+            raise InputTooLarge(f"cleaning took over {self.seconds:g} s (limits.clean_seconds); the input is too "
+                                "large or too convoluted to clean")
 
 
 @dataclass(frozen=True)
@@ -199,9 +213,41 @@ def _check_text(text: str) -> str:
     return text
 
 
-_DASH_LINE = re.compile(r"^\s*-{10,}\s*$")
-_IMAGE_LINE = re.compile(r"^\s*-*\s*这里有图片\s*-*\s*$")
-_FILENAME_TITLE = re.compile(r"^\s*(?:\d+[\s_.\-]*)?(?P<title>.+?)\.(?:txt|html?|md)\s*$", re.IGNORECASE)
+# Line tests are written as strips and suffix checks, not regexes: a pattern like ``^\s*-*\s*X`` backtracks over
+# every split of a long run of spaces (a 20,000-space line took 7.6 s), and these run on every line of every input.
+_IMAGE_MARK = "这里有图片"
+_TITLE_SUFFIXES = (".txt", ".html", ".htm", ".md")
+# A file-name prefix: digits, then separators ("012_", "3 - "). Both classes are disjoint, so this is linear.
+_NUMBER_PREFIX = re.compile(r"\d+[\s_.\-]*")
+
+
+def _is_dash_line(line: str) -> bool:
+    """A separator line of ten or more dashes."""
+    core = line.strip()
+    return len(core) >= 10 and not core.strip("-")
+
+
+def _is_image_line(line: str) -> bool:
+    """The crawler's image placeholder, alone on its line between optional dashes (``--- 这里有图片 ---``)."""
+    core = line.strip()
+    if _IMAGE_MARK not in core:
+        return False
+    return core.lstrip("-").lstrip().rstrip("-").rstrip() == _IMAGE_MARK
+
+
+def _filename_title(line: str) -> str | None:
+    """The title a file-name line carries (``012_标题.txt`` -> ``标题``), or None when the line is no file name."""
+    core = line.strip()
+    lower = core.lower()
+    suffix = next((s for s in _TITLE_SUFFIXES if lower.endswith(s)), None)
+    if suffix is None:
+        return None
+    stem = core[: -len(suffix)]
+    prefix = _NUMBER_PREFIX.match(stem)
+    title = stem[prefix.end():] if prefix else stem
+    # A name that is all number ("2024.txt") keeps the number as its title.
+    title = title or stem
+    return title if title.strip() else None
 _SPACES = "\u3000\u00a0\u200b\ufeff \t\r\n"
 # '<' that cannot open a tag (e.g. the book-title brackets in <洪涝灾区预防性消毒技术规范>) is text.
 _LONE_LT = re.compile(r"<(?![A-Za-z/!?])")
@@ -216,27 +262,30 @@ _TAG_LIKE = re.compile(r"^\s*<")
 def title_from_line(line: str) -> str:
     """Title from the first line of a crawler file: drop a file-name number prefix and extension."""
     line = line.strip(_SPACES)
-    m = _FILENAME_TITLE.match(line)
-    if m:
-        return m.group("title").strip(_SPACES)
+    named = _filename_title(line)
+    if named is not None:
+        return named.strip(_SPACES)
     return html.unescape(line) if "&" in line and ";" in line else line
 
 
-def _remove_image_blocks(lines: list[str]) -> tuple[list[str], int]:
+def _remove_image_blocks(lines: list[str], budget: _Budget | None = None) -> tuple[list[str], int]:
     kept, images = [], 0
-    for line in lines:
-        if _IMAGE_LINE.match(line):
+    for n, line in enumerate(lines):
+        if budget is not None and not n % 4096:
+            budget.check()
+        if _is_image_line(line):
             images += 1
-        elif not _DASH_LINE.match(line):
+        elif not _is_dash_line(line):
             kept.append(line)
     return kept, images
 
 
-def html_to_paragraphs(markup: str) -> tuple[list[str], int, str]:
+def html_to_paragraphs(markup: str, budget: _Budget | None = None) -> tuple[list[str], int, str]:
     """Parse an HTML fragment or page into paragraphs.
 
     Args:
         markup: HTML (crawler `<div><span>` blocks, `<p>`/`<br>` text, or a whole page).
+        budget: The time cleaning may still take (None: no limit).
 
     Returns:
         (paragraphs, number of <img> tags removed, page title from <title>/<h1> or "").
@@ -268,8 +317,11 @@ def html_to_paragraphs(markup: str) -> tuple[list[str], int, str]:
     body = root.find("body")
     if body is None:
         body = root
+    budget = budget or _Budget(None)
+    budget.check()
     chunks: list[str] = []
-    _walk(body, chunks)
+    _walk(body, chunks, budget)
+    budget.check()
     text = "".join(chunks)
     paragraphs = []
     for para in text.split("\n"):
@@ -281,7 +333,8 @@ def html_to_paragraphs(markup: str) -> tuple[list[str], int, str]:
     return paragraphs, images, page_title
 
 
-def _walk(el, out: list[str]) -> None:
+def _walk(el, out: list[str], budget: _Budget) -> None:
+    budget.check()
     tag = el.tag if isinstance(el.tag, str) else ""
     block = tag.lower() in _BLOCK_TAGS
     if block:
@@ -289,7 +342,7 @@ def _walk(el, out: list[str]) -> None:
     if el.text and tag.lower() != "title":
         out.append(el.text)
     for child in el:
-        _walk(child, out)
+        _walk(child, out, budget)
         if child.tail:
             out.append(child.tail)
     if block:
@@ -350,7 +403,7 @@ def _decode(data: bytes, where: str | None) -> tuple[str, str]:
     try:
         return decode_bytes(data)
     except ArticleError as exc:
-        raise ArticleError(exc.reason, where) from None
+        raise type(exc)(exc.reason, where) from None
 
 
 def _valid_text(text: str, what: str = "the text") -> str:
@@ -393,6 +446,7 @@ def clean_article(
     title: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     source_name: str | None = None,
+    seconds: float | None = None,
 ) -> Article:
     """Read and clean one crawled article.
 
@@ -407,6 +461,7 @@ def clean_article(
         max_bytes: Refuse inputs larger than this many bytes of text.
         source_name: Where bytes or text came from (a path read elsewhere, e.g. by a Ray driver);
             recorded as ``source`` and used for the id exactly as if the path had been given.
+        seconds: Most seconds the cleaning may take (None: no limit); then `InputTooLarge`.
 
     Returns:
         The cleaned `Article`.
@@ -431,10 +486,13 @@ def clean_article(
         try:
             text = _check_text(_valid_text(source))
         except ArticleError as exc:
-            raise ArticleError(exc.reason, where) from None
+            raise type(exc)(exc.reason, where) from None
         encoding, size = None, len(source.encode("utf-8"))
     else:
         raise ArticleError(f"cannot read an article from a {type(source).__name__}; pass text, bytes or a Path")
+    if title is not None:
+        # A title given beside the text is input too: a 5 MB title must not slip past the limit.
+        size += len(_valid_text(title, "the title").encode("utf-8"))
     if size > max_bytes:
         raise InputTooLarge(f"the input is {size:,} bytes, over the limit of {max_bytes:,} bytes", where)
     if id is not None:
@@ -446,11 +504,11 @@ def clean_article(
         except (ValueError, RecursionError):
             record = None
         if isinstance(record, dict):
-            return article_from_record(record, source=path, id=id, max_bytes=max_bytes)
+            return article_from_record(record, source=path, id=id, max_bytes=max_bytes, seconds=seconds)
     try:
-        return _clean_text(text, id=id, title=title, source=path, encoding=encoding)
+        return _clean_text(text, id=id, title=title, source=path, encoding=encoding, budget=_Budget(seconds))
     except ArticleError as exc:
-        raise ArticleError(exc.reason, where) from None
+        raise type(exc)(exc.reason, where) from None
 
 
 def check_id(value: Any) -> str:
@@ -470,7 +528,8 @@ def check_id(value: Any) -> str:
 
 
 def article_from_record(
-    record: dict[str, Any], *, source: str | None = None, id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    record: dict[str, Any], *, source: str | None = None, id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+    seconds: float | None = None,
 ) -> Article:
     """Build an article from a JSONL record ``{"id","title","text"}`` or ``{"id","html"}``.
 
@@ -481,7 +540,8 @@ def article_from_record(
         record: The decoded JSON object.
         source: Where the record was read (``file.jsonl:LINE``), stored as ``Article.source``.
         id: Identifier to use instead of the record's.
-        max_bytes: Refuse a body larger than this many UTF-8 bytes.
+        max_bytes: Refuse a body (with its title) larger than this many UTF-8 bytes.
+        seconds: Most seconds the cleaning may take (None: no limit); then `InputTooLarge`.
 
     Raises:
         ArticleError: No text, a body over the limit, invalid Unicode, or an id that is not a short str/int.
@@ -495,18 +555,19 @@ def article_from_record(
     if not isinstance(body, str):
         raise ArticleError("the JSON record has no 'text' or 'html' string")
     _valid_text(body, "the record's text")
-    if len(body.encode("utf-8")) > max_bytes:
-        raise InputTooLarge(f"the JSON record's text is over the limit of {max_bytes:,} bytes")
+    rec_title = record.get("title")
+    title_bytes = len(rec_title.encode("utf-8", "surrogatepass")) if isinstance(rec_title, str) else 0
+    if len(body.encode("utf-8")) + title_bytes > max_bytes:
+        raise InputTooLarge(f"the JSON record's text and title are over the limit of {max_bytes:,} bytes")
     rid = id if id is not None else record.get("id")
     rid = None if rid is None else check_id(rid)
-    rec_title = record.get("title")
     if rec_title is not None and not isinstance(rec_title, str):
         raise ArticleError(f"the record's title must be a string, not {type(rec_title).__name__}")
     if isinstance(rec_title, str) and rec_title.strip():
         return _clean_text(body, id=rid, title=_valid_text(rec_title, "the title").strip(), source=source,
-                           encoding=None, has_title_line=False, is_html=is_html)
+                           encoding=None, has_title_line=False, is_html=is_html, budget=_Budget(seconds))
     return _clean_text(body, id=rid, title=None, source=source, encoding=None, has_title_line=not is_html,
-                       is_html=is_html)
+                       is_html=is_html, budget=_Budget(seconds))
 
 
 def _clean_text(
@@ -518,40 +579,43 @@ def _clean_text(
     encoding: str | None,
     has_title_line: bool = True,
     is_html: bool = False,
+    budget: _Budget | None = None,
 ) -> Article:
+    budget = budget or _Budget(None)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    lines, images = _remove_image_blocks(text.split("\n"))
+    lines, images = _remove_image_blocks(text.split("\n"), budget)
     while lines and not lines[0].strip(_SPACES):
         lines.pop(0)
     if not lines:
         raise ArticleError("no text in the input (only whitespace or image placeholders)")
     nonblank = [ln for ln in lines if ln.strip(_SPACES)]
     # A single line of text is the body, not a title over nothing; a lone file-name line stays a title.
-    single_body = len(nonblank) == 1 and not images and not _FILENAME_TITLE.match(nonblank[0])
+    single_body = len(nonblank) == 1 and not images and _filename_title(nonblank[0]) is None
     page_title = ""
     if is_html or _is_page(lines[0]):
-        paragraphs, imgs, page_title = html_to_paragraphs("\n".join(lines))
+        paragraphs, imgs, page_title = html_to_paragraphs("\n".join(lines), budget)
     elif title is None and has_title_line and not single_body and not _TAG_LIKE.match(lines[0]):
         title = title_from_line(lines[0])
-        paragraphs, imgs = _body_paragraphs("\n".join(lines[1:]))
+        paragraphs, imgs = _body_paragraphs("\n".join(lines[1:]), budget)
     else:
         body = "\n".join(lines)
         if _looks_html(body):
-            paragraphs, imgs, page_title = html_to_paragraphs(body)
+            paragraphs, imgs, page_title = html_to_paragraphs(body, budget)
         else:
-            paragraphs, imgs = _body_paragraphs(body)
+            paragraphs, imgs = _body_paragraphs(body, budget)
+    budget.check()
     images += imgs
     kept = []
     for para in paragraphs:
-        if _IMAGE_LINE.match(para):
+        if _is_image_line(para):
             images += 1
-        elif not _DASH_LINE.match(para):
+        elif not _is_dash_line(para):
             kept.append(para)
     if title is None:
         title = page_title
     if not kept:
         hint = ("; a str is article text, never a path: pass a pathlib.Path or call clean_file to read a file"
-                if len(nonblank) == 1 and _FILENAME_TITLE.match(nonblank[0]) else "")
+                if len(nonblank) == 1 and _filename_title(nonblank[0]) is not None else "")
         raise ArticleError("no text left after cleaning (the body is empty)" + hint)
     paragraphs_t = tuple(kept)
     aid = id if id is not None else _stable_id(source, (title or "") + "\n" + "\n".join(paragraphs_t))
@@ -559,9 +623,9 @@ def _clean_text(
                    encoding=encoding)
 
 
-def _body_paragraphs(body: str) -> tuple[list[str], int]:
+def _body_paragraphs(body: str, budget: _Budget) -> tuple[list[str], int]:
     if _looks_html(body):
-        paragraphs, imgs, _ = html_to_paragraphs(body)
+        paragraphs, imgs, _ = html_to_paragraphs(body, budget)
         return paragraphs, imgs
     if "&" in body:
         body = html.unescape(body)

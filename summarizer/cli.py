@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from .text import printable
+
 logger = logging.getLogger("summarizer")
 
 EXIT_FAILED_ARTICLES = 2
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except (ConfigError, EmbeddedModelError, ModelLoadError, ModelCrashed, TaskError, ArticleError, OutputError,
             NoInputsError) as exc:
-        print(f"summarizer: error: {exc}", file=sys.stderr)
+        print(f"summarizer: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -236,7 +238,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
                 rec = error_record(item, exc)
         failed += 1
-        print(f"error: {rec.source or rec.id}: {rec.error}", file=sys.stderr)
+        print(f"error: {printable(rec.source or rec.id)}: {printable(rec.error)}", file=sys.stderr)
     return EXIT_FAILED_ARTICLES if failed else 0
 
 
@@ -284,7 +286,7 @@ def _verify(wanted: list[str] | None) -> int:
         try:
             result = check_runtime(path, force=True)
         except BuildBroken as exc:
-            print(f"summarizer: error: {exc}", file=sys.stderr)
+            print(f"summarizer: error: {printable(str(exc))}", file=sys.stderr)
             broken += 1
             continue
         print(f"runtime check {name}: llama.cpp {result.describe() if result else 'passed'}")

@@ -97,6 +97,27 @@ class ModelConfig:
     isolation: str = "process"
 
 
+# The summary lengths a caller may ask for, in characters (the API, the demo and `Pipeline.process` check them).
+MAX_CHARS_RANGE = (10, 2000)
+
+
+def check_max_chars(value: object) -> int | None:
+    """A caller's summary length: None (the config's), or an int within `MAX_CHARS_RANGE`.
+
+    Raises:
+        ValueError: Any other value (a str such as "10", a bool, a float, -5): a wrong length must not quietly
+            become a 13-character summary.
+    """
+    if value is None:
+        return None
+    low, high = MAX_CHARS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"max_chars must be an int from {low} to {high}, not {type(value).__name__} {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"max_chars must be from {low} to {high}, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class SummarizeConfig:
     """The Chinese summary task. Prompts are templates with {title}, {text}, {max_chars}."""
@@ -219,6 +240,8 @@ class LimitsConfig:
     max_files: int = 50
     # Seconds one article may spend in model calls before it becomes an error record; 0 = no limit.
     article_seconds: float = 1800.0
+    # Seconds cleaning one input may take (it is linear: a 1 MB file takes well under one); 0 = no limit.
+    clean_seconds: float = 20.0
     # Jobs (API requests, demo requests) that may wait for the model; the API answers 503 beyond it.
     queue_size: int = 16
     # Requests a minute per API key (or per client address when no keys are set); 0 = no limit.
@@ -313,7 +336,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_API_KEYS",
             "SUMMARIZER_HOST",
             "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD", "SUMMARIZER_CPU_FEATURES",
-            "SUMMARIZER_FORWARDED_ALLOW_IPS"}
+            "SUMMARIZER_FORWARDED_ALLOW_IPS", "SUMMARIZER_CORS_ORIGINS"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue

@@ -177,8 +177,9 @@ def _english_names() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-# A run of capitalised words, with the small words names hold inside (Great Hall of the People).
-_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of|the|and|for|de|[A-Z][\w'’.-]*))*\s+[A-Z][\w'’-]*")
+# A run of capitalised words, with the small words names hold inside (Great Hall of the People). It starts only where
+# a word starts: starting inside "A-A-A-…" too made each start rescan the word (quadratic).
+_CAPITALISED_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’.-]*(?:\s+(?:of|the|and|for|de|[A-Z][\w'’.-]*))*\s+[A-Z][\w'’-]*")
 
 
 def dictionary_names(english: str) -> list[tuple[str, frozenset[str]]]:

@@ -18,7 +18,7 @@ from .config import Config, load_config
 from .models import BudgetedGenerator, Cancelled, Generator, ModelInfo
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
 from .checks import Glossary, load_glossary
-from .config import SummarizeConfig
+from .config import SummarizeConfig, check_max_chars
 from .summarize import SummaryOutcome, summarize
 from .text import not_chinese
 from .translate import Translation, translate_many
@@ -228,12 +228,12 @@ class Pipeline:
         Raises:
             ArticleError: The input is not a usable article.
         """
-        limit = self.config.limits.max_bytes
+        limit, seconds = self.config.limits.max_bytes, self.config.limits.clean_seconds or None
         if isinstance(item, Article):
             return item
         if isinstance(item, dict):
-            return article_from_record(item, source=input_source(item), id=id, max_bytes=limit)
-        return clean_article(item, id=id, title=title, max_bytes=limit)
+            return article_from_record(item, source=input_source(item), id=id, max_bytes=limit, seconds=seconds)
+        return clean_article(item, id=id, title=title, max_bytes=limit, seconds=seconds)
 
     def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None,
                 cancel: threading.Event | None = None) -> ArticleResult:
@@ -342,7 +342,8 @@ class Pipeline:
     def _summary_config(self, max_chars: int | None) -> SummarizeConfig:
         # The per-call length limit becomes part of the summary config once, here, instead of riding along.
         cfg = self.config.summarize
-        return cfg if not max_chars else dataclasses.replace(cfg, max_chars=int(max_chars))
+        max_chars = check_max_chars(max_chars)
+        return cfg if max_chars is None else dataclasses.replace(cfg, max_chars=max_chars)
 
     def summarize_text(self, item: Item, *, max_chars: int | None = None) -> SummaryOutcome:
         """The Chinese summary alone, exactly as `process` makes it (eval scores this).

@@ -16,6 +16,7 @@ from .batch import Admission, JsonlSink, NoInputsError, Progress
 from .config import Config
 from .clean import ArticleError, read_file
 from .pipeline import SKIP, ErrorRecord, Pipeline, error_record
+from .text import printable
 
 logger = logging.getLogger("summarizer")
 
@@ -42,7 +43,9 @@ class ArticleWorker:
         item = Path(source) if kind == "path" else (json.loads(data) if kind == "record" else str(data))
         try:
             if kind == "path":
-                return clean_article(bytes(data), source_name=abs_path, max_bytes=self.pipe.config.limits.max_bytes)
+                limits = self.pipe.config.limits
+                return clean_article(bytes(data), source_name=abs_path, max_bytes=limits.max_bytes,
+                                     seconds=limits.clean_seconds or None)
             return self.pipe.article(item)
         except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
             return error_record(item, exc)
@@ -158,7 +161,8 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
             if "error" in rec:
                 failed += 1
                 sink.write(ErrorRecord(**rec))
-                print(f"error: {rec.get('source') or rec['id']}: {rec['error']}", file=sys.stderr)
+                print(f"error: {printable(str(rec.get('source') or rec['id']))}: {printable(str(rec['error']))}",
+                      file=sys.stderr)
             else:
                 sink.write(_Raw(rec))
             progress.step(_Raw(rec))

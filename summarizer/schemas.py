@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .config import MAX_CHARS_RANGE
 from .repair import FLAGS
 
 __all__ = ["ArticleIn", "BatchIn", "ArticleOut", "FlagOut", "SentencePairOut", "PassageOut", "ResultOut", "ErrorOut",
@@ -24,7 +25,8 @@ class ArticleIn(BaseModel):
     record: dict[str, Any] | None = Field(None, description='A JSONL record: {"id","title","text"} or {"id","html"}.')
     tasks: list[Literal["summary", "translation"]] | None = Field(
         None, min_length=1, description="Which tasks to run (default: the server config's).")
-    max_chars: int | None = Field(None, ge=10, le=2000, description="Summary length limit in characters.")
+    max_chars: int | None = Field(None, ge=MAX_CHARS_RANGE[0], le=MAX_CHARS_RANGE[1],
+                                  description="Summary length limit in characters.")
     glossary: dict[str, str] | None = Field(None, description="Required translations for this request, term -> English.")
 
     @model_validator(mode="after")

@@ -1,95 +1,28 @@
-"""The server: one FastAPI app with the REST API (`api`) and the Gradio demo (`app`) mounted on it, the bounded
-queue both share in front of the one model, the login throttle, and `serve` (uvicorn, signals, clean exit).
+"""The server: one FastAPI app with the REST API (`api`) and the Gradio demo (`app`) mounted on it, both behind the
+bounded queue (`workqueue`) in front of the one model and the request guards (`guard`), and `serve` (uvicorn,
+signals, clean exit).
 
-The front ends are imported when the app is built, so `WorkQueue` can be imported by them (and by anyone who
-needs the queue alone) without the web stack.
+The front ends are imported when the app is built, so importing this module costs no web stack.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
-from .guard import LOCAL_HOSTS, header_timeout_protocol
-from .models import Cancelled
+from .guard import LOCAL_HOSTS, LoginThrottle, header_timeout_protocol
 from .pipeline import Pipeline, load_pipeline
 from .runtime import clear_generators
+from .workqueue import WorkQueue
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["WorkQueue", "QueueFull", "LoginThrottle", "create_server_app", "serve"]
-
-
-class QueueFull(RuntimeError):
-    """No slot free and the waiting line is full."""
-
-
-class WorkQueue:
-    """The bounded queue in front of the one model of the process, shared by the demo and the API.
-
-    At most `concurrency` jobs run; at most `max_waiting` wait. The API is refused (503) when the line is
-    full; the demo's own Gradio queue waits in line here.
-    """
-
-    def __init__(self, concurrency: int = 1, max_waiting: int = 16):
-        self.concurrency, self.max_waiting = max(1, concurrency), max(0, max_waiting)
-        self.running = self.waiting = 0
-        self._cond = threading.Condition()
-
-    def slot(self, *, wait: bool = True, cancel: threading.Event | None = None) -> _Slot:
-        """A context manager holding one slot.
-
-        Raises:
-            QueueFull: At once, when not `wait` and the waiting line is full.
-            Cancelled: `cancel` was set while this job waited in line (its client left).
-        """
-        with self._cond:
-            if not wait and self.running >= self.concurrency and self.waiting >= self.max_waiting:
-                raise QueueFull(f"{self.running} running and {self.waiting} waiting")
-            self.waiting += 1
-            try:
-                while self.running >= self.concurrency:
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("the client left while waiting for the model")
-                    self._cond.wait(timeout=None if cancel is None else 0.25)
-            finally:
-                self.waiting -= 1
-            self.running += 1
-        return _Slot(self)
-
-    def _release(self) -> None:
-        with self._cond:
-            self.running -= 1
-            self._cond.notify()
-
-    def state(self) -> dict[str, int]:
-        """Running and waiting jobs, and the limits."""
-        with self._cond:
-            return {"running": self.running, "waiting": self.waiting, "concurrency": self.concurrency,
-                    "max_waiting": self.max_waiting}
-
-
-class _Slot:
-    def __init__(self, queue: WorkQueue):
-        self._queue, self._held = queue, True
-
-    def __enter__(self) -> _Slot:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._queue._release()
+__all__ = ["create_server_app", "serve"]
 
 
 def _auth() -> list[tuple[str, str]] | None:
@@ -100,47 +33,6 @@ def _auth() -> list[tuple[str, str]] | None:
     if not user or not password:
         raise ValueError("SUMMARIZER_AUTH must be 'user:password'")
     return [(user, password)]
-
-
-class LoginThrottle:
-    """ASGI middleware: after `failures` wrong passwords from one client within `window_s`, that client's
-    logins are answered 429 (with Retry-After) until the window has passed; a right password clears it."""
-
-    def __init__(self, app, failures: int = 5, window_s: float = 60.0):
-        self.app, self.failures, self.window_s = app, failures, window_s
-        self._failed: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].rstrip("/").endswith("/login"):
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("?", 0))[0]
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failed.get(client, []) if now - t < self.window_s]
-            self._failed[client] = recent
-            if len(self._failed) > 10_000:
-                self._failed = {k: v for k, v in self._failed.items() if v}
-        if len(recent) >= self.failures:
-            retry = int(self.window_s - (now - recent[0])) + 1
-            body = json.dumps({"error": f"too many failed logins; try again in {retry} s"}).encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"), (b"retry-after", str(retry).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        status = {}
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        with self._lock:
-            if status.get("code", 500) >= 400:
-                self._failed.setdefault(client, []).append(time.monotonic())
-            else:
-                self._failed.pop(client, None)
 
 
 def create_server_app(pipe: Pipeline, downloads: Any = None,
@@ -193,7 +85,7 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         allowed_hosts: More Host names a keyless server on a loopback address answers to.
 
     Returns:
-        0 after SIGINT, 143 after SIGTERM (128 + the signal, as `run` does).
+        130 after SIGINT (Ctrl-C), 143 after SIGTERM (128 + the signal, as `run` does), else 0.
     """
     import uvicorn
 
@@ -220,9 +112,13 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
     previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if main else None
     global _TERMINATED
     _TERMINATED = False
+    interrupted = False
     try:
         server.run()
-    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+    except KeyboardInterrupt:
+        # uvicorn shuts down on SIGINT, then raises it again: Ctrl-C ends here.
+        interrupted = True
+    except (SystemExit, asyncio.CancelledError):
         pass
     finally:
         if previous is not None:
@@ -230,7 +126,7 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
         downloads.close()
         clear_generators()  # stops the model worker, even with a request still in flight
         print("summarizer demo stopped", flush=True)
-    code = 128 + signal.SIGTERM if _TERMINATED else 0
+    code = 128 + signal.SIGTERM if _TERMINATED else 128 + signal.SIGINT if interrupted else 0
     busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
     if busy:
         # A request still running in a worker thread would keep the process alive: the server is done, so go.

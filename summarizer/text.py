@@ -6,13 +6,22 @@ import re
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["name_key", "split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
+__all__ = ["printable", "name_key", "split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
            "MONTH_NAMES"]
 
 # The one definition of a Chinese (Han) character in the package: CJK Unified Ideographs with Extension A,
 # the compatibility block, and Extension B (rare names are written with it).
 HAN_CLASS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]"
 _HAN = re.compile(HAN_CLASS)
+# C0 and C1 control characters and DEL: a terminal runs ESC and BEL sequences (a title change, a bell, cleared lines).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` safe to show on a terminal or in a report: control characters (ESC, BEL, newlines) as ``\\x1b``."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 _ENDERS = "。！？!?；;"
 _CLOSERS = "”’」』）)】》\"'"
 # A sentence ends after a run of enders (or an ellipsis) plus any closing quotes/brackets.

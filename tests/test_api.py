@@ -229,7 +229,7 @@ def test_metrics_and_statuses_come_from_fields_never_from_message_text():
     from summarizer import ArticleResult, ErrorRecord, clean_article, load_pipeline
     from summarizer.api import Metrics
     from summarizer.clean import InputTooLarge
-    from summarizer.server import WorkQueue
+    from summarizer.workqueue import WorkQueue
 
     metrics = Metrics(load_pipeline("extractive"), WorkQueue())
     article = clean_article("北京召开会议。")

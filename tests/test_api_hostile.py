@@ -256,18 +256,23 @@ def test_the_rate_limiter_forgets_and_stays_bounded():
     assert limiter.retry_after("a", now=161.0) == 0
 
 
-@pytest.mark.parametrize("value", [",", " , ", "EMPTYFILE", "COMMENTSFILE"])
-def test_api_keys_that_name_no_key_refuse_to_start(tmp_path, value):
+@pytest.mark.parametrize("value,said", [(",", "names no key"), (" , ", "names no key"), ("EMPTYFILE", "names no key"),
+                                        ("COMMENTSFILE", "names no key"), ("/missing/file", "does not exist"),
+                                        ("DIRECTORY", "is a folder")])
+def test_api_keys_that_name_no_key_refuse_to_start(tmp_path, value, said):
     if value == "EMPTYFILE":
         (tmp_path / "keys").write_text("")
         value = str(tmp_path / "keys")
     elif value == "COMMENTSFILE":
         (tmp_path / "keys").write_text("# no keys yet\n\n")
         value = str(tmp_path / "keys")
+    elif value == "DIRECTORY":
+        value = str(tmp_path)
     env = dict(clean_env(), SUMMARIZER_API_KEYS=value)
     out = subprocess.run([*CLI, "serve", "--config", "extractive", "--port", "1"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1 and "names no key" in out.stderr, out.stderr[-500:]
+    # A missing key file once became the key itself: `Bearer /missing/file` got 200.
+    assert out.returncode == 1 and said in out.stderr, out.stderr[-500:]
 
 
 # ---------------------------------------------------------------- the CLI
@@ -345,3 +350,194 @@ def test_requests_whose_clients_gave_up_in_line_are_never_processed(tmp_path):
             srv.url + "/metrics", timeout=10).text
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------- issue 34: no single request freezes the service
+
+
+def _health_seconds(srv: Server) -> float:
+    t0 = time.perf_counter()
+    assert httpx.get(srv.url + "/health", timeout=30).status_code == 200
+    return time.perf_counter() - t0
+
+
+def test_an_article_of_spaces_cleans_at_once_and_health_never_waits(api):
+    # 49,998 spaces + 北 took 15.3 s, with /health 14.3 s behind it: the cleaning regexes backtracked.
+    body = {"text": " " * 49_998 + "北"}
+    t0 = time.perf_counter()
+    r = httpx.post(api.url + "/v1/articles", json=body, timeout=120)
+    assert r.status_code == 200 and r.json()["article"]["paragraphs"] == ["北"], r.text[:300]
+    assert time.perf_counter() - t0 < 5  # ~0.1 s now
+    assert _health_seconds(api) < 1
+
+
+def test_a_second_batch_waits_off_the_event_loop(tmp_path):
+    srv = Server(tmp_path / "second", env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+    try:
+        body = json.dumps({"articles": [{"text": f"{SLOW}{i}"} for i in range(40)]}).encode()
+        holder = _raw(srv, _request("/v1/articles:batch", body))
+        deadline = time.time() + 30
+        while time.time() < deadline and _health(srv)["queue"]["running"] == 0:
+            time.sleep(0.05)
+        second = _raw(srv, _request("/v1/articles:batch", json.dumps({"articles": [{"text": SHORT}]}).encode()))
+        while time.time() < deadline and _health(srv)["queue"]["waiting"] == 0:
+            time.sleep(0.05)
+        assert _health(srv)["queue"] == {"running": 1, "waiting": 1, "concurrency": 1, "max_waiting": 16}
+        # The loop is free while the second batch waits: every route answers (this took 12.4 s before).
+        assert max(_health_seconds(srv) for _ in range(5)) < 0.5
+        assert httpx.get(srv.url + "/metrics", timeout=10).status_code == 200
+        holder.close()  # the first batch is cancelled; the second gets the model and finishes
+        second.settimeout(120)
+        answer = b""
+        while b'"id"' not in answer:
+            piece = second.recv(65536)
+            assert piece, answer[:300]
+            answer += piece
+        assert answer.startswith(b"HTTP/1.1 200") and "短讯标题".encode() in answer
+        second.close()
+        _wait_free(srv, 60)
+        # SIGTERM is not held up by a waiting batch either.
+        third = _raw(srv, _request("/v1/articles:batch", body))
+        fourth = _raw(srv, _request("/v1/articles:batch", body))
+        while time.time() < deadline + 60 and _health(srv)["queue"]["waiting"] == 0:
+            time.sleep(0.05)
+        assert srv.stop() < 10
+        third.close()
+        fourth.close()
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("keyed"), env={"SUMMARIZER_API_KEYS": "k-one",
+                                                        "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+    yield srv
+    srv.stop()
+
+
+def test_metrics_labels_are_bounded_whatever_the_paths(keyed):
+    for i in range(60):
+        r = httpx.post(f"{keyed.url}/v1/zz{i}" + "q" * 4000, json={}, timeout=10)
+        assert r.status_code in (401, 429)  # no key; after 10 misses the address is throttled
+    r = httpx.get(keyed.url + "/health", headers={"Host": "attacker.example"}, timeout=10)
+    assert r.status_code == 421  # the demo's and /health's host check stays on with keys (DNS rebinding)
+    text = httpx.get(keyed.url + "/metrics", timeout=10).text
+    assert "/v1/zz" not in text and "attacker" not in text
+    other = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+             if line.startswith('summarizer_http_requests_total{route="other"')]
+    assert sum(other) == 60 and len(other) == 2, other  # one series per status: 401 and 429
+    routes = {line.split('route="', 1)[1].split('"', 1)[0] for line in text.splitlines()
+              if line.startswith("summarizer_http_requests_total{")}
+    assert routes <= {"/v1/articles", "/v1/articles:batch", "/health", "/metrics", "other"}, routes
+
+
+def test_with_keys_the_demo_still_answers_only_to_local_names(keyed):
+    assert httpx.get(keyed.url + "/", headers={"Host": "rebind.example"}, timeout=10).status_code == 421
+    assert httpx.get(keyed.url + "/", timeout=10).status_code == 200
+    # The API needs its key whatever the host name, so it answers a keyed client behind another name.
+    r = httpx.post(keyed.url + "/v1/articles", json={"text": SHORT}, timeout=60,
+                   headers={"Host": "api.example", "Authorization": "Bearer k-one"})
+    assert r.status_code == 200
+
+
+def test_the_demo_routes_have_a_body_limit(api):
+    rss = api.rss_mb()
+    head = (b"POST /gradio_api/call/process HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    piece = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    answer = _send_until_answered(api, head, [piece] * 300)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert api.rss_mb() - rss < 60
+    # An upload announced over its limit is refused before a byte of it is read; one streamed is cut at the limit.
+    big = 50 * 5 * 1024 * 1024 + 200_000
+    head = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            f"boundary=xx\r\nContent-Length: {big}\r\n\r\n").encode()
+    assert _send_until_answered(api, head, [b"--xx\r\n"]).startswith(b"HTTP/1.1 413")
+    head = (b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=xx\r\nTransfer-Encoding: chunked\r\n\r\n")
+    first = b'--xx\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\n'
+    pieces = [b"%x\r\n%s\r\n" % (len(first), first)] + [piece] * 300
+    answer = _send_until_answered(api, head, pieces)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert api.rss_mb() - rss < 60
+    # The demo still works after all that.
+    event, payload = api.call([SHORT, [], 120])
+    assert event == "complete", payload
+
+
+def test_the_single_route_has_its_own_body_limit(api):
+    # 600 KB is over one article's limit (its text and glossary, escaped), though under the batch route's 7.5 MB.
+    r = httpx.post(api.url + "/v1/articles", content=b'{"text": "' + b"a" * 600_000 + b'"}',
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+    # 50,000 Chinese characters escaped as \uXXXX (what Python's json.dumps sends) still fit.
+    text = "标题\n" + "北" * 49_000
+    r = httpx.post(api.url + "/v1/articles", content=json.dumps({"text": text}).encode(),
+                   headers={"content-type": "application/json"}, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+
+
+def test_a_body_of_empty_arrays_is_refused_before_it_is_parsed(api):
+    import concurrent.futures
+
+    rss = api.rss_mb()
+    body = b'{"articles": [' + b"[]," * 2_400_000 + b"[]]}"
+
+    def post(_):
+        return httpx.post(api.url + "/v1/articles:batch", content=body, headers={"content-type": "application/json"},
+                          timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert all(r.status_code == 422 and "JSON values" in r.json()["error"] for r in answers), answers[0].text
+    # Parsed, each would have made ~2.4 million lists (~150 MB); 16 of them took RSS to 1.58 GB before.
+    assert api.rss_mb() - rss < 150
+    single = httpx.post(api.url + "/v1/articles", content=b'{"text": "x", "glossary": {' + b'"a": "b",' * 30_000
+                        + b'"c": "d"}}', headers={"content-type": "application/json"}, timeout=30)
+    assert single.status_code == 422 and "JSON values" in single.json()["error"]
+
+
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", "", "multipart/form-data"])
+def test_json_routes_take_only_json(api, kind):
+    body = json.dumps({"text": SHORT}).encode()
+    headers = {"content-type": kind} if kind else {}
+    for path in ("/v1/articles", "/v1/articles:batch"):
+        r = httpx.post(api.url + path, content=body, headers=headers, timeout=30)
+        assert r.status_code == 415 and "application/json" in r.json()["error"], (path, r.text)
+
+
+def test_a_page_of_another_site_cannot_drive_the_server(api):
+    evil = {"Origin": "http://evil.example"}
+    r = httpx.post(api.url + "/v1/articles", json={"text": SHORT}, headers=evil, timeout=30)
+    assert r.status_code == 403 and "SUMMARIZER_CORS_ORIGINS" in r.json()["error"]
+    r = httpx.post(api.url + "/gradio_api/call/process", json={"data": [SHORT, [], 120]}, headers=evil, timeout=30)
+    assert r.status_code == 403
+    assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
+    # The page's own origin is fine (the demo's fetches send it).
+    own = {"Origin": api.url}
+    assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, headers=own, timeout=60).status_code == 200
+
+
+def test_cors_is_opt_in(tmp_path):
+    site = "https://news.example"
+    srv = Server(tmp_path / "cors", env={"SUMMARIZER_CORS_ORIGINS": site, "SUMMARIZER_API_KEYS": "k-one"})
+    try:
+        headers = {"Origin": site, "Authorization": "Bearer k-one"}
+        r = httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, headers=headers, timeout=60)
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == site
+        pre = httpx.options(srv.url + "/v1/articles", timeout=10, headers={
+            "Origin": site, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == site
+        other = httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, timeout=30,
+                           headers={"Origin": "https://other.example", "Authorization": "Bearer k-one"})
+        assert other.status_code == 403
+    finally:
+        srv.stop()
+
+
+def test_every_error_has_the_documented_shape(api):
+    r = httpx.post(api.url + "/v1/articles?sentences=maybe", json={"text": SHORT}, timeout=30)
+    assert r.status_code == 422 and set(r.json()) == {"error"} and "sentences" in r.json()["error"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -171,6 +172,15 @@ def test_sigterm_stops_the_server_within_seconds_even_mid_request(tmp_path):
     log = srv.log.read_text()
     assert "summarizer demo stopped" in log and "Traceback" not in log and "CancelledError" not in log
     assert not list(srv.tmp.glob("summarizer-downloads-*"))
+
+
+def test_ctrl_c_stops_the_server_with_130(tmp_path):
+    srv = Server(tmp_path / "int")
+    srv.proc.send_signal(signal.SIGINT)
+    srv.proc.wait(timeout=30)
+    # As `run` exits after Ctrl-C (the README says so); it returned 0 before.
+    assert srv.proc.returncode == 130
+    assert "summarizer demo stopped" in srv.log.read_text()
 
 
 def _quietly(fn, *args):

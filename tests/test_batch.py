@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from summarizer import ArticleError, clean_article, load_pipeline
+from summarizer import ArticleError, InputTooLarge, clean_article, load_pipeline
 from summarizer.batch import markdown_report
 
 from conftest import CLI, ROOT, SEED, clean_env, crawl_files, records, run_cli
@@ -304,3 +304,85 @@ def test_the_markdown_report_is_a_review_queue_of_exactly_the_flagged_sentences(
     write_csv([rec], tmp_path / "r.csv")
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8-sig")))
     assert rows[0]["flagged_sentences"] == "1"
+
+
+# ---------------------------------------------------------------- issue 34: foreign lines, report injection, controls
+
+
+@pytest.mark.parametrize("foreign", ['{"id":"foreign"}', '{"id":"x","article":"oops"}',
+                                     '{"id":"y","article":{"title":"t","paragraphs":["p"]},"summary_zh":"",'
+                                     '"title_en":"","summary_en":"","paragraphs_en":[],"warnings":[],'
+                                     '"sentences":[{"slot":"para","index":0}]}',
+                                     '{"id":"z","error":{"not":"a string"}}'])
+def test_resume_drops_json_lines_that_are_no_records_of_ours(tmp_path, foreign):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"a{i}", "text": f"北京第{i}次会议召开。"}, ensure_ascii=False) + "\n"
+                           for i in range(3)), encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cli("run", str(src), "-o", str(out), "--config", "extractive", "--format", "all").returncode == 0
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    # A foreign line in the middle, and the last article's record gone (so resume has work to do).
+    (out / "results.jsonl").write_text(lines[0] + foreign + "\n" + lines[1], encoding="utf-8")
+    (out / "results.md").write_text("stale", encoding="utf-8")
+    p = run_cli("run", str(src), "-o", str(out), "--config", "extractive", "--format", "all", "--resume")
+    # It crashed after the work with a traceback and exit 1, results.csv cut at that record, results.md stale.
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-800:]
+    assert "no readable result record" in p.stderr
+    recs = records(out)
+    assert sorted(r["id"] for r in recs) == ["a0", "a1", "a2"]
+    with open(out / "results.csv", encoding="utf-8-sig", newline="") as f:
+        assert sorted(row["id"] for row in csv.DictReader(f)) == ["a0", "a1", "a2"]
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert md != "stale" and all(f"第{i}次会议" in md for i in range(3))
+
+
+def test_the_report_shows_links_and_images_in_articles_as_text(tmp_path):
+    from markdown_it import MarkdownIt
+
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": "m1", "title": "![t](http://evil.example/pixel.png)",
+             "text": "北京召开会议。[点这里](javascript:alert(1)) ![x](http://evil.example/a.png) *强调* `代码`"}]
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cli("run", str(src), "-o", str(out), "--config", "extractive", "--format", "all").returncode == 0
+    md = (out / "results.md").read_text(encoding="utf-8")
+    html = MarkdownIt("commonmark").render(md)
+    assert "<img" not in html and "<a " not in html and "href" not in html and "src=" not in html
+    assert "<em>" not in html and "<code>" not in html.split("<sub>")[0]
+    # The reader still sees the article's characters.
+    assert "![t](http://evil.example/pixel.png)" in html and "[点这里](javascript:alert(1))" in html
+
+
+def test_control_characters_in_ids_never_reach_the_terminal_or_the_report(tmp_path):
+    src = tmp_path / "in.jsonl"
+    evil = "t\x1b]0;owned\x07\x1b[2J"
+    src.write_text(json.dumps({"id": evil, "text": "北京召开会议。"}) + "\n"
+                   + json.dumps({"id": evil + "2", "text": ""}) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    p = run_cli("run", str(src), "-o", str(out), "--config", "extractive", "--format", "all")
+    assert p.returncode == 2
+    assert "\x1b" not in p.stderr and "\x07" not in p.stderr, p.stderr
+    assert "t\\x1b]0;owned\\x07" in p.stderr  # shown, escaped, in the progress line and the error line
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "\x1b" not in md and "\x07" not in md
+    assert records(out)[0]["id"] == evil  # the JSONL keeps the id exact
+
+
+def test_cleaning_has_a_time_budget(tmp_path):
+    pipe = load_pipeline("extractive", {"limits.clean_seconds": 1e-6})
+    rec = next(iter(pipe.process_many([SEED])))
+    assert rec.kind == "InputTooLarge" and "limits.clean_seconds" in rec.error
+    assert load_pipeline("extractive").article(SEED).paragraphs
+
+
+def test_the_python_api_checks_max_chars_and_counts_the_title():
+    pipe = load_pipeline("extractive")
+    for bad in (-5, 0, "10", True, 2.5, 10_000):
+        with pytest.raises(ValueError, match="max_chars"):
+            pipe.process("北京召开会议。讨论经济。", max_chars=bad)
+    assert len(pipe.process(SEED, max_chars=60).summary_zh) <= 60
+    with pytest.raises(InputTooLarge):
+        pipe.process({"title": "标" * 2_000_000, "text": "北京召开会议。"})
+    with pytest.raises(InputTooLarge):
+        clean_article("北京召开会议。", title="标" * 400_000, max_bytes=1_000_000)
+    assert clean_article("北京召开会议。", title="标题").title == "标题"

@@ -1,0 +1,78 @@
+"""The bounded queue in front of the one model of a server process, shared by the REST API and the demo.
+
+It has no web dependency, so the front ends (`api`, `app`) and the server that builds them all import it from here,
+and nothing imports in a circle.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .models import Cancelled
+
+__all__ = ["WorkQueue", "QueueFull", "Slot"]
+
+
+class QueueFull(RuntimeError):
+    """No slot free and the waiting line is full."""
+
+
+class WorkQueue:
+    """At most `concurrency` jobs run; at most `max_waiting` wait. The API is refused (503) when the line is full;
+    the demo's own Gradio queue waits in line here."""
+
+    def __init__(self, concurrency: int = 1, max_waiting: int = 16):
+        self.concurrency, self.max_waiting = max(1, concurrency), max(0, max_waiting)
+        self.running = self.waiting = 0
+        self._cond = threading.Condition()
+
+    def slot(self, *, wait: bool = True, cancel: threading.Event | None = None) -> Slot:
+        """A context manager holding one slot. It blocks while the slots are taken: call it off an event loop.
+
+        Raises:
+            QueueFull: At once, when not `wait` and the waiting line is full.
+            Cancelled: `cancel` was set while this job waited in line (its client left).
+        """
+        with self._cond:
+            if not wait and self.running >= self.concurrency and self.waiting >= self.max_waiting:
+                raise QueueFull(f"{self.running} running and {self.waiting} waiting")
+            self.waiting += 1
+            try:
+                while self.running >= self.concurrency:
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("the client left while waiting for the model")
+                    self._cond.wait(timeout=None if cancel is None else 0.25)
+            finally:
+                self.waiting -= 1
+            self.running += 1
+        return Slot(self._release)
+
+    def _release(self) -> None:
+        with self._cond:
+            self.running -= 1
+            self._cond.notify()
+
+    def state(self) -> dict[str, int]:
+        """Running and waiting jobs, and the limits."""
+        with self._cond:
+            return {"running": self.running, "waiting": self.waiting, "concurrency": self.concurrency,
+                    "max_waiting": self.max_waiting}
+
+
+class Slot:
+    """One held slot of a `WorkQueue`; `release` (or leaving the ``with`` block) frees it, once."""
+
+    def __init__(self, release):
+        self._free, self._held = release, True
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Free the slot (a second call does nothing)."""
+        if self._held:
+            self._held = False
+            self._free()
