@@ -268,7 +268,7 @@ def is_record(rec: Any) -> bool:
 
 
 def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: int | None = None,
-              batch_size: int = 4, progress: bool = True) -> int:
+              batch_size: int | None = None, progress: bool = True) -> int:
     """The batch job on this machine: inputs -> resume/duplicate filter -> `Pipeline.process_many` -> `sink`.
 
     Args:
@@ -276,7 +276,7 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
         items: Inputs as yielded by `discover_inputs`.
         sink: The JSONL output; ids already in it are skipped (a previous error counts as failed).
         limit: Take at most this many inputs.
-        batch_size: Articles translated together.
+        batch_size: Articles translated together (default ``limits.batch_size``).
         progress: Show a progress bar (terminal) or progress lines on stderr.
 
     Returns:
@@ -311,7 +311,7 @@ def run_local(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, limit: i
     return failed + admit.failed_before
 
 
-def process(pipe: Pipeline, items: Iterable[Any], *, admission: Admission | None = None, batch_size: int = 4,
+def process(pipe: Pipeline, items: Iterable[Any], *, admission: Admission | None = None, batch_size: int | None = None,
             max_chars: int | None = None, cancel: Any = None) -> Iterator[ArticleResult | ErrorRecord]:
     """The batch core: inputs -> cleaning -> resume and duplicate filter -> `Pipeline.process_many` (articles
     translated together) -> records in input order. The CLI, the demo's uploads, the API's batch route and Ray's
@@ -322,7 +322,7 @@ def process(pipe: Pipeline, items: Iterable[Any], *, admission: Admission | None
         items: Inputs as for `Pipeline.process_many` (paths, text, records, ready `ErrorRecord`s).
         admission: The resume/duplicate filter; a fresh one (nothing done yet) when None. Share one across calls
             to find duplicates across them.
-        batch_size: Articles translated together.
+        batch_size: Articles translated together (default ``limits.batch_size``).
         max_chars: Summary length limit (default from the config).
         cancel: A `threading.Event`; when set the work stops before its next model request (`Cancelled`).
     """

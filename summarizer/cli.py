@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results already in OUT (without this or --resume they are refused)")
     run.add_argument("--limit", type=int, default=None, help="process at most N articles")
-    run.add_argument("--batch-size", type=int, default=4, help="articles translated together (default 4)")
+    run.add_argument("--batch-size", type=int, default=None,
+                     help="articles translated together (default: the config's limits.batch_size, 4)")
     run.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all cores)")
     run.add_argument("--engine", choices=("local", "ray"), default="local", help="local process or Ray Data")
     run.add_argument("--ray-address", default=None, help="Ray cluster to join (auto, ray://host:10001); default: start a local one")

@@ -244,6 +244,9 @@ class LimitsConfig:
     clean_seconds: float = 20.0
     # Jobs (API requests, demo requests) that may wait for the model; the API answers 503 beyond it.
     queue_size: int = 16
+    # Articles translated together by every batch interface: `summarizer run` (local and Ray), the API's batch route,
+    # `summarizer bench`. The demo takes one at a time, so each article shows as soon as it is done.
+    batch_size: int = 4
     # Requests a minute per API key (or per client address when no keys are set); 0 = no limit.
     api_requests_per_minute: int = 60
     # Seconds an API client may take to send each piece of its request body before it gets 408.

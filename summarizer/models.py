@@ -136,7 +136,11 @@ class LlamaCppGenerator(Generator):
             check_runtime(path, threads=cfg.threads)
         except BuildBroken as exc:
             raise ModelLoadError(str(exc)) from None
-        device = resolve_device(cfg.device)
+        # Layers go to a GPU only where this llama.cpp build can offload (setup builds it for the CPU): asking torch
+        # whether CUDA exists would report a GPU that this build never uses.
+        from llama_cpp import llama_supports_gpu_offload
+
+        device = "cuda" if cfg.device in ("auto", "cuda") and llama_supports_gpu_offload() else "cpu"
         self._llm = Llama(
             model_path=str(path),
             n_ctx=cfg.n_ctx,

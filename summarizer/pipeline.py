@@ -268,7 +268,7 @@ class Pipeline:
         self,
         items: Iterable[Item | ErrorRecord],
         *,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         max_chars: int | None = None,
         admit: Callable[[Article | ErrorRecord], Any] | None = None,
         cancel: threading.Event | None = None,
@@ -282,7 +282,7 @@ class Pipeline:
 
         Args:
             items: Inputs as for `process`, or ready `ErrorRecord`s to pass through.
-            batch_size: Articles translated together.
+            batch_size: Articles translated together (default ``limits.batch_size``).
             max_chars: Summary length limit (default from config).
             admit: Called with each cleaned `Article` (and each error record) before any model work: return
                 None to go on, `SKIP` to drop it silently, or an `ErrorRecord` to emit instead (the batch
@@ -290,6 +290,7 @@ class Pipeline:
             cancel: When set, the work stops before its next model request and `Cancelled` is raised (a client
                 that left); the articles not yet done get no record.
         """
+        batch_size = batch_size or self.config.limits.batch_size
         batch: list[Article] = []
         cancelled = cancel.is_set if cancel is not None else None
         clean_times: list[float] = []

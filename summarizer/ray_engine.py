@@ -30,11 +30,11 @@ class ArticleWorker:
     (file bytes, a JSON record, or text). Output rows are JSON-encoded result or error records.
     """
 
-    def __init__(self, config: Config, done: dict[str, bool] | None = None, batch_size: int = 4):
+    def __init__(self, config: Config, done: dict[str, bool] | None = None, batch_size: int | None = None):
         self.pipe = Pipeline(config)
         # id -> finished without error, from the output being resumed.
         self.done = dict(done or {})
-        self.batch_size = batch_size
+        self.batch_size = batch_size or config.limits.batch_size
 
     def _item(self, kind: str, source: str, abs_path: str, data: Any):
         from .clean import clean_article
@@ -82,7 +82,7 @@ def _rows(items: list[Any], max_bytes: int) -> tuple[list[dict[str, Any]], list[
 
 def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str | None = None,
             num_workers: int | None = None, gpus_per_worker: float = 0.0, limit: int | None = None,
-            batch_size: int = 4, worker_cls: type = ArticleWorker) -> int:
+            batch_size: int | None = None, worker_cls: type = ArticleWorker) -> int:
     """Process `items` on Ray Data and append the records to `sink`; returns the number of failed articles.
 
     Args:
@@ -93,7 +93,7 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
         num_workers: Model actors; default one per 2 CPUs of the cluster.
         gpus_per_worker: GPUs reserved per actor.
         limit: Process at most this many inputs.
-        batch_size: Articles per actor call.
+        batch_size: Articles per actor call (default ``limits.batch_size``).
         worker_cls: The actor class (a subclass of `ArticleWorker`; tests inject faults with it).
     """
     try:
@@ -104,6 +104,7 @@ def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str |
         items = items[:limit]
     if not items:
         raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files, records or text)")
+    batch_size = batch_size or pipe.config.limits.batch_size
     rows, errors = _rows(items, pipe.config.limits.max_bytes)
     failed = 0
     for err in errors:

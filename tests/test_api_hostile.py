@@ -71,7 +71,7 @@ def test_a_batch_client_that_leaves_before_the_first_byte_frees_the_slot(api):
     body = json.dumps({"articles": [{"text": "北京召开会议。"}]}).encode()
     for _ in range(5):
         _raw(api, _request("/v1/articles:batch", body)).close()
-    assert _wait_free(api, 15) < 15
+    _wait_free(api, 15)  # raises if the slot is still held then
     assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=60).status_code == 200
 
 
@@ -412,7 +412,8 @@ def test_a_second_batch_waits_off_the_event_loop(tmp_path):
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("keyed"), env={"SUMMARIZER_API_KEYS": "k-one",
-                                                        "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+                                                        "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0",
+                                                        "SUMMARIZER_LIMITS__MAX_BYTES": "20000"})
     yield srv
     srv.stop()
 
@@ -541,3 +542,14 @@ def test_cors_is_opt_in(tmp_path):
 def test_every_error_has_the_documented_shape(api):
     r = httpx.post(api.url + "/v1/articles?sentences=maybe", json={"text": SHORT}, timeout=30)
     assert r.status_code == 422 and set(r.json()) == {"error"} and "sentences" in r.json()["error"]
+
+
+def test_an_input_the_pipeline_finds_too_large_is_a_413(keyed):
+    # Under the API's 50,000 characters but over limits.max_bytes (20,000 here): the pipeline raises InputTooLarge,
+    # and the API maps that class (not its words) to 413.
+    r = httpx.post(keyed.url + "/v1/articles", json={"text": "标题\n" + "北" * 10_000}, timeout=30,
+                   headers={"Authorization": "Bearer k-one"})
+    assert r.status_code == 413 and "limit of 20,000 bytes" in r.json()["error"], r.text
+    small = httpx.post(keyed.url + "/v1/articles", json={"text": SHORT}, timeout=30,
+                       headers={"Authorization": "Bearer k-one"})
+    assert small.status_code == 200

@@ -56,3 +56,25 @@ def test_the_cycle_finder_finds_a_circle():
     graph = {"api": {"server", "clean"}, "server": {"api"}, "clean": set()}
     assert cycles(graph) == [["api", "server"]]
     assert "server" not in import_graph()["api"] and "server" not in import_graph()["app"]
+
+
+def test_the_batch_size_is_set_in_one_place():
+    # limits.batch_size is the one default: no function defaults a batch of articles to a number of its own, and a
+    # literal passed in is 1 (the demo and the eval take one article at a time on purpose).
+    literals = []
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "batch_size" and isinstance(node.value, ast.Constant):
+                literals.append((path.stem, node.value.value))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                pairs = list(zip(a.args[len(a.args) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs,
+                                                                                                 a.kw_defaults))
+                for arg, default in pairs:
+                    if arg.arg == "batch_size" and isinstance(default, ast.Constant) and default.value is not None:
+                        literals.append((path.stem, f"{node.name} defaults to {default.value}"))
+    assert all(value == 1 for _, value in literals), literals
+    from summarizer.config import LimitsConfig
+
+    assert LimitsConfig().batch_size == 4
