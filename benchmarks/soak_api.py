@@ -6,7 +6,8 @@ leaves before the first byte, a stalled body, a body over the limit, bad JSON, a
 the clients of issue 34: an article of 49,998 spaces, a second batch that waits for the model, random 8 KB paths
 without a key, a 300 MB chunked body to the demo, a body of ``[],[],…``, and cross-site posts (text/plain, form,
 another Origin). A prober asks ``/health`` twice a second throughout. It prints and records the server's RSS (the
-server and its model worker) over time, p50/p99 latency of the good requests and of ``/health``, the size of
+server and its model worker, apart and together; the first row after a warm-up of one request of each kind) over
+time, p50/p99 latency of the good requests and of ``/health``, the size of
 ``/metrics`` at the end, the slots free at the end (all must be), and the count of 5xx answers (must be 0).
 
     python benchmarks/soak_api.py --minutes 30 --config small --output reports/soak-api-small.json
@@ -42,9 +43,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rss_mb(pid: int) -> float:
-    """The server's RSS plus its children's (the model worker)."""
-    total = 0.0
+def _rss_parts(pid: int) -> tuple[float, float]:
+    """The server's RSS and its children's (the model worker), in MB."""
+    server = children = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,9 +54,12 @@ def _rss_mb(pid: int) -> float:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if entry.name == str(pid) or fields.get("PPid", "").strip() == str(pid):
-            total += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-    return total
+        rss = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        if entry.name == str(pid):
+            server += rss
+        elif fields.get("PPid", "").strip() == str(pid):
+            children += rss
+    return server, children
 
 
 class Soak:
@@ -252,8 +256,22 @@ def main() -> None:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.5)
+            # Warm-up, before the clock and the first memory row: one request of each kind, so the lazy loads
+            # (the name finder's LAC model and dictionaries, Gradio's routes, the worker's first batch) are behind
+            # the baseline and the rows show growth, not start-up.
+            for kind in dict.fromkeys(KINDS):
+                try:
+                    getattr(soak, kind)(rnd)
+                except (httpx.HTTPError, OSError):
+                    pass
+            soak.latency.clear()
+            soak.codes.clear()
             prober.start()
             t0 = time.time()
+            server_mb, worker_mb = _rss_parts(proc.pid)
+            rows.append({"minute": 0.0, "requests": 0, "rss_mb": round(server_mb + worker_mb, 1),
+                         "server_mb": round(server_mb, 1), "worker_mb": round(worker_mb, 1)})
+            print(json.dumps(rows[0]), flush=True)
             n = 0
             while time.time() - t0 < args.minutes * 60:
                 kind = rnd.choice(KINDS)
@@ -264,8 +282,10 @@ def main() -> None:
                     print(f"{kind}: {type(exc).__name__}: {exc}", flush=True)
                 n += 1
                 if n % 10 == 0:
+                    server_mb, worker_mb = _rss_parts(proc.pid)
                     row = {"minute": round((time.time() - t0) / 60, 1), "requests": n,
-                           "rss_mb": round(_rss_mb(proc.pid), 1),
+                           "rss_mb": round(server_mb + worker_mb, 1), "server_mb": round(server_mb, 1),
+                           "worker_mb": round(worker_mb, 1),
                            "queue": httpx.get(url + "/health", timeout=30).json()["queue"]}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
