@@ -562,7 +562,8 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     if origins:
         from starlette.middleware.cors import CORSMiddleware
 
-        # Outside the guard, so it answers the preflight itself. Opt-in only: the sites named may call the API from a browser (with their key); no one else may.
+        # Outside the guard, so it answers the preflight itself. Opt-in only: the sites named may call the API from
+        # a browser (with their key); no one else may.
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
     _document_bodies(app)

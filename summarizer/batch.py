@@ -391,7 +391,8 @@ class Progress:
         else:
             eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
             status = "error" if isinstance(result, ErrorRecord) or getattr(result, "error", None) else "ok"
-            print(f"[{self.n}/{self.total}] {printable(str(result.id))} {status} · {rate:.1f} articles/min · ETA {eta:.0f}s",
+            print(f"[{self.n}/{self.total}] {printable(str(result.id))} {status} · {rate:.1f} articles/min · "
+                  f"ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
     def close(self) -> None:
