@@ -49,16 +49,20 @@ def _best(fn: Callable[[str], object], text: str) -> float:
     return best
 
 
-def _linear(fn: Callable[[str], object], unit: str, n: int, tail: str = "") -> None:
+def _linear(fn: Callable[[str], object], unit: str, n: int, tail: str = "", cap: float = 2.0) -> None:
     short, long = unit * (n // len(unit)) + tail, unit * (4 * n // len(unit)) + tail
+    _best(fn, tail or "北")  # lazy loads (jieba, LAC) are not the stage's time
     t1 = _best(fn, short)
     # Linear stages take milliseconds at these sizes: seconds here already are the fault, and 4n would take 16x.
-    assert t1 < 2, f"{fn.__name__}: {len(short):,} chars of {unit!r} took {t1:.1f} s"
+    assert t1 < cap, f"{fn.__name__}: {len(short):,} chars of {unit!r} took {t1:.1f} s"
     t4 = _best(fn, long)
-    if t4 < FLOOR:
-        return
-    assert t4 <= RATIO * t1, (f"{fn.__name__}: {len(short):,} chars of {unit!r} took {t1:.3f} s, "
-                                              f"{len(long):,} took {t4:.3f} s ({t4 / max(t1, 1e-9):.1f}x)")
+    # A busy machine only ever slows a run: before failing, time both again and keep each one's best.
+    for _ in range(2):
+        if t4 < FLOOR or t4 <= RATIO * t1:
+            return
+        t1, t4 = min(t1, _best(fn, short)), min(t4, _best(fn, long))
+    assert t4 < FLOOR or t4 <= RATIO * t1, (f"{fn.__name__}: {len(short):,} chars of {unit!r} took {t1:.3f} s, "
+                                            f"{len(long):,} took {t4:.3f} s ({t4 / max(t1, 1e-9):.1f}x)")
 
 
 def _clean(text: str):
@@ -110,11 +114,13 @@ def test_a_stage_is_linear_on_the_known_traps(stage, n, unit):
     _linear(stage, unit, n, tail="北")
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(unit=UNITS)
 def test_the_name_finder_is_linear_in_its_input(unit):
-    # The finder runs LAC and jieba over the text: slower per character, so smaller sizes.
-    _linear(find_names, unit, 4_000, tail="蔡奇说")
+    # The finder runs LAC and jieba over the text: ~0.3 ms a character of Han (jieba's part-of-speech Viterbi), so
+    # smaller sizes and a looser cap; seconds each, so in make test, not make check.
+    _linear(find_names, unit, 2_000, tail="蔡奇说", cap=5.0)
 
 
 def test_the_issue_inputs_clean_in_linear_time():
