@@ -131,7 +131,7 @@ MAX_VARIANTS = 8
 WRITE_SECONDS = 30.0
 
 
-# JSON strings, so that what is left is the body's skeleton. A quote with no closing quote runs to the end, so every
+# JSON strings, whose brackets and commas are not the body's skeleton. A quote with no closing quote runs to the end, so every
 # match succeeds where it starts and the pass is linear (an unclosed ``"\\"\\"…`` cannot make it rescan).
 _JSON_STRING = re.compile(rb'"(?:[^"\\]+|\\.)*(?:"|\\?\Z)', re.DOTALL)
 # Bodies parsed at once: parsing makes ~10 bytes of objects a byte of JSON, so 16 bodies at the limit at once would
