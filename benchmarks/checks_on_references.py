@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from summarizer.config import TranslateConfig
-from summarizer.names import find_names, missing_names
+from summarizer.namecheck import missing_names
+from summarizer.names import find_names
 from summarizer.numbers import missing_numbers, source_numbers
 from summarizer.translate import translation_problems
 

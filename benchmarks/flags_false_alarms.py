@@ -16,7 +16,8 @@ from pathlib import Path
 
 from summarizer.config import TranslateConfig
 from summarizer.names import find_names
-from summarizer.repair import WARNING_FLAGS, Check, Segment, sentence_pairs
+from summarizer.flags import WARNING_FLAGS
+from summarizer.repair import Check, Segment, sentence_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"wmt19": "wmt19_newstest_zhen.jsonl", "flores": "flores200_dev_zhen.jsonl"}

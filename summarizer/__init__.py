@@ -12,7 +12,8 @@ Quick start::
 from .clean import Article, ArticleError, InputTooLarge, clean_article, clean_file
 from .config import Config, ConfigError, load_config
 from .embedded import EmbeddedModelError, ensure_embedded
-from .pipeline import ArticleResult, ErrorRecord, Pipeline, load_pipeline
+from .pipeline import Pipeline, load_pipeline
+from .records import ArticleResult, ErrorRecord
 from .text import split_sentences
 
 __version__ = "0.1.0"

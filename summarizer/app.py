@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .batch import markdown_report
+from .writers import markdown_report
 from .batch import process as batch_process
 from .clean import ArticleError
-from .config import check_max_chars
 from .models import Cancelled
-from .pipeline import ArticleResult, Pipeline, error_message
-from .repair import WARNING_FLAGS
+from .pipeline import Pipeline
+from .records import ArticleResult
+from .serving import Refused, check_count, check_text, refusal, summary_length
+from .flags import WARNING_FLAGS
 from .workqueue import WorkQueue
 
 logger = logging.getLogger("summarizer")
@@ -165,24 +166,22 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
     def handle(text: str | None, files: list[str] | None, max_chars: float | None, request=None):
         cancel = stops.start(getattr(request, "session_hash", None))
         items: list[tuple[str, Any]] = []
-        if text and text.strip():
-            if len(text) > limits.max_request_chars:
-                raise gr.Error(f"The text is {len(text):,} characters; the limit is {limits.max_request_chars:,}.")
-            items.append(("pasted text", text))
-        for f in files or []:
-            try:
-                path = uploaded_file(f)
-            except ArticleError as exc:
-                raise gr.Error(str(exc)) from None
-            items.append((path.name, path))
-        if not items:
-            raise gr.Error("Paste an article or upload at least one crawler file.")
-        if len(items) > limits.max_files:
-            raise gr.Error(f"At most {limits.max_files} files per request.")
         try:
-            limit = check_max_chars(int(max_chars)) if max_chars else None
-        except (TypeError, ValueError) as exc:
-            raise gr.Error(f"Summary length: {exc}") from None
+            if text and text.strip():
+                check_text(text, limits)
+                items.append(("pasted text", text))
+            for f in files or []:
+                try:
+                    path = uploaded_file(f)
+                except ArticleError as exc:
+                    raise refusal(exc) from None
+                items.append((path.name, path))
+            if not items:
+                raise Refused(422, "Paste an article or upload at least one crawler file.")
+            check_count(len(items), limits)
+            limit = summary_length(max_chars)
+        except Refused as exc:
+            raise gr.Error(exc.message) from None
         records: list[dict[str, Any]] = []
         first: ArticleResult | None = None
         slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()
@@ -196,9 +195,7 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
                 except Cancelled:
                     first = None
                 except Exception as exc:  # noqa: BLE001 - a plain message, never a stack trace
-                    if not isinstance(exc, ArticleError):
-                        logger.info("web request: %s failed", name, exc_info=exc)
-                    raise gr.Error(f"{name}: {error_message(exc)}") from None
+                    raise gr.Error(f"{name}: {refusal(exc, 'web request: ' + name).message}") from None
                 if first is not None:
                     records.append(_public(first.to_dict(), name))
             else:

@@ -1,6 +1,6 @@
 """Throughput and memory benchmarks: articles/min, output tokens/s, model load time and peak RSS of a config.
 
-The product path is timed through `Pipeline.process_many`, exactly as the batch CLI runs it; the naive baseline
+The product path is timed through the batch core (`batch.process`), exactly as the batch CLI runs it; the naive baseline
 (one request per sentence, a fresh model load per article) is built from the same public task functions.
 """
 
@@ -14,13 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .batch import process
 from .clean import Article
 from .config import load_config
 from .evaluate import machine
 from .config import GenerationOptions
 from .models import Usage
 from .runtime import clear_generators, get_generator
-from .pipeline import ErrorRecord, Pipeline
+from .pipeline import Pipeline
+from .records import ErrorRecord
 from .summarize import summarize
 from .text import split_sentences
 from .translate import translate_many
@@ -139,7 +141,7 @@ def run_bench(*, config: str | None = None, overrides: dict | None = None, artic
     t0 = last = time.perf_counter()
     # As `summarizer run` does (limits.batch_size): an article's seconds are those since the record before it, so the
     # article that closes a batch carries the batch's model time.
-    for r in pipe.process_many(files):
+    for r in process(pipe, files):
         now = time.perf_counter()
         spent = _usage(used.values()).minus(before)
         before = _usage(used.values())

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     from .embedded import EmbeddedModelError
     from .models import ModelLoadError
     from .runtime import ModelCrashed
-    from .batch import NoInputsError, OutputError
+    from .inputs import NoInputsError
+    from .sink import OutputError
     from .translate import TaskError
 
     try:
@@ -153,7 +154,10 @@ def _formats(spec: str) -> set[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``summarizer run``: the batch job."""
-    from .batch import OUTPUT_NAMES, JsonlSink, discover_inputs, finish_outputs, run_local
+    from .batch import run_job
+    from .inputs import discover_inputs
+    from .sink import OUTPUT_NAMES, JsonlSink
+    from .writers import finish_outputs
     from .pipeline import load_pipeline
     from .runtime import ModelCrashed
 
@@ -168,13 +172,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     stopped, crashed = None, None
     try:
         with _signals_as_interrupt():
+            engine = None
             if args.engine == "ray":
-                from .ray_engine import run_ray
+                from .ray_engine import RayEngine
 
-                failed = run_ray(pipe, list(items), sink, address=args.ray_address, num_workers=args.num_workers,
-                                 gpus_per_worker=args.gpus_per_worker, limit=args.limit, batch_size=args.batch_size)
-            else:
-                failed = run_local(pipe, items, sink, limit=args.limit, batch_size=args.batch_size)
+                engine = RayEngine(address=args.ray_address, num_workers=args.num_workers,
+                                   gpus_per_worker=args.gpus_per_worker)
+            failed = run_job(pipe, items, sink, engine=engine, limit=args.limit, batch_size=args.batch_size)
     except _Stopped as exc:
         stopped, failed = exc.signum, 0
     except ModelCrashed as exc:
@@ -221,8 +225,9 @@ def _signals_as_interrupt():
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """``summarizer clean``: print cleaned articles as JSON lines (one per file or JSONL record)."""
-    from .batch import NoInputsError, discover_inputs
-    from .pipeline import ErrorRecord, error_record, load_pipeline
+    from .inputs import NoInputsError, discover_inputs
+    from .pipeline import load_pipeline
+    from .records import ErrorRecord, error_record
 
     pipe = load_pipeline("extractive")
     items = list(discover_inputs(args.inputs, max_bytes=pipe.config.limits.max_bytes))

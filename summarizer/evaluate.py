@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .batch import NoInputsError
+from .inputs import NoInputsError
 from .checks import leaked_han
 from .config import Config, load_config
-from .names import find_names, missing_names
+from .namecheck import missing_names
+from .names import find_names
 from .text import name_key
 from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline

@@ -17,17 +17,16 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from .dictionary import (NOT_A_PLACE, common_english, dictionary_english, dictionary_names, in_dictionary, lookup,
-                         pinyin_syllables, source_english, toneless)
+from .dictionary import NOT_A_PLACE, dictionary_english, in_dictionary, lookup, toneless
 from .text import HAN_CLASS, name_key
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Name", "find_names", "missing_names", "person_pinyin", "lac_entities", "unsupported_names", "recover_names",
-           "borrowed_names", "TRANSLITERATION_CHARS", "FOREIGN_JOINERS"]
+__all__ = ["Name", "find_names", "person_pinyin", "name_pinyin", "lac_entities", "capital", "join_syllables",
+           "TRANSLITERATION_CHARS", "FOREIGN_JOINERS", "SURNAMES", "SURNAME_READINGS", "GIVEN_READINGS", "PLACE_SUFFIXES",
+           "HAN_RUN"]
 
 
 @dataclass(frozen=True)
@@ -49,20 +48,20 @@ class Name:
 # The common Chinese surnames (百家姓, by frequency); two-character ones first so they match before one character.
 _COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "夏侯", "尉迟", "公孙", "长孙",
                       "宇文", "司徒", "端木", "澹台", "南宫", "呼延")
-_SURNAMES = set(
+SURNAMES = set(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
     "谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊"
     "葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆"
     "蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿"
     "桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝洪")
 # Surnames read differently from the same character elsewhere (pypinyin reads 单 as "dan", 曾 as "ceng").
-_SURNAME_READINGS = {"单": "shan", "曾": "zeng", "解": "xie", "仇": "qiu", "查": "zha", "区": "ou", "朴": "piao",
+SURNAME_READINGS = {"单": "shan", "曾": "zeng", "解": "xie", "仇": "qiu", "查": "zha", "区": "ou", "朴": "piao",
                      "盖": "ge", "乐": "yue", "尉迟": "yuchi", "覃": "qin", "翟": "zhai", "缪": "miao", "秘": "bi",
                      "万": "wan", "长孙": "zhangsun", "柏": "bai", "宁": "ning", "车": "che", "石": "shi"}
 # Characters read differently in given names than pypinyin's default (杨长湧 is Yang Changyong).
-_GIVEN_READINGS = {"长": "chang", "行": "xing", "乐": "le", "重": "chong"}
+GIVEN_READINGS = {"长": "chang", "行": "xing", "乐": "le", "重": "chong"}
 # Suffixes of Chinese place names and their English; the stem before them is spelled in pinyin.
-_SUFFIXES = {"省": "Province", "市": "", "区": "District", "县": "County", "镇": "Town", "乡": "Township",
+PLACE_SUFFIXES = {"省": "Province", "市": "", "区": "District", "县": "County", "镇": "Town", "乡": "Township",
              "村": "Village", "河": "River", "江": "River", "湖": "Lake", "山": "Mountain", "寺": "Temple"}
 # Two-character endings of places LAC finds whole (关山草原 Guanshan Grassland).
 _SUFFIXES_2 = {"草原": "Grassland"}
@@ -74,15 +73,15 @@ _REGIONS = {"京津冀": "Beijing-Tianjin-Hebei", "粤港澳": "Guangdong-Hong K
 _AREAS = ("地区", "社区", "园区", "景区", "城区", "山区", "灾区", "辖区", "市区", "郊区", "牧区", "林区", "矿区", "产区",
           "华区", "专区", "片区", "战区", "新区", "开发区", "自贸区", "试验区", "示范区", "保护区", "农村", "乡村",
           "城市", "都市", "本市", "全市", "全县", "全省", "本省", "该市", "该县", "该镇", "该村", "河湖", "江河")
-_HAN_RUN = re.compile(f"{HAN_CLASS}+")
+HAN_RUN = re.compile(f"{HAN_CLASS}+")
 FOREIGN_JOINERS = "·•‧・"
 
 
-def _capital(syllable: str) -> str:
+def capital(syllable: str) -> str:
     return syllable[:1].upper() + syllable[1:]
 
 
-def _join_syllables(syllables: list[str]) -> str:
+def join_syllables(syllables: list[str]) -> str:
     # Pinyin marks a syllable that starts with a vowel inside a word with an apostrophe (Xi'an, Jia'en).
     out = ""
     for i, s in enumerate(syllables):
@@ -91,7 +90,7 @@ def _join_syllables(syllables: list[str]) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _pinyin(text: str) -> list[str]:
+def name_pinyin(text: str) -> list[str]:
     from pypinyin import Style, lazy_pinyin
 
     return [s.replace("v", "ü") for s in lazy_pinyin(text, style=Style.NORMAL, v_to_u=False)]
@@ -103,9 +102,9 @@ def person_pinyin(name: str) -> str | None:
     Returns:
         The English form, or None when `name` does not start with a known surname or is not 2-4 Han characters.
     """
-    if not 2 <= len(name) <= 4 or not all(_HAN_RUN.fullmatch(c) for c in name):
+    if not 2 <= len(name) <= 4 or not all(HAN_RUN.fullmatch(c) for c in name):
         return None
-    surname = next((s for s in _COMPOUND_SURNAMES if name.startswith(s)), name[0] if name[0] in _SURNAMES else None)
+    surname = next((s for s in _COMPOUND_SURNAMES if name.startswith(s)), name[0] if name[0] in SURNAMES else None)
     given = name[len(surname):] if surname else ""
     if not surname or not 1 <= len(given) <= 2:
         return None
@@ -113,9 +112,9 @@ def person_pinyin(name: str) -> str | None:
         return None
     if len(given) == 2 and all(c in _TRANSLITERATION_PAIR for c in given):
         return None
-    family = _SURNAME_READINGS.get(surname) or "".join(_pinyin(surname))
-    syllables = [_GIVEN_READINGS.get(c, p) for c, p in zip(given, _pinyin(given))]
-    return f"{_capital(family)} {_capital(_join_syllables(syllables))}"
+    family = SURNAME_READINGS.get(surname) or "".join(name_pinyin(surname))
+    syllables = [GIVEN_READINGS.get(c, p) for c, p in zip(given, name_pinyin(given))]
+    return f"{capital(family)} {capital(join_syllables(syllables))}"
 
 
 def _dictionary_place(word: str) -> str | None:
@@ -130,7 +129,7 @@ def _dictionary_place(word: str) -> str | None:
         return None  # 大桥 (Da Qiao, a beauty of the Three Kingdoms), 阿里 ("Ali (name)"), a book, a dynasty
     syllables = toneless(pinyin)
     whole = name_key("".join(syllables))
-    stem = name_key("".join(syllables[:-1])) if word[-1] in _SUFFIXES and len(word) > 2 else None
+    stem = name_key("".join(syllables[:-1])) if word[-1] in PLACE_SUFFIXES and len(word) > 2 else None
     if re.search(r"^[\w' -]+,? or ", definition):
         return None  # two English names ("Weixin or WeChat"): no single form to require
     words = re.findall(r"[A-Za-z'-]+", re.split(r"[(,;]", definition, maxsplit=1)[0])
@@ -142,7 +141,7 @@ def _dictionary_place(word: str) -> str | None:
         if name_key(acc) == whole:
             return acc
         if stem and name_key(acc) == stem:
-            suffix = _SUFFIXES[word[-1]]
+            suffix = PLACE_SUFFIXES[word[-1]]
             return f"{acc} {suffix}".strip()
     return None
 
@@ -183,17 +182,17 @@ def lac_entities(text: str) -> list[tuple[str, str, int]]:
 
 def _suffix_place(word: str) -> str | None:
     """A place not in the dictionary, spelled from its stem: 迤那镇 → "Yina Town", 蒋口河 → "Jiangkou River"."""
-    if len(word) == 4 and word[2:] in _SUFFIXES_2 and _HAN_RUN.fullmatch(word):
+    if len(word) == 4 and word[2:] in _SUFFIXES_2 and HAN_RUN.fullmatch(word):
         entries = lookup(word[:2])
         if entries and not any(p[:1].isupper() for p, _ in entries):
             return None  # a common word before the ending (人民草原), not a name
-        return f"{_capital(_join_syllables(_pinyin(word[:2])))} {_SUFFIXES_2[word[2:]]}"
-    if (not 3 <= len(word) <= 4 or word[-1] not in _SUFFIXES or not _HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
+        return f"{capital(join_syllables(name_pinyin(word[:2])))} {_SUFFIXES_2[word[2:]]}"
+    if (not 3 <= len(word) <= 4 or word[-1] not in PLACE_SUFFIXES or not HAN_RUN.fullmatch(word) or word.endswith(_AREAS)
             or word[0] in "各全本该每两多" or any(c in _FOREIGN_PLACE for c in word[:-1])):
         return None  # 各县区 is "every county and district"; 马拉河 is the Mara River, 奥内加湖 Lake Onega
     known = _dictionary_place(word[:-1])
-    stem = known or _capital(_join_syllables(_pinyin(word[:-1])))
-    return f"{stem} {_SUFFIXES[word[-1]]}".strip()
+    stem = known or capital(join_syllables(name_pinyin(word[:-1])))
+    return f"{stem} {PLACE_SUFFIXES[word[-1]]}".strip()
 
 
 def _name_then_word(word: str) -> bool:
@@ -217,7 +216,7 @@ def _scan_dictionary(text: str, words: dict[int, str]) -> dict[str, str]:
     大城 in 大城市 or 马里 in 马里奥); names next to "·" belong to a foreign name (阿里·哈梅内伊).
     """
     found: dict[str, str] = {}
-    for run in _HAN_RUN.finditer(text):
+    for run in HAN_RUN.finditer(text):
         s, i, base = run.group(0), 0, run.start()
         while i < len(s) - 1:
             word = words.get(base + i)
@@ -274,12 +273,12 @@ _FOREIGN_PLACE = set("拉萨奥多登尔斯克特尼亚普伊布贝纳诺维哥�
 _ROLES = ("记者", "主任", "部长", "局长", "司长", "所长", "院长", "会长", "市长", "省长", "县长", "书记", "总理", "主席",
           "经理", "董事长", "总裁", "发言人", "负责人", "教授", "研究员", "工程师", "专家", "人员", "委员", "通讯员")
 _DELIMITER = r"(?=[、，,。：:；（()）\s]|$|说|表示|介绍|认为|指出|告诉|强调|称|在|\d|和|与|等|对|主持|出席)"
-_ONE_NAME = rf"(?:{'|'.join(_COMPOUND_SURNAMES)}|[{''.join(sorted(_SURNAMES))}]){HAN_CLASS}{{1,2}}?{_DELIMITER}"
+_ONE_NAME = rf"(?:{'|'.join(_COMPOUND_SURNAMES)}|[{''.join(sorted(SURNAMES))}]){HAN_CLASS}{{1,2}}?{_DELIMITER}"
 _ROLE_NAME = re.compile(rf"(?:{'|'.join(_ROLES)})[：: ]?({_ONE_NAME}(?:、{_ONE_NAME})*)")
 
 
 # 黄某某, 男子王某: a surname and 某; not 于某日 ("on a certain day"), 向某国, 某些, 某种.
-_PLACEHOLDER = re.compile(rf"([{''.join(sorted(_SURNAMES - set('于向')))}])某某?(?![日天年月些种个地处市县省区村镇单公人次项位国物])")
+_PLACEHOLDER = re.compile(rf"([{''.join(sorted(SURNAMES - set('于向')))}])某某?(?![日天年月些种个地处市县省区村镇单公人次项位国物])")
 
 
 # Countries whose people's names are romanised by their own rules, never Hanyu Pinyin (朝鲜外务相李勇浩 is Ri Yong Ho,
@@ -325,7 +324,7 @@ def find_names(text: str) -> list[Name]:
         after = tokens[k + 1].word if k + 1 < len(tokens) else ""
         if any(c and c in FOREIGN_JOINERS for c in (before[-1:], after[:1])):
             continue  # part of a transliterated foreign name
-        if flag.startswith("nr") and after[:1] in _SUFFIXES and after[:1] not in "市省区":
+        if flag.startswith("nr") and after[:1] in PLACE_SUFFIXES and after[:1] not in "市省区":
             # jieba reads 蒋口河流 as 蒋口 (a name) + 河流: it is the 蒋口河 river.
             english = _suffix_place(word + after[0])
             if english:
@@ -369,7 +368,7 @@ def find_names(text: str) -> list[Name]:
     for m in _PLACEHOLDER.finditer(text):
         # 黄某某 / 王某: the source keeps the person anonymous; the English must not invent a given name.
         surname = m.group(1)
-        family = _capital(_SURNAME_READINGS.get(surname) or "".join(_pinyin(surname)))
+        family = capital(SURNAME_READINGS.get(surname) or "".join(name_pinyin(surname)))
         names.setdefault(m.group(0), Name(m.group(0), f"a person surnamed {family}", "person", family))
     starts, at = {}, 0
     for tok in tokens:
@@ -390,206 +389,3 @@ def find_names(text: str) -> list[Name]:
     names = {w: n for w, n in names.items() if not (n.kind == "person" and not n.core and _named_abroad(text, w))}
     order = {w: text.find(w) for w in names}
     return sorted(names.values(), key=lambda n: order[n.source])
-
-
-def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
-    """The `names` present in `source` whose English is absent from `english`.
-
-    Compared by `name_key` over whole words, so "PANG XING-HUO" and "Xian" count for Pang Xinghuo and Xi'an, while
-    "Cai Qizhi" does not count for Cai Qi.
-    """
-    # "Xi Jinping's" / "Xi Jinping’s": the possessive goes before the ASCII fold, which would drop the curly quote.
-    folded = re.sub(r"['’]s\b", "", english)
-    folded = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode().lower()
-    # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
-    words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
-    return [n for n in names if n.source in source
-            and not (_has_foreign(words, n) if n.kind == "foreign" else _has_words(words, name_key(_core(n))))]
-
-
-def _has_foreign(words: list[str], name: Name) -> bool:
-    """A dictionary name is kept by its first word, in any form: Hungary by "Hungarian", 民主党 by "democratic",
-    苹果公司 (Apple Inc.) by "Apple". A name of three words or more ("Chinese Academy of Science") is a hint only:
-    references word such names in many ways."""
-    core = _core(name).split()
-    if len(core) >= 3:
-        return True
-    key = name_key(core[0])
-    if not key:
-        return True
-    # Five letters carry the name through its forms (Catalonia/Catalan, Afghanistan/Afghans, Iran/Iranian).
-    return any(w == key or w == key + "s" or (len(key) >= 4 and w.startswith(key[:5])) for w in words)
-
-
-def _has_words(words: list[str], key: str) -> bool:
-    for i in range(len(words)):
-        joined = ""
-        for w in words[i:]:
-            joined += w
-            if joined == key:
-                return True
-            if len(joined) >= len(key) or not key.startswith(joined):
-                break
-    return False
-
-
-def _core(name: Name) -> str:
-    if name.core:
-        return name.core
-    # "Weining County" may come out as "Weining"; the pinyin part is what must be right.
-    if name.kind == "place":
-        for suffix in {s for s in _SUFFIXES.values() if s}:
-            if name.english.endswith(" " + suffix):
-                return name.english[: -len(suffix) - 1]
-    return name.english
-
-
-@functools.lru_cache(maxsize=1)
-def _surnamepinyin_syllables() -> frozenset[str]:
-    return frozenset(_SURNAME_READINGS.get(c) or "".join(_pinyin(c)) for c in _SURNAMES)
-
-
-def _pinyin_word(word: str) -> bool:
-    """`word` splits into one or two pinyin syllables ("Jingyi", "Qi", "Xi'an")."""
-    w = word.lower().replace("'", "")
-    syl = pinyin_syllables()
-    return w in syl or any(w[:i] in syl and w[i:] in syl for i in range(1, len(w)))
-
-
-# A Chinese person's name in English: a surname syllable, then a given name of one or two syllables.
-_PINYIN_NAME = re.compile(r"\b([A-Z][a-z]{0,5}) ([A-Z][a-z']{1,11})\b")
-# Pairs that read as pinyin but are English names of their own.
-_NOT_PINYIN_NAMES = {"hongkong", "hongkongs", "taiwan", "chiangkaishek", "sunyatsen", "yangtze"}
-# English words that split into pinyin syllables ("Wen Lake"): never a given name here.
-_ENGLISH_WORDS = {"lake", "hall", "bay", "line", "lane", "dean", "bean", "tea", "ten", "tan", "tang", "men", "hang",
-                  "long", "shore", "gene", "jean", "ran", "pen", "den", "hen", "rang", "sang", "ban", "bin", "pin"}
-
-
-# A place or body in pinyin and English: "Xingyun Airlines", "Kunshan Grassland".
-_PINYIN_PLACE = re.compile(r"\b((?:[A-Z][a-z']+ ){1,2})(Airlines|Airline|Airways|Temple|Grassland|District|County|"
-                           r"Province|Town|Township|Village|Lake|River|Mountain|University|Group|Bank|Airport|Bridge|"
-                           r"Park|Port|Island|Hospital)\b")
-
-
-def unsupported_names(source: str, english: str, *, places: bool = True) -> list[str]:
-    """Chinese-looking names in `english` that are not the pinyin of anything in `source`.
-
-    People: "Guo Jingyi" for 大鹏 (a person made up), "Chu Tinghua" for 邱腾华, "Huang Yanyu" for 黄某某: each is a
-    surname syllable and a given name of pinyin syllables whose letters appear nowhere in the source's own pinyin.
-    With `places`, also places and bodies of pinyin words and an English kind: "Xingyun Airlines" for 祥鹏航空,
-    "Kanshan Grassland" for 关山草原, unless CC-CEDICT gives the words for the source ("Shaanxi" for 陕西).
-    """
-    han = "".join(_HAN_RUN.findall(source))
-    if not han:
-        return []
-    readings = _pinyin(han)
-    # Both the default readings and the name readings (刘长宝 is Liu Changbao, not "Liu Zhangbao").
-    variants = name_key("".join(readings)) + " " + name_key("".join(
-        _SURNAME_READINGS.get(c) or _GIVEN_READINGS.get(c) or p for c, p in zip(han, readings)))
-    out = []
-    for m in _PINYIN_NAME.finditer(english):
-        surname, given = m.group(1), re.sub(r"'s$", "", m.group(2))
-        if given.lower() in _ENGLISH_WORDS:
-            continue
-        key = name_key(surname + given)
-        if (surname.lower() not in _surnamepinyin_syllables() or not _pinyin_word(given) or key in _NOT_PINYIN_NAMES
-                or key in variants):
-            continue
-        out.append(m.group(0))
-    literal: frozenset[str] | None = None
-    for m in _PINYIN_PLACE.finditer(english) if places else ():
-        stem = m.group(1).split()
-        if not all(_pinyin_word(w) and not common_english(w) for w in stem) or name_key("".join(stem)) in variants:
-            continue
-        literal = source_english(source) if literal is None else literal
-        if not all(w.lower() in literal for w in stem):
-            out.append(m.group(0))
-    return out
-
-
-# Chinese news writes 党 for the Communist Party of China and 共和国 for the People's Republic.
-_IMPLIED = {"共产党": "党", "中国共产党": "党", "中华人民共和国": "共和国"}
-
-
-def _given_by(word: str, source: str) -> bool:
-    """`source` names `word` in full, or as a short form: 美 for 美国, 海航 for 海南航空 (its characters in order,
-    from the first), or close: 烈士纪念日 for 亡兵纪念日 (three in four of its characters within a few characters)."""
-    if word in source or _IMPLIED.get(word, "\0") in source:
-        return True
-    if len(word) == 2 and word[1] == "国" and word[0] in source:
-        return True
-    span = len(word) + 2
-    if any(sum(c in source[at:at + span] for c in word) >= 0.75 * len(word)
-           for at in range(max(1, len(source) - span + 1))):
-        return True
-    for at in (m.start() for m in re.finditer(re.escape(word[0]), source)):
-        for n in range(2, min(len(word), 6) + 1):
-            rest = iter(word)
-            if all(c in rest for c in source[at:at + n]):
-                return True
-    return False
-
-
-def borrowed_names(source: str, english: str) -> list[str]:
-    """Names in `english` that CC-CEDICT knows and `source` does not give: "Buckingham Palace" for 京士威 (Kingsway),
-    "Associated Press" for 安莎通讯社 (Ansa), "Delta Air Lines" for 祥鹏航空 (Lucky Air), "Kim Jong Il" for 特金会
-    (the Trump-Kim summit).
-
-    A small model fills a name it does not know with a famous one; the dictionary says which Chinese words a famous
-    name stands for, and none of them is in the source. Names of two words or more only: one word ("Beijing",
-    "Kim") stands for too much.
-    """
-    found = dictionary_names(english)
-    if not found:
-        return []
-    letters = name_key(source)
-    # Homophones: "Chaoyang District" is 潮阳区 to the dictionary and 朝阳区 in the source.
-    sounds = " " + " ".join(_pinyin(source)) + " "
-    literal = source_english(source)
-    out: list[str] = []
-    for phrase, words in dict(found).items():  # each name once, however often the English repeats it
-        if name_key(phrase) in letters or any(_given_by(w, source) or f" {' '.join(_pinyin(w))} " in sounds
-                                              for w in words):
-            continue
-        # A literal translation names what the source says (美国国家篮球协会 "National Basketball Association").
-        content = [w for w in re.findall(r"[a-z]+", phrase.lower()) if len(w) > 2 and w not in ("the", "and", "for")]
-        if all(w in literal or any(len(w) >= 5 and x[:5] == w[:5] for x in literal) for w in content):
-            continue
-        out.append(phrase)
-    return out
-
-
-def recover_names(source: str, english: str) -> list[Name]:
-    """The source's people behind the pinyin names `english` got wrong: "Wang Yong" → 汪洋 (Wang Yang), "Tang Wei" →
-    谭卫 (Tan Wei), "Hu Jincai" → 惠进才 (Hui Jincai).
-
-    For each name of `unsupported_names`, the 2-3 character run of the source that starts with a surname and whose
-    pinyin is closest to it (at least 70 % alike), so a retry can be told the right form.
-    """
-    import difflib
-
-    wrong = unsupported_names(source, english, places=False)
-    if not wrong:
-        return []
-    # Every 2-3 character run is a candidate (汪洋 is also "vast ocean", 惠 and 燕 are rarer surnames than the
-    # list holds): only one that reads almost like the wrong name is taken.
-    candidates: dict[str, str] = {}
-    for run in _HAN_RUN.finditer(source):
-        text = run.group(0)
-        for i in range(len(text)):
-            for n in (2, 3):
-                word = text[i:i + n]
-                if len(word) == n and word not in candidates:
-                    syllables = _pinyin(word)
-                    candidates[word] = person_pinyin(word) or \
-                        f"{_capital(syllables[0])} {_capital(_join_syllables(syllables[1:]))}"
-    out: list[Name] = []
-    for name in wrong:
-        key = name_key(name)
-        # Alike first, then the shorter (汪洋 before 汪洋出 when both read close to "Wang Yong").
-        scored = sorted(((round(difflib.SequenceMatcher(None, key, name_key(e)).ratio(), 2), -len(w), w, e)
-                         for w, e in candidates.items()), reverse=True)
-        best = next(((r, w, e) for r, _, w, e in scored if r >= 0.75 and name_key(e)[:1] == key[:1]), None)
-        if best and all(n.source != best[1] for n in out):
-            out.append(Name(best[1], best[2], "person"))
-    return out

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
-from .clean import Article, ArticleError, article_from_record, check_id, clean_article, path_text
+from .clean import Article, article_from_record, clean_article
 from .config import Config, load_config
 from .models import BudgetedGenerator, Cancelled, Generator, ModelInfo
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
@@ -22,142 +20,15 @@ from .config import SummarizeConfig, check_max_chars
 from .summarize import SummaryOutcome, summarize
 from .text import not_chinese
 from .translate import Translation, translate_many
+from .flags import Finding
 from .repair import Passage
+from .records import ArticleResult, ErrorRecord, error_record, input_source, log_failure
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Pipeline", "ArticleResult", "ErrorRecord", "load_pipeline", "error_record", "error_message", "input_id",
-           "input_source", "SKIP"]
+__all__ = ["Pipeline", "load_pipeline"]
 
 Item = Union[Article, str, bytes, os.PathLike, dict]
-
-
-@dataclass(frozen=True)
-class ArticleResult:
-    """Everything produced for one article.
-
-    Attributes:
-        article: The cleaned article (id, title, paragraphs, image_count, source, encoding).
-        summary_zh: Simplified-Chinese summary ("" when the summary task is off).
-        title_en: English title.
-        paragraphs_en: English paragraphs, same count and order as ``article.paragraphs``.
-        summary_en: English translation of the summary.
-        warnings: Problems a reader should know about (leftover Chinese, numbers not kept, ...).
-        notes: What was done (chunked summary, repaired segments, ...).
-        summary_fallback: The model's summary failed its checks and the extractive summary stands in for it.
-        retried_segments: Translation segments repair translated again.
-        sentences: The title, each paragraph and the summary as Chinese sentences beside their English, each pair
-            with the flags of the checks that doubt it (`repair.FLAGS`); every warning lands on its sentence(s).
-        timings: Seconds per stage.
-        model: Which models produced it (name, backend, sha256, device) per task.
-        config: Name of the config used.
-    """
-
-    article: Article
-    summary_zh: str = ""
-    title_en: str = ""
-    paragraphs_en: tuple[str, ...] = ()
-    summary_en: str = ""
-    warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    summary_fallback: bool = False
-    retried_segments: int = 0
-    sentences: tuple[Passage, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)
-    model: dict[str, Any] = field(default_factory=dict)
-    config: str = ""
-
-    @property
-    def id(self) -> str:
-        """The article id."""
-        return self.article.id
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (``dataclasses.asdict`` with tuples as lists)."""
-        d = dataclasses.asdict(self)
-        d["id"] = self.article.id
-        d["article"]["paragraphs"] = list(self.article.paragraphs)
-        for k in ("paragraphs_en", "warnings", "notes"):
-            d[k] = list(d[k])
-        d["sentences"] = [{"slot": p.slot, "index": p.index,
-                           "pairs": [{"zh": s.zh, "en": s.en, "aligned": s.aligned,
-                                      "flags": [{"kind": f.kind, "detail": f.detail} for f in s.flags]}
-                                     for s in p.pairs]} for p in self.sentences]
-        return d
-
-
-@dataclass(frozen=True)
-class ErrorRecord:
-    """An input that could not be processed; written beside results so one bad file sinks nothing else."""
-
-    # The input's id (the file's stem, the JSON record's id) and where it came from.
-    id: str
-    source: str | None
-    # What went wrong, for a reader.
-    error: str
-    # What failed, for code: the exception's class ("ArticleError", "InputTooLarge", "ModelCrashed", ...).
-    kind: str = "ArticleError"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-
-SKIP = object()
-"""Returned by a `Pipeline.process_many` ``admit`` callback to drop an input without a record."""
-
-
-def input_source(item: Any) -> str | None:
-    """Where an input came from, for its records: a file path, a JSONL ``file:LINE``, or None for text."""
-    if isinstance(item, Article):
-        return item.source
-    if isinstance(item, os.PathLike):
-        return path_text(item)
-    if isinstance(item, dict):
-        src = item.get("source")
-        # A client's source is data: escaped where UTF-8 cannot carry it, so every writer can.
-        return src.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(src, str) and len(src) <= 4096 \
-            else None
-    if isinstance(item, ErrorRecord):
-        return item.source
-    return None
-
-
-def input_id(item: Any) -> str:
-    """The id an input's error record gets: the record's own id when usable, else a hash of its source or content."""
-    if isinstance(item, (Article, ErrorRecord)):
-        return item.id
-    if isinstance(item, dict) and item.get("id") is not None:
-        try:
-            return check_id(item["id"])
-        except ArticleError:
-            pass
-    src = input_source(item)
-    if src:
-        raw = src.encode("utf-8", "replace")
-    elif isinstance(item, (bytes, bytearray)):
-        raw = bytes(item)
-    elif isinstance(item, dict):
-        raw = repr(sorted(item.items(), key=lambda kv: str(kv[0]))).encode("utf-8", "replace")
-    else:
-        raw = str(item).encode("utf-8", "replace")
-    return "err-" + hashlib.sha256(raw).hexdigest()[:12]
-
-
-def error_message(exc: BaseException) -> str:
-    """The one-line message an error record stores: the plain reason for bad input, else ``Class: message``."""
-    if isinstance(exc, ArticleError):
-        return exc.reason
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:500]}" if text else type(exc).__name__
-
-
-def error_record(item: Any, exc: BaseException) -> ErrorRecord:
-    """The `ErrorRecord` for an input that failed with `exc`."""
-    source = input_source(item)
-    if source is None and isinstance(exc, ArticleError) and exc.source:
-        source = exc.source
-    return ErrorRecord(id=input_id(item), source=source, error=error_message(exc), kind=type(exc).__name__)
 
 
 class Pipeline:
@@ -270,7 +141,6 @@ class Pipeline:
         *,
         batch_size: int | None = None,
         max_chars: int | None = None,
-        admit: Callable[[Article | ErrorRecord], Any] | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[ArticleResult | ErrorRecord]:
         """Process many inputs, batching translation across articles; yields in input order.
@@ -284,9 +154,6 @@ class Pipeline:
             items: Inputs as for `process`, or ready `ErrorRecord`s to pass through.
             batch_size: Articles translated together (default ``limits.batch_size``).
             max_chars: Summary length limit (default from config).
-            admit: Called with each cleaned `Article` (and each error record) before any model work: return
-                None to go on, `SKIP` to drop it silently, or an `ErrorRecord` to emit instead (the batch
-                job uses it for resume, duplicate ids and limits).
             cancel: When set, the work stops before its next model request and `Cancelled` is raised (a client
                 that left); the articles not yet done get no record.
         """
@@ -303,13 +170,8 @@ class Pipeline:
                 try:
                     rec = self.article(item)
                 except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
-                    _log_failure(item, exc)
+                    log_failure(item, exc)
                     rec = error_record(item, exc)
-            verdict = admit(rec) if admit is not None else None
-            if verdict is SKIP:
-                continue
-            if isinstance(verdict, ErrorRecord):
-                rec = verdict
             if isinstance(rec, ErrorRecord):
                 if batch:
                     yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
@@ -334,7 +196,7 @@ class Pipeline:
                 # Nobody wants the rest; or the worker dies on whatever it is given: stop, leave it for --resume.
                 raise
             if len(batch) == 1:
-                _log_failure(batch[0], exc)
+                log_failure(batch[0], exc)
                 yield error_record(batch[0], exc)
                 return
             for article, ct in zip(batch, clean_times):
@@ -435,14 +297,14 @@ class Pipeline:
              on_part: Callable[..., None] | None = None) -> list[ArticleResult]:
         cfg = self.config
         summaries = [""] * len(articles)
-        warnings = [[] for _ in articles]
+        findings: list[list[Finding]] = [[] for _ in articles]
         notes = [[] for _ in articles]
         fallback = [False] * len(articles)
         timings = [{"clean": round(c, 4)} for c in clean_times]
         for i, article in enumerate(articles):
             why = not_chinese(article.title + "\n" + article.text)
             if why:
-                warnings[i].append(f"the article is not Chinese: {why}; the summary and translation may be poor")
+                findings[i].append(Finding("not_chinese", why))
         model_info: dict[str, Any] = {}
         budget = cfg.limits.article_seconds * len(articles)
         deadline = time.monotonic() + budget
@@ -455,7 +317,7 @@ class Pipeline:
                 summaries[i] = out.text
                 if on_summary is not None:
                     on_summary(out.text)
-                warnings[i] += out.warnings
+                findings[i] += out.findings
                 notes[i] += out.notes
                 fallback[i] = out.fallback
                 timings[i]["summary"] = round(time.perf_counter() - t0, 3)
@@ -478,7 +340,7 @@ class Pipeline:
                 title_en=tr.title_en if tr else "",
                 paragraphs_en=tuple(tr.paragraphs_en) if tr else (),
                 summary_en=tr.summary_en if tr else "",
-                warnings=tuple(warnings[i] + (tr.warnings if tr else [])),
+                findings=tuple(findings[i] + (tr.findings if tr else [])),
                 notes=tuple(notes[i] + (tr.notes if tr else [])),
                 summary_fallback=fallback[i],
                 retried_segments=tr.retried if tr else 0,
@@ -496,14 +358,6 @@ class Pipeline:
             return gen
         return BudgetedGenerator(gen, seconds, deadline, on_requests=self._count_calls,
                                  cancelled=cancelled)
-
-
-def _log_failure(item: Any, exc: BaseException) -> None:
-    where = input_source(item) or input_id(item)
-    if isinstance(exc, ArticleError):
-        logger.debug("%s: %s", where, exc.reason)
-    else:
-        logger.info("%s failed", where, exc_info=exc)
 
 
 def _info(gen: Generator | None) -> dict[str, Any]:

@@ -1,185 +1,165 @@
-"""The batch job on Ray Data: the same `Pipeline`, run by a pool of model actors (one model load per actor).
+"""The batch job on Ray Data: an engine for the batch core whose actors each hold one `Pipeline` (one model load per
+actor) and run the core's `batch.process_shard` on the articles the driver cleaned and admitted.
 
 Ray is an optional extra (``pip install 'summarizer[ray]'``); nothing else in the package imports this module.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
+import pickle
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from .batch import Admission, JsonlSink, NoInputsError, Progress
+from .batch import process_shard, run_job
+from .clean import Article
 from .config import Config
-from .clean import ArticleError, read_file
-from .pipeline import SKIP, ErrorRecord, Pipeline, error_record
-from .text import printable
+from .pipeline import Pipeline
+from .records import ErrorRecord, RecordDict
+from .sink import JsonlSink
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["run_ray", "ArticleWorker"]
+__all__ = ["RayEngine", "ArticleWorker", "run_ray"]
 
 
 class ArticleWorker:
-    """A Ray Data actor: builds one `Pipeline` (so the model loads once per actor) and processes batches.
+    """A Ray Data actor: one `Pipeline`, warmed up when the actor starts, running `batch.process_shard`.
 
-    Rows carry the raw input: ``kind`` (``path``, ``record``, ``text``), ``source`` and ``data``
-    (file bytes, a JSON record, or text). Output rows are JSON-encoded result or error records.
+    Input rows carry one cleaned article each (``article``: its JSON). Output rows are JSON records; an error that
+    ends the whole job (a model that cannot load, a worker that crashes on everything) comes back as
+    ``{"fatal": ...}`` and the driver raises it, as the local engine would.
     """
 
-    def __init__(self, config: Config, done: dict[str, bool] | None = None, batch_size: int | None = None):
+    def __init__(self, config: Config, batch_size: int | None = None):
         self.pipe = Pipeline(config)
-        # id -> finished without error, from the output being resumed.
-        self.done = dict(done or {})
         self.batch_size = batch_size or config.limits.batch_size
-
-    def _item(self, kind: str, source: str, abs_path: str, data: Any):
-        from .clean import clean_article
-
-        # The same input the local engine would have had, so error records match it exactly.
-        item = Path(source) if kind == "path" else (json.loads(data) if kind == "record" else str(data))
+        self.fatal: BaseException | None = None
         try:
-            if kind == "path":
-                limits = self.pipe.config.limits
-                return clean_article(bytes(data), source_name=abs_path, max_bytes=limits.max_bytes,
-                                     seconds=limits.clean_seconds or None)
-            return self.pipe.article(item)
-        except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
-            return error_record(item, exc)
+            self.pipe.warm_up()
+        except Exception as exc:  # noqa: BLE001 - sent to the driver, which raises it
+            self.fatal = exc
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        items = [self._item(k, s, a, d) for k, s, a, d in zip(batch["kind"], batch["source"], batch["abs"], batch["data"])]
-        # Done ids are reported, not dropped, so the driver counts earlier failures as the local engine does.
-        out = [json.dumps({"skipped": it.id, "ok": self.done[it.id]}) for it in items if it.id in self.done]
-        todo = [it for it in items if it.id not in self.done]
-        out += [json.dumps(r.to_dict(), ensure_ascii=False) for r in self.pipe.process_many(todo, batch_size=self.batch_size)]
+        from .runtime import ModelCrashed
+
+        if self.fatal is not None:
+            return {"record": [_fatal(self.fatal)] * len(batch["article"])}
+        articles = []
+        for raw in batch["article"]:
+            d = json.loads(raw)
+            articles.append(Article(**{**d, "paragraphs": tuple(d["paragraphs"])}))
+        try:
+            out = [json.dumps(r.to_dict(), ensure_ascii=False) for r in process_shard(self.pipe, articles,
+                                                                                         batch_size=self.batch_size)]
+        except ModelCrashed as exc:
+            # Crashes in a row end the job locally; here too (process_shard already retried article by article).
+            return {"record": [_fatal(exc)] * len(articles)}
         return {"record": out}
 
 
-def _rows(items: list[Any], max_bytes: int) -> tuple[list[dict[str, Any]], list[ErrorRecord]]:
-    rows, errors = [], []
-    for item in items:
-        if isinstance(item, ErrorRecord):
-            errors.append(item)
-        elif isinstance(item, dict):
-            rows.append({"kind": "record", "source": str(item.get("source", "")), "abs": "",
-                         "data": json.dumps(item, ensure_ascii=False)})
-        elif isinstance(item, os.PathLike):
-            # The driver reads the bytes so workers on other nodes need no shared file system.
-            try:
-                data = read_file(item, max_bytes)
-            except ArticleError as exc:
-                errors.append(error_record(item, exc))
-                continue
-            rows.append({"kind": "path", "source": str(item), "abs": os.path.abspath(item), "data": data})
-        else:
-            rows.append({"kind": "text", "source": "", "abs": "", "data": str(item)})
-    return rows, errors
+def _fatal(exc: BaseException) -> str:
+    try:
+        data = pickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - an exception a library made unpicklable still ends the job, as text
+        data = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    return json.dumps({"fatal": base64.b64encode(data).decode("ascii")})
+
+
+class RayEngine:
+    """Runs the model part of the batch core on Ray Data (`batch.Engine`).
+
+    Args:
+        address: Ray cluster address (``auto``, ``ray://host:10001``); None starts a local instance.
+        num_workers: Model actors; default one per 2 CPUs of the cluster.
+        gpus_per_worker: GPUs reserved per actor.
+        worker_cls: The actor class (a subclass of `ArticleWorker`; tests inject faults with it).
+    """
+
+    def __init__(self, *, address: str | None = None, num_workers: int | None = None, gpus_per_worker: float = 0.0,
+                 worker_cls: type = ArticleWorker):
+        try:
+            import ray
+        except ImportError as exc:
+            raise RuntimeError("--engine ray needs Ray: pip install 'summarizer[ray]'") from exc
+        del ray
+        self.address, self.num_workers, self.gpus_per_worker = address, num_workers, gpus_per_worker
+        self.worker_cls = worker_cls
+
+    def warm_up(self, pipe: Pipeline) -> None:
+        """Nothing on the driver: each actor warms up as it starts, and a model that cannot load there ends the job
+        with the same error (the driver holds no model)."""
+
+    def records(self, pipe: Pipeline, items: Iterable[Article | ErrorRecord], *, batch_size: int | None = None,
+                max_chars: int | None = None, cancel: threading.Event | None = None) -> Iterator[Any]:
+        """The actors' records in the order they finish, the error records of cleaning and admission with the first of
+        them: held back until an actor has shown that the model loads, so a model that cannot load ends the job before
+        anything is written, as on the local engine."""
+        import ray
+
+        if max_chars is not None or cancel is not None:
+            raise ValueError("the Ray engine runs whole jobs: max_chars comes from the config, and it is not cancelled")
+        batch_size = batch_size or pipe.config.limits.batch_size
+        rows, errors = [], []
+        for item in items:
+            if isinstance(item, ErrorRecord):
+                errors.append(item)
+            else:
+                # The driver read and cleaned the file, so the actors on other nodes need no shared file system.
+                rows.append({"article": json.dumps(item.to_dict(), ensure_ascii=False)})
+        if not rows:
+            yield from errors
+            return
+        started = not ray.is_initialized()
+        if started:
+            # The workers must import this package as the driver does, from wherever it lives.
+            pkg_root = str(Path(__file__).resolve().parent.parent)
+            env = {"env_vars": {"PYTHONPATH": os.pathsep.join([pkg_root, os.environ.get("PYTHONPATH", "")])}}
+            if self.address:
+                ray.init(address=self.address, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=env, log_to_driver=False)
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            workers = self.num_workers or max(1, cpus // 2)
+            threads = max(1, cpus // workers)
+            ctx = ray.data.DataContext.get_current()
+            ctx.enable_progress_bars = sys.stderr.isatty()
+            ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
+            ds = ds.map_batches(
+                self.worker_cls,
+                fn_constructor_kwargs={"config": pipe.config, "batch_size": batch_size},
+                batch_size=batch_size,
+                concurrency=workers,
+                num_cpus=threads if not self.address else 1,
+                num_gpus=self.gpus_per_worker or None,
+            )
+            delivered: set[tuple[str, str | None]] = set()
+            for row in ds.iter_rows():
+                d = json.loads(row["record"])
+                if "fatal" in d:
+                    raise pickle.loads(base64.b64decode(d["fatal"]))
+                rec = RecordDict(d)
+                yield from errors
+                errors = []
+                if (rec.id, rec.source) in delivered:
+                    continue  # a retried block can deliver a record twice; the output keeps one
+                delivered.add((rec.id, rec.source))
+                yield rec
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def run_ray(pipe: Pipeline, items: list[Any], sink: JsonlSink, *, address: str | None = None,
             num_workers: int | None = None, gpus_per_worker: float = 0.0, limit: int | None = None,
             batch_size: int | None = None, worker_cls: type = ArticleWorker) -> int:
-    """Process `items` on Ray Data and append the records to `sink`; returns the number of failed articles.
-
-    Args:
-        pipe: The configured pipeline (its config is shipped to every actor).
-        items: Inputs as yielded by `discover_inputs`.
-        sink: The JSONL output; ids already in it are skipped (resume) and never written twice.
-        address: Ray cluster address (``auto``, ``ray://host:10001``); None starts a local instance.
-        num_workers: Model actors; default one per 2 CPUs of the cluster.
-        gpus_per_worker: GPUs reserved per actor.
-        limit: Process at most this many inputs.
-        batch_size: Articles per actor call (default ``limits.batch_size``).
-        worker_cls: The actor class (a subclass of `ArticleWorker`; tests inject faults with it).
-    """
-    try:
-        import ray
-    except ImportError as exc:
-        raise RuntimeError("--engine ray needs Ray: pip install 'summarizer[ray]'") from exc
-    if limit is not None:
-        items = items[:limit]
-    if not items:
-        raise NoInputsError("no inputs found (no *.txt, *.html or *.jsonl files, records or text)")
-    batch_size = batch_size or pipe.config.limits.batch_size
-    rows, errors = _rows(items, pipe.config.limits.max_bytes)
-    failed = 0
-    for err in errors:
-        if err.id not in sink.done:
-            sink.write(err)
-        failed += 1
-    if not rows:
-        return failed
-    started = not ray.is_initialized()
-    if started:
-        # The workers must import this package as the driver does, from wherever it lives.
-        pkg_root = str(Path(__file__).resolve().parent.parent)
-        env = {"env_vars": {"PYTHONPATH": os.pathsep.join([pkg_root, os.environ.get("PYTHONPATH", "")])}}
-        if address:
-            ray.init(address=address, runtime_env=env, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=env, log_to_driver=False)
-    try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        workers = num_workers or max(1, cpus // 2)
-        threads = max(1, cpus // workers)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = sys.stderr.isatty()
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
-        ds = ds.map_batches(
-            worker_cls,
-            fn_constructor_kwargs={"config": pipe.config, "done": dict(sink.done), "batch_size": batch_size},
-            batch_size=batch_size,
-            concurrency=workers,
-            num_cpus=threads if not address else 1,
-            num_gpus=gpus_per_worker or None,
-        )
-        # The batch core's duplicate filter and progress, on the records the actors send back.
-        admission = Admission(dict(sink.done))
-        progress = Progress(len(rows))
-        skipped: set[str] = set()
-        delivered: set[tuple[str, str | None]] = set()
-        for row in ds.iter_rows():
-            rec = json.loads(row["record"])
-            if "skipped" in rec:
-                if rec["skipped"] not in skipped:
-                    skipped.add(rec["skipped"])
-                    failed += not rec["ok"]
-                    progress.total -= 1
-                continue
-            source = rec.get("source") or rec.get("article", {}).get("source")
-            if (rec["id"], source) in delivered:
-                continue  # a retried block can deliver a record twice; the output keeps one
-            delivered.add((rec["id"], source))
-            verdict = admission.check(rec["id"], source, "error" not in rec)
-            if verdict is SKIP:
-                continue
-            if isinstance(verdict, ErrorRecord):
-                rec = verdict.to_dict()
-            if "error" in rec:
-                failed += 1
-                sink.write(ErrorRecord(**rec))
-                print(f"error: {printable(str(rec.get('source') or rec['id']))}: {printable(str(rec['error']))}",
-                      file=sys.stderr)
-            else:
-                sink.write(_Raw(rec))
-            progress.step(_Raw(rec))
-        progress.close()
-    finally:
-        if started:
-            ray.shutdown()
-    return failed
-
-
-class _Raw:
-    """A result already serialised by a worker, written as is."""
-
-    def __init__(self, d: dict[str, Any]):
-        self.id, self.error = d["id"], d.get("error")
-        self._d = d
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._d
+    """`batch.run_job` on a `RayEngine`; returns the number of failed articles."""
+    engine = RayEngine(address=address, num_workers=num_workers, gpus_per_worker=gpus_per_worker,
+                       worker_cls=worker_cls)
+    return run_job(pipe, items, sink, engine=engine, limit=limit, batch_size=batch_size)

@@ -11,16 +11,18 @@ from typing import Any, Callable
 from .align import align_sentences, english_sentences
 from .checks import leaked_han
 from .clean import Article
+from .flags import Flag
 from .config import TranslateConfig
 from .models import Generator
-from .names import Name, borrowed_names, missing_names, unsupported_names
+from .namecheck import borrowed_names, missing_names, unsupported_names
+from .names import Name
 from .numbers import duration_lost, fix_amounts, format_number, invented_numbers, missing_numbers
 from .text import MONTH_NAMES, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Repair", "Check", "Segment", "tidy_english", "dateline_months", "Flag", "SentencePair", "Passage", "FLAGS",
-           "WARNING_FLAGS", "sentence_pairs"]
+__all__ = ["Repair", "Check", "Segment", "tidy_english", "dateline_months", "SentencePair", "Passage", "flag_details",
+           "sentence_pairs"]
 
 
 @dataclass
@@ -144,35 +146,6 @@ class Check:
 
 
 
-# The closed vocabulary of sentence flags: what each says to a reader. The first group is what the checks doubt
-# (each also gives the article a warning); the last two say how the English was made.
-FLAGS = {
-    "number_lost": "a number of the source is not in the English",
-    "name_missing": "a name of the source is not in the English in its expected form",
-    "name_unsupported": "the English gives a name the source does not (a pinyin person or place, or a famous name)",
-    "weekday_added": "the English names a weekday the source does not give",
-    "month_added": "the English names a month the source (and its dateline) does not give",
-    "year_added": "the English names a year the source does not give",
-    "description": "the English describes the text instead of translating it",
-    "content_short": "the English is far shorter than the source: content left out?",
-    "chinese_left": "Chinese characters left in the English",
-    "glossary_missed": "a glossary term is not translated as the glossary says",
-    "repaired": "re-translated because the first English failed a check",
-    "sampled": "taken from sampled draws after greedy retries lost a number",
-}
-WARNING_FLAGS = tuple(k for k in FLAGS if k not in ("repaired", "sampled"))
-
-
-@dataclass(frozen=True)
-class Flag:
-    """Why a sentence pair is doubted (or how it was made)."""
-
-    # One of `FLAGS`.
-    kind: str
-    # What exactly: the lost number, "蔡奇 (Cai Qi)", the invented name; "" where the kind says it all.
-    detail: str = ""
-
-
 @dataclass(frozen=True)
 class SentencePair:
     """A Chinese sentence (or several) beside its English."""
@@ -196,8 +169,8 @@ class Passage:
     pairs: tuple[SentencePair, ...] = ()
 
 
-def _flags(check: Check, glossary_missed: list[str]) -> dict[str, list[str]]:
-    """The warning flags of one check, each with its details."""
+def flag_details(check: Check, glossary_missed: list[str]) -> dict[str, list[str]]:
+    """The warning flags (`flags.WARNING_FLAGS`) one check raises, each with its details."""
     out: dict[str, list[str]] = {}
     if check.numbers:
         out["number_lost"] = [format_number(v) for v in check.numbers]
@@ -231,12 +204,12 @@ def sentence_pairs(seg: Segment, check: Callable[[Segment, str, str], Check], gl
         glossary_missed: Glossary terms of the segment its English does not follow.
         made: "repaired" and/or "sampled", for every pair of the segment.
     """
-    whole = _flags(check(seg, seg.source, seg.output), glossary_missed)
+    whole = flag_details(check(seg, seg.source, seg.output), glossary_missed)
     info = tuple(Flag(k) for k in made)
     sentences = split_sentences(seg.source)
     pieces = align_sentences(sentences, english_sentences(seg.output)) if len(sentences) > 1 else None
     if pieces and len(pieces) > 1:
-        found = [_flags(check(seg, zh, en), [t for t in glossary_missed if t in zh]) for zh, en in pieces]
+        found = [flag_details(check(seg, zh, en), [t for t in glossary_missed if t in zh]) for zh, en in pieces]
         # Every detail of every warning must land on some sentence (both lost numbers, not one of them).
         placed = all(set(d) <= {x for f in found for x in f.get(kind, ())} for kind, d in whole.items())
         if placed:

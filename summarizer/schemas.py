@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .config import MAX_CHARS_RANGE
-from .repair import FLAGS
+from .flags import ARTICLE_KINDS, FLAGS, WARNING_FLAGS
 
 __all__ = ["ArticleIn", "BatchIn", "ArticleOut", "FlagOut", "SentencePairOut", "PassageOut", "ResultOut", "ErrorOut",
            "QueueOut", "Health", "MAX_GLOSSARY_TERMS"]
@@ -85,6 +85,21 @@ class PassageOut(BaseModel):
     pairs: list[SentencePairOut]
 
 
+_WARNING_KINDS = {k: v for k, v in FLAGS.items() if k in WARNING_FLAGS} | ARTICLE_KINDS
+
+
+class FindingOut(BaseModel):
+    """One warning about the article, as a record (``warnings`` holds the same as sentences)."""
+
+    kind: Literal[tuple(_WARNING_KINDS)] = Field(  # type: ignore[valid-type]
+        description="; ".join(f"{k}: {v}" for k, v in _WARNING_KINDS.items()))
+    detail: str = Field(description='What exactly: the lost numbers, "蔡奇 (Cai Qi)"; "" if none.')
+    where: Literal["title", "para", "summary", "summary_zh", "article"] = Field(
+        description="The English title, a paragraph or the English summary (as a passage's slot), the Chinese summary, "
+                    "or the whole article.")
+    index: int = Field(description="The paragraph's index where `where` is para; 0 elsewhere.")
+
+
 class ResultOut(BaseModel):
     """Mirrors `summarizer.ArticleResult.to_dict()`."""
 
@@ -95,6 +110,7 @@ class ResultOut(BaseModel):
     paragraphs_en: list[str]
     summary_en: str
     warnings: list[str]
+    findings: list[FindingOut]
     notes: list[str]
     summary_fallback: bool = Field(description="The model's summary failed its checks; the extractive one stands in.")
     retried_segments: int = Field(description="Translation segments repair translated again.")

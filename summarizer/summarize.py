@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from .checks import repeated_sentences
 from .clean import Article
 from .config import SummarizeConfig, fill_prompt
+from .flags import Finding
 from .models import Generator
 from .names import find_names
 from .numbers import format_number, unsupported_numbers
@@ -28,11 +29,16 @@ class SummaryOutcome:
     # The summary, at most the configured number of characters.
     text: str
     # Problems a reader should know about (numbers not in the article, a fallback to TextRank).
-    warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     # What was done (chunks merged, a retry, a cut at a sentence end).
     notes: list[str] = field(default_factory=list)
     # The model's summary failed its checks twice and the extractive (TextRank) summary stands in for it.
     fallback: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        """The findings as sentences for a reader."""
+        return [f.text for f in self.findings]
 
 
 _LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNORECASE)
@@ -128,11 +134,11 @@ def summarize(
             text = retry
             outcome.notes.append(f"summary retried: the first answer {why}")
         elif why == "copies the first paragraph" and retry_why == why:
-            outcome.warnings.append("summary copies the first paragraph")
+            outcome.findings.append(Finding("summary_copies_lead", where="summary_zh"))
         else:
             text = textrank_summary(article, limit)
             outcome.fallback = True
-            outcome.warnings.append(f"model summary {why}; used the extractive summary instead")
+            outcome.findings.append(Finding("summary_fallback", why, where="summary_zh"))
             outcome.notes += _textrank_note(article)
     if len(text) > limit and cfg.shorten_prompt:
         shorter = tidy_summary(generator.generate([_summary_messages(cfg, cfg.shorten_prompt, article.title, text, limit)],
@@ -145,7 +151,7 @@ def summarize(
         outcome.notes.append(f"summary cut to {len(text)} characters at a sentence end (limit {limit})")
     bad = unsupported_numbers(text, article.title + "\n" + article.text)
     if bad:
-        outcome.warnings.append("summary has numbers not in the article: " + ", ".join(format_number(v) for v in bad))
+        outcome.findings.append(Finding("summary_numbers", ", ".join(format_number(v) for v in bad), where="summary_zh"))
     outcome.text = text
     return outcome
 

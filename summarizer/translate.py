@@ -11,10 +11,13 @@ from .checks import Glossary
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
-from .repair import Check, Passage, Repair, Segment, SentencePair, dateline_months, sentence_pairs, tidy_english
+from .flags import Finding
+from .repair import (Check, Passage, Repair, Segment, SentencePair, dateline_months, flag_details, sentence_pairs,
+                     tidy_english)
 from .foreign import article_spellings, transliterations
-from .names import Name, find_names, recover_names
-from .numbers import format_number, inline_hints, number_hints
+from .namecheck import recover_names
+from .names import Name, find_names
+from .numbers import inline_hints, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
@@ -76,7 +79,8 @@ class Translation:
     title_en: str = ""
     paragraphs_en: list[str] = field(default_factory=list)
     summary_en: str = ""
-    warnings: list[str] = field(default_factory=list)
+    # What the checks still doubt in the final English, by kind and place.
+    findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # Segments repair translated again (leaked Chinese, lost numbers or names, content left out), and how many
     # of those passed every check after it.
@@ -84,6 +88,11 @@ class Translation:
     repaired: int = 0
     # The title, each paragraph and the summary as Chinese sentences beside their English, with flags.
     sentences: list[Passage] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The findings as sentences for a reader."""
+        return [f.text for f in self.findings]
 
 
 def _segments(i: int, article: Article, summary: str, budget: int, count: Callable[[str], int]) -> list[Segment]:
@@ -197,7 +206,7 @@ def translate_many(
         results[i].notes.append(f"retried {repair.retried[i]} segment(s) that leaked Chinese, lost numbers or names, "
                                 f"or left content out; {repair.fixed.get(i, 0)} fully repaired")
     for seg in segs:
-        results[seg.article].warnings += _warnings(seg, repair.check(seg, seg.source, seg.output), glossary)
+        results[seg.article].findings += _findings(seg, repair.check(seg, seg.source, seg.output), glossary)
     for i, article in enumerate(articles):
         _assemble(results[i], article, [seg for seg in segs if seg.article == i], pairs_of)
     return results
@@ -246,32 +255,11 @@ def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator,
             seg.output = tidy_english(out)
 
 
-def _warnings(seg: Segment, check: Check, glossary: Glossary | None) -> list[str]:
-    """What a reader should know about the final English of `seg`."""
-    out = []
-    if check.leaks:
-        out.append(f"Chinese left in the English {seg.slot}: {' '.join(check.leaks[:5])}")
-    if check.numbers:
-        out.append(f"numbers not kept in the English {seg.slot}: " + ", ".join(format_number(v) for v in check.numbers))
-    if check.names:
-        out.append(f"names not kept in the English {seg.slot}: "
-                   + ", ".join(f"{n.source} ({n.english})" for n in check.names))
-    if check.invented:
-        out.append(f"names in the English {seg.slot} that the source does not have: " + ", ".join(check.invented))
-    if check.meta:
-        out.append(f"the English {seg.slot} describes the text instead of translating it: {seg.output[:60]!r}")
-    if check.weekday:
-        out.append(f"the English {seg.slot} names a weekday the source does not give")
-    if check.month:
-        out.append(f"the English {seg.slot} names a month the source does not give")
-    if check.year:
-        out.append(f"the English {seg.slot} names a year the source does not give")
-    if check.short and not check.meta:
-        out.append(f"the English {seg.slot} is far shorter than its source (content left out?)")
-    bad = glossary.violations(seg.source, seg.output) if glossary else []
-    if bad:
-        out.append("glossary terms not followed: " + ", ".join(bad))
-    return out
+def _findings(seg: Segment, check: Check, glossary: Glossary | None) -> list[Finding]:
+    """What a reader should know about the final English of `seg`: the same kinds and details as its flags."""
+    missed = glossary.violations(seg.source, seg.output) if glossary else []
+    return [Finding(kind, ", ".join(d for d in details if d), where=seg.slot, index=seg.index)
+            for kind, details in flag_details(check, missed).items()]
 
 
 def _pairs(seg: Segment, repair: Repair, glossary: Glossary | None) -> list[SentencePair]:

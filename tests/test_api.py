@@ -211,14 +211,16 @@ def test_end_to_end_with_the_real_small_model(tmp_path):
 
 
 def test_the_routes_are_module_functions_that_can_be_called_alone():
-    from summarizer.api import parse_batch, router
+    from summarizer.api import router
+    from summarizer.bodies import parse_batch
+    from summarizer.config import LimitsConfig
 
     assert {r.path for r in router.routes} == {"/v1/articles", "/v1/articles:batch", "/health", "/metrics"}
-    assert parse_batch(b'{"articles": [{"text": "x"}]}', 50) == [{"text": "x"}]
+    assert parse_batch(b'{"articles": [{"text": "x"}]}', LimitsConfig(max_files=50)) == [{"text": "x"}]
     for body, status in ((b'{"articles": []}', 422), (b'{"articles": [1]}', 422), (b"[]", 422),
                          (b'{"articles": [{}, {}]}', 413)):
         with pytest.raises(Exception) as refused:
-            parse_batch(body, 1)
+            parse_batch(body, LimitsConfig(max_files=1))
         assert refused.value.status == status, body
 
 
@@ -227,7 +229,7 @@ def test_metrics_and_statuses_come_from_fields_never_from_message_text():
     from prometheus_client import generate_latest
 
     from summarizer import ArticleResult, ErrorRecord, clean_article, load_pipeline
-    from summarizer.api import Metrics
+    from summarizer.metrics import Metrics
     from summarizer.workqueue import WorkQueue
 
     metrics = Metrics(load_pipeline("extractive"), WorkQueue())
@@ -252,3 +254,27 @@ def test_sentences_are_in_the_record_unless_asked_not_to_and_the_schema_names_th
     kinds = spec["components"]["schemas"]["FlagOut"]["properties"]["kind"]
     assert {"number_lost", "name_missing", "name_unsupported", "repaired", "sampled", "weekday_added",
             "description"} <= set(kinds["enum"]) and "number_lost: a number" in kinds["description"]
+
+
+def test_the_demo_and_the_api_refuse_one_article_with_the_same_limits_and_words():
+    # One shared function (serving) holds the size limits and the failure -> status mapping of a single request.
+    import gradio as gr
+
+    from summarizer import ArticleError, InputTooLarge, load_pipeline
+    from summarizer.app import make_handler
+    from summarizer.models import Cancelled, TimeBudgetExceeded
+    from summarizer.runtime import ModelCrashed
+    from summarizer.serving import Refused, check_text, refusal, status_for
+
+    pipe = load_pipeline("extractive", {"limits.max_request_chars": 100})
+    big = "北京召开会议。" * 20
+    with pytest.raises(Refused) as api_side:
+        check_text(big, pipe.config.limits)
+    assert api_side.value.status == 413 and api_side.value.kind == "InputTooLarge"
+    with pytest.raises(gr.Error) as demo_side:
+        next(make_handler(pipe)(big, None, None))
+    assert api_side.value.message in str(demo_side.value) and "the limit is 100" in api_side.value.message
+    assert [status_for(e) for e in (InputTooLarge("x"), ArticleError("x"), TimeBudgetExceeded("x"), Cancelled("x"),
+                                    ModelCrashed("x"), RuntimeError("x"))] == [413, 422, 504, 499, 503, 500]
+    assert refusal(ArticleError("the file is empty")).message == "the file is empty"
+    assert refusal(RuntimeError("boom")).kind == "RuntimeError"

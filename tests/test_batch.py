@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from summarizer import ArticleError, InputTooLarge, clean_article, load_pipeline
-from summarizer.batch import markdown_report
+from summarizer.writers import markdown_report
 
 from conftest import CLI, ROOT, SEED, clean_env, crawl_files, records, run_cli
 
@@ -286,13 +286,14 @@ def test_bad_files_each_give_one_error_record_and_siblings_are_processed(tmp_pat
 
 def test_the_markdown_report_is_a_review_queue_of_exactly_the_flagged_sentences(tmp_path):
     from summarizer import ArticleResult, clean_article
-    from summarizer.batch import markdown_report, write_csv
-    from summarizer.repair import Flag, Passage, SentencePair
+    from summarizer.writers import markdown_report, write_csv
+    from summarizer.flags import Finding, Flag
+    from summarizer.repair import Passage, SentencePair
 
     art = clean_article("标题\n会议召开了。每天来电两万件。\n市民外出。")
     lost = SentencePair("每天来电两万件。", "There are many calls a day.", (Flag("number_lost", "20,000"),))
     rec = ArticleResult(article=art, paragraphs_en=("The meeting was held. There are many calls a day.", "People went out."),
-                        warnings=("numbers not kept in the English para: 20,000",),
+                        findings=(Finding("number_lost", "20,000", where="para"),),
                         sentences=(Passage("para", 0, (SentencePair("会议召开了。", "The meeting was held.",
                                                                    (Flag("repaired"),)), lost)),
                                    Passage("para", 1, (SentencePair("市民外出。", "People went out."),)))).to_dict()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from summarizer.batch import NoInputsError
+from summarizer.inputs import NoInputsError
 from summarizer.evaluate import rouge_chars, run_eval, translation_scores
 
 from conftest import EVAL

@@ -20,7 +20,8 @@ from summarizer import clean_article
 from summarizer.align import english_sentences
 from summarizer.clean import ArticleError
 from summarizer.dictionary import dictionary_names
-from summarizer.names import borrowed_names, find_names, unsupported_names
+from summarizer.namecheck import borrowed_names, unsupported_names
+from summarizer.names import find_names
 from summarizer.numbers import english_numbers, missing_numbers, number_hints, source_numbers
 from summarizer.text import chunk_sentences, split_sentences
 

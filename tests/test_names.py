@@ -8,7 +8,8 @@ import pytest
 
 from summarizer import clean_article
 from summarizer.evaluate import name_finder_scores
-from summarizer.names import Name, find_names, missing_names, person_pinyin
+from summarizer.namecheck import missing_names
+from summarizer.names import Name, find_names, person_pinyin
 from summarizer.text import name_key
 
 from conftest import EVAL, SEED
@@ -82,7 +83,7 @@ def test_name_finder_precision_and_recall_on_hand_listed_crawl_articles():
 
 
 def test_pinyin_names_the_source_does_not_have_are_found():
-    from summarizer.names import unsupported_names
+    from summarizer.namecheck import unsupported_names
 
     # Read by hand on unseen news and on the 1.5B's WMT19 dev English (汪洋 → "Wang Yong", 谭卫 → "Tang Wei").
     assert unsupported_names("导演大鹏说", "Guangdong director Guo Jingyi said") == ["Guo Jingyi"]
@@ -103,7 +104,7 @@ def test_pinyin_names_the_source_does_not_have_are_found():
 
 
 def test_famous_names_the_source_does_not_give_are_found():
-    from summarizer.names import borrowed_names
+    from summarizer.namecheck import borrowed_names
 
     # The 1.5B's dev-200 English, read by hand: a famous name put where the source has one the model does not know.
     kingsway = "抗议人群经过特拉法尔加广场、斯特兰德大街、奥德维奇、京士威，向霍尔本行进。"
@@ -129,7 +130,7 @@ def test_famous_names_the_source_does_not_give_are_found():
 def test_borrowed_names_rarely_fire_on_human_translations(dataset):
     import json
 
-    from summarizer.names import borrowed_names
+    from summarizer.namecheck import borrowed_names
 
     # Human references name what their source does (400 dev rows each: WMT19 3 flagged, all "Memorial Day" for
     # 烈士纪念日; FLORES 1, "Electoral College" a reference adds).

@@ -7,7 +7,8 @@ import pytest
 from summarizer import ArticleError, clean_article, clean_file, load_pipeline
 from summarizer.config import load_config
 from summarizer.runtime import clear_generators
-from summarizer.pipeline import ErrorRecord, Pipeline
+from summarizer.pipeline import Pipeline
+from summarizer.records import ErrorRecord
 from summarizer.text import has_han
 from summarizer.translate import TaskError
 
@@ -112,8 +113,9 @@ def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish(
 ])
 def test_articles_that_are_not_chinese_get_a_warning(pipe, text, why):
     r = pipe.process(text)
-    assert any("not Chinese" in w and why in w for w in r.warnings), r.warnings
-    assert not any("not Chinese" in w for w in pipe.process(SEED).warnings)
+    assert any(f.kind == "not_chinese" and f.where == "article" and why in f.detail for f in r.findings), r.findings
+    assert any("not Chinese" in w for w in r.warnings)
+    assert not any(f.kind == "not_chinese" for f in pipe.process(SEED).findings)
 
 
 def test_process_stream_shows_the_summary_then_each_paragraph_and_ends_with_the_result():

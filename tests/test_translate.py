@@ -60,7 +60,8 @@ def test_glossary_is_enforced_in_prompt_and_checked(tmp_path):
     assert "北京市委 = Beijing Municipal Party Committee" in user and "蔡奇 = Cai Qi" in user
     # The user glossary wins over the automatic name table (北京市 → Beijing): one form per term.
     assert "北京市 = " not in user
-    assert out.warnings == ["glossary terms not followed: 北京市委"]
+    assert [(f.kind, f.detail, f.where) for f in out.findings] == [("glossary_missed", "北京市委", "para")]
+    assert out.warnings == ["glossary terms not followed in the English para: 北京市委"]
 
 
 @pytest.mark.parametrize("zh, head, rest", [
@@ -477,10 +478,48 @@ def test_every_warning_lands_on_the_sentence_behind_it():
     assert [pair.zh for pair in para.pairs] == ["会议在北京召开了。", "目前每天群众来电两万件左右。"]
     assert para.pairs[0].flags == () and para.pairs[0].en == "The meeting was held in Beijing."
     assert [(f.kind, f.detail) for f in para.pairs[1].flags] == [("number_lost", "20,000")]
-    assert any("numbers not kept" in w and "20,000" in w for w in out.warnings)
+    # The article's warning is the same record as the flag, with where it lands; its sentence is made from it.
+    assert [(f.kind, f.detail, f.where, f.index) for f in out.findings] == [("number_lost", "20,000", "para", 0)]
+    assert out.warnings == ["numbers not kept in the English para: 20,000"]
     # Repaired: the retry keeps the number; the pair says how it was made and no check doubts it any more.
     kept = "The meeting was held in Beijing. At present, there are about 20,000 calls from the public every day."
     gen = Recorder(lambda u, b: kept if "REPAIR" in u else lost)
     (fixed,) = translate_many([art], [""], gen, TranslateConfig(repair_prompt="REPAIR{numbers}:\n{text}"))
     pairs = [pair for p in fixed.sentences if p.slot == "para" for pair in p.pairs]
     assert fixed.warnings == [] and {f.kind for pair in pairs for f in pair.flags} == {"repaired"}
+
+
+def test_the_review_queue_reads_kinds_and_pairs_every_warning_with_its_sentences():
+    # benchmarks/review_queue.py holds the findings (records, no wording read) against the sentence flags.
+    import importlib.util
+
+    from conftest import ROOT
+    from summarizer import ArticleResult
+
+    spec = importlib.util.spec_from_file_location("review_queue", ROOT / "benchmarks" / "review_queue.py")
+    review = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(review)
+    art = Article(id="a", title="北京来电", paragraphs=("会议在北京召开了。目前每天群众来电两万件左右。", "市民外出。"))
+    lost = {"北京来电": "Beijing calls", "市民外出。": "Residents went out.", "会议在北京召开了。目前每天群众来电两万件左右。":
+            "The meeting was held in Beijing. At present, there are many calls from the public every day."}
+    (out,) = translate_many([art], [""], Recorder(lambda u, b: next(v for k, v in lost.items() if k in u)),
+                            TranslateConfig(repair=False))
+    rec = ArticleResult(article=art, paragraphs_en=tuple(out.paragraphs_en), findings=tuple(out.findings),
+                        sentences=tuple(out.sentences)).to_dict()
+    assert rec["findings"] == [{"kind": "number_lost", "detail": "20,000", "where": "para", "index": 0}]
+    assert rec["warnings"] == ["numbers not kept in the English para: 20,000"]
+    got = review.check(rec)
+    assert got["warnings"] == [["para", "number_lost"]] and not got["warned_not_flagged"] and not got["flagged_not_warned"]
+    # A warning whose sentence is not flagged is found: the check can fail.
+    rec["findings"].append({"kind": "year_added", "detail": "", "where": "title", "index": 0})
+    assert review.check(rec)["warned_not_flagged"] == [["title", "year_added"]]
+
+
+def test_a_finding_is_of_a_known_kind_and_its_sentence_comes_from_the_record():
+    from summarizer.flags import Finding
+
+    with pytest.raises(ValueError, match="not a warning kind"):
+        Finding("numbers were lost")
+    with pytest.raises(ValueError):
+        Finding("repaired")  # how the English was made, not a warning
+    assert Finding("not_chinese", "Japanese").text.startswith("the article is not Chinese: Japanese")
