@@ -269,7 +269,7 @@ async def post_batch(request: Request, svc: Service = Depends(service), sentence
         svc.work.run_batch(items, cancel, lambda rec: emit(line(rec)))
 
     svc.metrics.requests.labels("/v1/articles:batch", "200").inc()
-    return NdjsonStream(produce, slot)
+    return NdjsonStream(produce, slot, svc.pipe.config.limits.write_seconds)
 
 
 @router.get("/health", response_model=Health, tags=["service"], summary="Config, model state and queue")

@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("data", type=Path, help="JSONL with zh/en (translation) or text/summary (summarization)")
     _add_config(ev)
     ev.add_argument("--limit", type=int, default=None)
+    ev.add_argument("--skip", type=int, default=0, help="leave out the first N rows (--skip 200 --limit 200: rows 200-399)")
     ev.add_argument("--baseline", action="store_true", help="plain prompt: no context, no repair, no few-shot")
     ev.add_argument("--max-chars", type=int, default=None)
     ev.add_argument("--join", type=int, default=1,
@@ -272,7 +273,11 @@ def _verify(wanted: list[str] | None) -> int:
     """Assemble and hash-check each embedded model, then smoke-test the llama.cpp build with it in a child."""
     from importlib import metadata
 
+    import subprocess
+
     from .embedded import EMBEDDED_MODELS, ensure_embedded
+    from .models import cpu_threads
+    from .multiseq import measure_widths
     from .smoke import BuildBroken, check_runtime
 
     aliases = {"default": "qwen2.5-coder-1.5b", "small": "qwen2.5-coder-0.5b"}
@@ -296,6 +301,14 @@ def _verify(wanted: list[str] | None) -> int:
             broken += 1
             continue
         print(f"runtime check {name}: llama.cpp {result.describe() if result else 'passed'}")
+        try:
+            width, rates = measure_widths(path, cpu_threads(0))
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+            print(f"summarizer: error: {printable(str(exc))}", file=sys.stderr)
+            broken += 1
+            continue
+        table = ", ".join(f"{w}: {r:.1f}" for w, r in rates.items())
+        print(f"decode widths {name} (sequences: tokens/s): {table} -> {width} at once")
     return 1 if broken else 0
 
 
@@ -320,7 +333,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report = run_eval(args.task, args.data, config=args.config, overrides=_overrides(args), limit=args.limit,
                       baseline=args.baseline, max_chars=args.max_chars, output=args.output, join=args.join,
-                      article=args.article)
+                      article=args.article, skip=args.skip)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, ensure_ascii=False, indent=1))
     return 0
 

@@ -86,6 +86,9 @@ class ModelConfig:
     threads: int = 0
     # Requests per generate() call on the transformers backends.
     batch_size: int = 8
+    # Sequences llama.cpp decodes together (continuous batching over a call's requests); 0 = the width with the most
+    # tokens/s on this machine, measured at the first load and cached; 1 = one request at a time.
+    parallel: int = 0
     # Context window in tokens (prompt + answer).
     n_ctx: int = 4096
     # Random seed of the backend.
@@ -251,6 +254,8 @@ class LimitsConfig:
     api_requests_per_minute: int = 60
     # Seconds an API client may take to send each piece of its request body before it gets 408.
     body_seconds: float = 30.0
+    # Seconds a streamed batch (NDJSON) waits for its client to take the next record before the stream is dropped.
+    write_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -330,7 +335,7 @@ _SHORTCUTS = {
     "max_chars": "summarize.max_chars",
     "glossary": "translate.glossary",
 }
-_PER_MODEL = {"threads", "device", "dtype", "batch_size", "n_ctx"}
+_PER_MODEL = {"threads", "device", "dtype", "batch_size", "n_ctx", "parallel"}
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -363,7 +368,7 @@ def load_config(
         overrides: Dotted keys to set, e.g. ``{"summarize.max_chars": 120}``.
         environ: Environment to read ``SUMMARIZER_*`` from (default ``os.environ``).
         **kwargs: Shortcuts: ``max_chars``, ``glossary``, ``tasks``, and per-model ``threads``,
-            ``device``, ``dtype``, ``batch_size``, ``n_ctx`` (applied to every model).
+            ``device``, ``dtype``, ``batch_size``, ``n_ctx``, ``parallel`` (applied to every model).
 
     Returns:
         The frozen `Config`.

@@ -26,6 +26,7 @@ from .names import find_names
 from .text import name_key
 from .numbers import missing_numbers, source_numbers, unsupported_numbers
 from .pipeline import Pipeline
+from .refnumbers import numbers_ref_kept
 from .summarize import textrank_summary, unsupported_items
 
 logger = logging.getLogger("summarizer")
@@ -145,8 +146,10 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sou
                        reference_names: Sequence[Sequence[ReferenceName]] | None = None) -> dict[str, float]:
     """Corpus BLEU and chrF (sacrebleu, 0-100), share of outputs with Han, shares of source numbers and names kept.
 
-    ``names_ref_kept`` is the accuracy measure for names: the share of a hand-made list's names (per row,
-    `reference_names`) whose reference English is in the output. ``finder_names_kept`` only counts the names this
+    ``numbers_ref_kept`` is the accuracy measure for numbers: the share of the numbers a human reference gives that
+    the output gives too, both read by `refnumbers` (no code shared with the repair loop's check, whose own figure
+    is ``numbers_kept``). ``names_ref_kept`` is the accuracy measure for names: the share of a hand-made list's names
+    (per row, `reference_names`) whose reference English is in the output. ``finder_names_kept`` only counts the names this
     project's own finder spells in pinyin (`names.find_names`) and finds them again: it cannot see the names the
     finder misses, which are the ones that come out wrong, so it is no accuracy.
     """
@@ -162,10 +165,15 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sou
         found = find_names(src)
         names += len(found)
         names_kept += len(found) - len(missing_names(src, hyp, found))
+    ref_kept, ref_total = numbers_ref_kept(hypotheses, references)
     scores = {
         "bleu": round(bleu, 2),
         "chrf": round(chrf, 2),
         "leak_share": round(sum(bool(leaked_han(h)) for h in hypotheses) / max(1, len(hypotheses)), 4),
+        # Against the human references, read by the eval's own reader (the headline figure for numbers).
+        "numbers_ref_kept": ref_kept,
+        "numbers_ref": ref_total,
+        # The checker's own figure (the repair loop retries against this check), not an accuracy.
         "numbers_kept": round(kept / total, 4) if total else 1.0,
         "finder_names_kept": round(names_kept / names, 4) if names else 1.0,
         "finder_names": names,
@@ -183,17 +191,26 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str], sou
     return scores
 
 
-def reference_names_for(data: Path | str, n_rows: int, join: int = 1) -> list[list[ReferenceName]] | None:
-    """The listed names of each (joined) row of a dataset's first rows (rows past the list have none), or None when
-    the list does not cover the dataset."""
+def reference_names_for(data: Path | str, sources: Sequence[str], join: int = 1,
+                        first_row: int = 0) -> list[list[ReferenceName]] | None:
+    """The listed names of each (joined) row: a name applies to the row of its number only where that row's source
+    holds it (a list made for one file says nothing of another file's rows). None when no listed name applies, so
+    a dataset the list does not cover gets no names score.
+
+    Args:
+        data: The dataset file (its name picks the list: wmt19…, flores…).
+        sources: The Chinese of each (joined) row scored.
+        join: Rows joined into one.
+        first_row: The file row of the first row scored (``--skip``).
+    """
     key = dataset_key(data)
     by_row: dict[int, list[ReferenceName]] = {}
     for name in load_reference_names():
         if name.dataset == key:
             by_row.setdefault(name.row, []).append(name)
-    if not by_row:
-        return None
-    return [[name for j in range(join) for name in by_row.get(i * join + j, [])] for i in range(n_rows)]
+    out = [[name for j in range(join) for name in by_row.get(first_row + i * join + j, []) if name.zh in source]
+           for i, source in enumerate(sources)]
+    return out if any(out) else None
 
 
 def _load_jsonl(path: Path, limit: int | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -223,7 +240,8 @@ def _load_jsonl(path: Path, limit: int | None, fields: tuple[str, ...]) -> list[
 
 def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dict | None = None,
              limit: int | None = None, baseline: bool = False, max_chars: int | None = None,
-             output: Path | None = None, batch: int = 8, join: int = 1, article: int = 0) -> dict[str, Any]:
+             output: Path | None = None, batch: int = 8, join: int = 1, article: int = 0,
+             skip: int = 0) -> dict[str, Any]:
     """Score a config on a dataset and write a JSON + Markdown report.
 
     Args:
@@ -231,7 +249,8 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
         data: JSONL dataset.
         config: Config name or path.
         overrides: Dotted config overrides.
-        limit: Use the first N rows.
+        limit: Use the first N rows (after `skip`).
+        skip: Leave out the file's first rows (``--skip 200 --limit 200``: rows 200-399, never tuned on).
         baseline: Score the plain-prompt baseline of the same model instead.
         max_chars: Summary length limit (summarization).
         output: Report path; default ``reports/<task>-<dataset>-<config>.json``.
@@ -252,13 +271,14 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
     pipe = Pipeline(cfg)
     if task not in ("translation", "summarization"):
         raise ValueError(f"unknown eval task {task!r}")
-    rows = _load_jsonl(Path(data), limit, ("zh", "en") if task == "translation" else ("text", "summary"))
+    rows = _load_jsonl(Path(data), None if limit is None else skip + limit,
+                       ("zh", "en") if task == "translation" else ("text", "summary"))[skip:]
     if task == "translation" and join > 1:
         rows = [{"zh": "".join(r["zh"] for r in rows[i:i + join]), "en": " ".join(r["en"] for r in rows[i:i + join])}
                 for i in range(0, len(rows), join)]
     t0 = time.perf_counter()
     if task == "translation":
-        names = reference_names_for(data, len(rows), join)
+        names = reference_names_for(data, [r["zh"] for r in rows], join, skip)
         report = (_eval_articles(pipe, rows, article, names) if article > 0
                   else _eval_translation(pipe, rows, batch, names))
     elif task == "summarization":
@@ -266,7 +286,7 @@ def run_eval(task: str, data: Path, *, config: str | None = None, overrides: dic
     else:
         raise ValueError(f"unknown eval task {task!r}")
     elapsed = time.perf_counter() - t0
-    report.update(task=task, data=str(data), config=cfg.name, n=len(rows), join=join, article=article,
+    report.update(task=task, data=str(data), config=cfg.name, n=len(rows), skip=skip, join=join, article=article,
                   seconds_per_item=round(elapsed / max(1, len(rows)), 3), machine=machine())
     output = output or Path("reports") / f"{task}-{Path(data).stem}-{cfg.name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)

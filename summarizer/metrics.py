@@ -36,6 +36,10 @@ class Metrics:
                                buckets=(0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800), registry=self.registry)
         Gauge("summarizer_model_calls", "Model requests made by this process", registry=self.registry) \
             .set_function(lambda: pipe.model_calls)
+        Gauge("summarizer_model_output_tokens", "Tokens the model generated in this process", registry=self.registry) \
+            .set_function(lambda: pipe.model_usage().output_tokens)
+        Gauge("summarizer_model_cancelled_requests", "Model requests a cancel ended early (Stop, a client that left)",
+              registry=self.registry).set_function(lambda: pipe.model_usage().cancelled)
         Gauge("summarizer_queue_running", "Jobs running", registry=self.registry) \
             .set_function(lambda: queue.state()["running"])
         Gauge("summarizer_queue_waiting", "Jobs waiting for the model", registry=self.registry) \

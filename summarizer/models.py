@@ -22,8 +22,9 @@ from .text import has_han
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError", "BudgetedGenerator", "TimeBudgetExceeded",
-           "Cancelled", "Usage", "BACKENDS", "gguf_path", "LlamaCppGenerator", "TransformersCausalGenerator",
+__all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError", "BudgetedGenerator", "GatheringGenerator",
+           "TimeBudgetExceeded",
+           "Cancelled", "Usage", "gguf_path", "han_token", "cpu_threads", "TransformersCausalGenerator",
            "Seq2SeqGenerator"]
 
 Request = Union[str, Sequence[dict]]
@@ -41,6 +42,8 @@ class ModelInfo:
     backend: str
     sha256: str | None = None
     device: str = "cpu"
+    # Sequences decoded together at most (llama.cpp's continuous batching; 1 elsewhere).
+    parallel: int = 1
 
 
 def resolve_device(device: str) -> str:
@@ -55,7 +58,8 @@ def resolve_device(device: str) -> str:
         return "cpu"
 
 
-def _threads(n: int) -> int:
+def cpu_threads(n: int) -> int:
+    """`n` threads, or one per core this process may run on for 0."""
     if n > 0:
         return n
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
@@ -75,6 +79,8 @@ class Usage:
     # Seconds spent evaluating prompts and decoding output (llama.cpp's own counters; 0 where unknown).
     prompt_seconds: float = 0.0
     decode_seconds: float = 0.0
+    # Requests a cancel ended before their answer was complete (a Stop, a client that left).
+    cancelled: int = 0
 
     def minus(self, earlier: Usage) -> Usage:
         """The usage between `earlier` and now."""
@@ -82,7 +88,10 @@ class Usage:
 
 
 class Generator:
-    """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``."""
+    """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``; those whose `generate` takes
+    ``cancelled`` (a callable checked while decoding) set `cancellable`."""
+
+    cancellable = False
 
     kind = "chat"
     info: ModelInfo
@@ -112,112 +121,9 @@ class Generator:
         """Free the model (a worker process stops); a no-op for in-process backends."""
 
 
-def _han_token(piece: str) -> bool:
+def han_token(piece: str) -> bool:
     """A token that writes Han, or a partial UTF-8 byte sequence that could complete one."""
     return "\ufffd" in piece or has_han(piece)
-
-
-class LlamaCppGenerator(Generator):
-    """GGUF models through llama-cpp-python; the embedded default."""
-
-    kind = "chat"
-
-    def __init__(self, cfg: ModelConfig):
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise ModelLoadError("the llama_cpp backend needs llama-cpp-python: pip install 'summarizer[llm]' "
-                                 "(or bash scripts/setup.sh llm,model)") from exc
-        path, sha = gguf_path(cfg)
-        from .smoke import BuildBroken, check_runtime
-
-        try:
-            # Once per build, CPU and model (cached): a build that dies with SIGILL here would take the process.
-            check_runtime(path, threads=cfg.threads)
-        except BuildBroken as exc:
-            raise ModelLoadError(str(exc)) from None
-        # Layers go to a GPU only where this llama.cpp build can offload (setup builds it for the CPU): asking torch
-        # whether CUDA exists would report a GPU that this build never uses.
-        from llama_cpp import llama_supports_gpu_offload
-
-        device = "cuda" if cfg.device in ("auto", "cuda") and llama_supports_gpu_offload() else "cpu"
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=cfg.n_ctx,
-            n_threads=_threads(cfg.threads),
-            n_threads_batch=_threads(cfg.threads),
-            n_batch=512,
-            n_gpu_layers=-1 if device == "cuda" else 0,
-            seed=cfg.seed,
-            verbose=False,
-        )
-        self.context_length = cfg.n_ctx
-        self.info = ModelInfo(name=path.name, backend="llama_cpp", sha256=sha, device=device)
-        self.usage = Usage()
-        self._han_ids = None
-        self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def _han_mask(self):
-        import numpy as np
-
-        if self._han_ids is None:
-            ids = []
-            for i in range(self._llm.n_vocab()):
-                piece = self._llm.detokenize([i]).decode("utf-8", errors="replace")
-                if _han_token(piece):
-                    ids.append(i)
-            self._han_ids = np.array(ids, dtype=np.int64)
-        return self._han_ids
-
-    def generate(self, requests, options, *, forbid_han=False):
-        processors = None
-        if forbid_han:
-            from llama_cpp import LogitsProcessorList
-
-            mask = self._han_mask()
-
-            def no_han(_ids, scores):
-                scores[mask] = -float("inf")
-                return scores
-
-            processors = LogitsProcessorList([no_han])
-        outs = []
-        # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
-        with self._lock:
-            for messages in requests:
-                before = self._perf()
-                r = self._llm.create_chat_completion(
-                    messages=list(messages),
-                    max_tokens=options.max_new_tokens,
-                    temperature=options.temperature,
-                    top_p=options.top_p,
-                    repeat_penalty=options.repetition_penalty,
-                    stop=list(options.stop) or None,
-                    logits_processor=processors,
-                    seed=options.seed,
-                )
-                outs.append((r["choices"][0]["message"]["content"] or "").strip())
-                self._count(r.get("usage") or {}, before, self._perf())
-        return outs
-
-    def _perf(self) -> tuple[int, float, float]:
-        import llama_cpp
-
-        data = llama_cpp.llama_perf_context(self._llm.ctx)
-        return data.n_p_eval, data.t_p_eval_ms / 1000, data.t_eval_ms / 1000
-
-    def _count(self, usage: dict, before: tuple[int, float, float], after: tuple[int, float, float]) -> None:
-        prompt = int(usage.get("prompt_tokens", 0))
-        evaluated = after[0] - before[0]
-        self.usage.calls += 1
-        self.usage.prompt_tokens += prompt
-        self.usage.cached_prompt_tokens += max(0, prompt - evaluated)
-        self.usage.output_tokens += int(usage.get("completion_tokens", 0))
-        self.usage.prompt_seconds += after[1] - before[1]
-        self.usage.decode_seconds += after[2] - before[2]
 
 
 def gguf_path(cfg: ModelConfig) -> tuple[Path, str | None]:
@@ -318,7 +224,7 @@ class _TorchGenerator(Generator):
         if self._han_ids is None:
             special = set(self.tokenizer.all_special_ids)
             self._han_ids = [[i] for i in range(len(self.tokenizer))
-                             if i not in special and _han_token(self.tokenizer.decode([i]))]
+                             if i not in special and han_token(self.tokenizer.decode([i]))]
         return self._han_ids
 
     def _gen_kwargs(self, options: GenerationOptions, forbid_han: bool) -> dict[str, Any]:
@@ -443,15 +349,80 @@ class BudgetedGenerator(Generator):
                 raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
                                          "the article is too long for this machine's time budget")
             part = requests[start:start + step]
-            outs += self.inner.generate(part, options, forbid_han=forbid_han)
+            if self.cancelled is not None and self.inner.cancellable:
+                # The backend watches the flag while it decodes: a Stop ends the call within a step, not a call.
+                outs += self.inner.generate(part, options, forbid_han=forbid_han, cancelled=self.cancelled)
+                if self.cancelled():
+                    raise Cancelled("the job was cancelled")
+            else:
+                outs += self.inner.generate(part, options, forbid_han=forbid_han)
             if self.on_requests is not None:
                 self.on_requests(len(part))
         return outs
 
 
-# The backends by config name; `runtime.get_generator` loads them (in a worker process by default).
-BACKENDS: dict[str, type[Generator]] = {
-    "llama_cpp": LlamaCppGenerator,
-    "transformers": TransformersCausalGenerator,
-    "seq2seq": Seq2SeqGenerator,
-}
+class GatheringGenerator(Generator):
+    """One generator shared by several threads (the articles of a batch, summarized side by side): a call waits until
+    every thread still working has a call waiting, then the waiting calls that share options go to `inner` as one
+    call, so a backend that decodes requests together (`multiseq`) gets them together. A thread that is done calls
+    `leave`, so nobody waits for it.
+
+    Args:
+        inner: The generator the calls go to.
+        parties: The threads sharing it.
+        most_wait: Seconds a call waits for the others before it goes with whoever is waiting.
+    """
+
+    def __init__(self, inner: Generator, parties: int, most_wait: float = 5.0):
+        self.inner, self.kind, self.info = inner, inner.kind, inner.info
+        self.context_length = inner.context_length
+        self._active, self._most_wait = parties, most_wait
+        self._waiting: list[dict[str, Any]] = []
+        self._cv = threading.Condition()
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def usage_now(self) -> Usage:
+        return self.inner.usage_now()
+
+    def leave(self) -> None:
+        """This thread makes no more calls."""
+        with self._cv:
+            self._active -= 1
+            self._cv.notify_all()
+
+    def generate(self, requests, options, *, forbid_han=False):
+        call = {"requests": list(requests), "key": (options, forbid_han), "done": False, "out": None, "error": None}
+        deadline = time.monotonic() + self._most_wait
+        with self._cv:
+            self._waiting.append(call)
+            self._cv.notify_all()
+            while not call["done"]:
+                if call in self._waiting and (len(self._waiting) >= self._active or time.monotonic() > deadline):
+                    batch = [c for c in self._waiting if c["key"] == call["key"]]
+                    self._waiting = [c for c in self._waiting if c["key"] != call["key"]]
+                    self._cv.release()
+                    try:
+                        self._send(batch, options, forbid_han)
+                    finally:
+                        self._cv.acquire()
+                        self._cv.notify_all()
+                    continue
+                self._cv.wait(0.05)
+        if call["error"] is not None:
+            raise call["error"]
+        return call["out"]
+
+    def _send(self, batch: list[dict[str, Any]], options, forbid_han: bool) -> None:
+        try:
+            outs = self.inner.generate([r for c in batch for r in c["requests"]], options, forbid_han=forbid_han)
+        except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets the error
+            for c in batch:
+                c["error"], c["done"] = exc, True
+            return
+        start = 0
+        for c in batch:
+            c["out"], c["done"] = outs[start:start + len(c["requests"])], True
+            start += len(c["requests"])
+

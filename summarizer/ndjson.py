@@ -12,25 +12,23 @@ from starlette.responses import Response
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["NdjsonStream", "WRITE_SECONDS"]
-
-# Seconds a streamed batch may wait for the client to take the next record before the stream is dropped.
-WRITE_SECONDS = 30.0
-
+__all__ = ["NdjsonStream"]
 
 class NdjsonStream(Response):
     """NDJSON of a batch whose model work runs apart from the socket.
 
     The work runs in its own thread and puts each record in a buffer (at most ``limits.max_files`` records, each
     bounded), so a client that reads slowly or not at all never paces the model: the slot is freed when the work
-    ends. A record the client does not take within `WRITE_SECONDS` drops the stream, and a client that leaves
+    ends. A record the client does not take within `write_seconds` (``limits.write_seconds``) drops the stream, and a client that leaves
     cancels the work before its next model request.
     """
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, produce: Callable[[Callable[[bytes], None], threading.Event], None], slot: Any):
+    def __init__(self, produce: Callable[[Callable[[bytes], None], threading.Event], None], slot: Any,
+                 write_seconds: float = 30.0):
         super().__init__(media_type=self.media_type)
+        self.write_seconds = write_seconds
         # Streamed: no Content-Length (Response would announce an empty body).
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.produce, self.slot = produce, slot
@@ -63,14 +61,14 @@ class NdjsonStream(Response):
         watcher = asyncio.ensure_future(watch())
         try:
             await asyncio.wait_for(send({"type": "http.response.start", "status": 200, "headers": self.raw_headers}),
-                                   WRITE_SECONDS)
+                                   self.write_seconds)
             while (line := await lines.get()) is not None:
                 if self.cancel.is_set():
                     return
                 await asyncio.wait_for(send({"type": "http.response.body", "body": line, "more_body": True}),
-                                       WRITE_SECONDS)
+                                       self.write_seconds)
             await asyncio.wait_for(send({"type": "http.response.body", "body": b"", "more_body": False}),
-                                   WRITE_SECONDS)
+                                   self.write_seconds)
         except (asyncio.TimeoutError, OSError) as exc:
             logger.warning("dropped an NDJSON stream: the client did not read it (%s)", type(exc).__name__)
         finally:

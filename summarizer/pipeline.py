@@ -8,13 +8,14 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .clean import Article, article_from_record, clean_article
 from .config import Config, load_config
-from .models import BudgetedGenerator, Cancelled, Generator, ModelInfo
-from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator
+from .models import BudgetedGenerator, Cancelled, GatheringGenerator, Generator, ModelInfo, Usage
+from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator, is_loaded
 from .checks import Glossary, load_glossary
 from .config import SummarizeConfig, check_max_chars
 from .summarize import SummaryOutcome, summarize
@@ -82,6 +83,26 @@ class Pipeline:
             self.model_calls += n
         if self._parent is not None:
             self._parent._count_calls(n)
+
+    def model_usage(self) -> Usage:
+        """What the models this pipeline uses have spent so far in this process (zeros before they load)."""
+        total = Usage()
+        seen: set[int] = set()
+        for key in {self.config.summarize.model, self.config.translate.model}:
+            cfg = self.config.models.get(key)
+            if key in self._given:
+                gen: Generator | None = self._given[key]
+            elif cfg is None or cfg.backend == "extractive" or not is_loaded(cfg):
+                continue
+            else:
+                gen = get_generator(cfg)
+            if gen is None or id(gen) in seen:
+                continue
+            seen.add(id(gen))
+            used = gen.usage_now()
+            for f in dataclasses.fields(Usage):
+                setattr(total, f.name, getattr(total, f.name) + getattr(used, f.name))
+        return total
 
     def warm_up(self) -> None:
         """Load the models now instead of on the first article."""
@@ -311,16 +332,14 @@ class Pipeline:
         if "summary" in cfg.tasks:
             gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancelled)
             model_info["summary"] = _info(gen)
-            for i, article in enumerate(articles):
-                t0 = time.perf_counter()
-                out = summarize(article, gen, summary_cfg)
+            for i, (out, seconds) in enumerate(_summaries(articles, gen, summary_cfg)):
                 summaries[i] = out.text
                 if on_summary is not None:
                     on_summary(out.text)
                 findings[i] += out.findings
                 notes[i] += out.notes
                 fallback[i] = out.fallback
-                timings[i]["summary"] = round(time.perf_counter() - t0, 3)
+                timings[i]["summary"] = round(seconds, 3)
         translations = None
         if "translation" in cfg.tasks:
             gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancelled)
@@ -358,6 +377,31 @@ class Pipeline:
             return gen
         return BudgetedGenerator(gen, seconds, deadline, on_requests=self._count_calls,
                                  cancelled=cancelled)
+
+
+def _summaries(articles: list[Article], gen: Generator | None,
+               cfg: SummarizeConfig) -> list[tuple[SummaryOutcome, float]]:
+    """Each article's summary and its seconds. Several articles are summarized side by side, their model calls
+    gathered into shared calls (`GatheringGenerator`), so a backend that decodes requests together gets them together;
+    the first article's error, if any, is raised once every article is done."""
+    def one(article: Article, g: Generator | None) -> tuple[SummaryOutcome, float]:
+        t0 = time.perf_counter()
+        try:
+            return summarize(article, g, cfg), time.perf_counter() - t0
+        finally:
+            if isinstance(g, GatheringGenerator):
+                g.leave()
+
+    if gen is None or len(articles) == 1:
+        return [one(a, gen) for a in articles]
+    shared = GatheringGenerator(gen, len(articles))
+    with ThreadPoolExecutor(len(articles), thread_name_prefix="summarizer-summary") as pool:
+        futures = [pool.submit(one, a, shared) for a in articles]
+        done = [(f, f.exception()) for f in futures]
+    for _, exc in done:
+        if exc is not None:
+            raise exc
+    return [f.result() for f, _ in done]
 
 
 def _info(gen: Generator | None) -> dict[str, Any]:

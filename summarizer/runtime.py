@@ -20,13 +20,23 @@ import threading
 import time
 import weakref
 from multiprocessing.connection import Connection
+from typing import Callable
 
 from .config import ModelConfig
-from .models import BACKENDS, Cancelled, Generator, ModelLoadError, TimeBudgetExceeded, Usage
+from .llamacpp import LlamaCppGenerator
+from .models import (Cancelled, Generator, ModelLoadError, Seq2SeqGenerator, TimeBudgetExceeded,
+                     TransformersCausalGenerator, Usage)
 from .embedded import EmbeddedModelError
 from .smoke import REBUILD_HINT, signal_words
 
 logger = logging.getLogger("summarizer")
+
+# The backends by config name; `get_generator` loads them (in a worker process by default).
+BACKENDS: dict[str, type[Generator]] = {
+    "llama_cpp": LlamaCppGenerator,
+    "transformers": TransformersCausalGenerator,
+    "seq2seq": Seq2SeqGenerator,
+}
 
 __all__ = ["ModelCrashed", "WorkerGenerator", "get_generator", "is_loaded", "loading", "clear_generators",
            "CRASHES_TO_STOP"]
@@ -73,6 +83,7 @@ class WorkerGenerator(Generator):
     def __init__(self, cfg: ModelConfig):
         self.cfg = dataclasses.replace(cfg, isolation="inline")
         self.kind = BACKENDS[cfg.backend].kind if cfg.backend in BACKENDS else "chat"
+        self.cancellable = BACKENDS[cfg.backend].cancellable if cfg.backend in BACKENDS else False
         self.usage = Usage()
         # Crashes since the last answered request, and in all.
         self.crashes_in_a_row = 0
@@ -138,7 +149,7 @@ class WorkerGenerator(Generator):
                             f"the next request starts a new worker){hint}",
                             signal=name, returncode=code, in_a_row=self.crashes_in_a_row)
 
-    def _call(self, message: tuple, doing: str):
+    def _call(self, message: tuple, doing: str, cancelled: Callable[[], bool] | None = None):
         with self._lock:
             if self._proc is None:
                 if self._closed:
@@ -147,6 +158,13 @@ class WorkerGenerator(Generator):
             assert self._conn is not None
             try:
                 self._conn.send(message)
+                if cancelled is not None:
+                    # While the worker decodes, a cancel is passed on to it: it ends the call within a step.
+                    told = False
+                    while not self._conn.poll(0.1):
+                        if not told and cancelled():
+                            self._conn.send(("cancel",))
+                            told = True
                 reply = self._conn.recv()
             except (EOFError, OSError):
                 raise self._crashed(doing) from None
@@ -155,9 +173,10 @@ class WorkerGenerator(Generator):
         self.crashes_in_a_row = 0
         return reply[1:]
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None):
         outs, spent = self._call(("generate", list(requests), options, forbid_han),
-                                 f"while answering {len(requests)} request(s)")
+                                 f"while answering {len(requests)} request(s)",
+                                 cancelled if self.cancellable else None)
         for f in dataclasses.fields(Usage):
             setattr(self.usage, f.name, getattr(self.usage, f.name) + getattr(spent, f.name))
         return outs
@@ -224,14 +243,29 @@ def worker_main() -> None:
         try:
             if op == "generate":
                 before = gen.usage_now()
-                outs = gen.generate(args[0], args[1], forbid_han=args[2])
+                kw = {"cancelled": _CancelWatch(conn)} if gen.cancellable else {}
+                outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
                 conn.send(("ok", outs, gen.usage_now().minus(before)))
+            elif op == "cancel":
+                continue  # it came as the answer went: nothing is running to cancel
             elif op == "count":
                 conn.send(("ok", gen.count_tokens(args[0])))
             else:
                 conn.send(("error", "ValueError", f"unknown worker request {op!r}"))
         except Exception as exc:  # noqa: BLE001 - one failed request is the parent's error, not the worker's end
             conn.send(("error", type(exc).__name__, str(exc)))
+
+
+class _CancelWatch:
+    """True once the parent sent a cancel: the only message it sends while a call runs."""
+
+    def __init__(self, conn: Connection):
+        self.conn, self.seen = conn, False
+
+    def __call__(self) -> bool:
+        if not self.seen and self.conn.poll():
+            self.seen = self.conn.recv()[0] == "cancel"
+        return self.seen
 
 
 def _load_inline(cfg: ModelConfig) -> Generator:

@@ -29,13 +29,36 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `data` read ../shared/eval: where it is absent they are skipped, all with one message."""
+    """Tests marked `data` read ../shared/eval. Where it is absent: with ``CI=true`` the run stops with an error (a CI
+    that skipped them would pass without them); otherwise they are skipped with one message, and the summary at the
+    end says how many did not run."""
+    data = [item for item in items if "data" in item.keywords]
+    config.stash[_DATA_TESTS] = (len(data), sum("test_every_crawl_file_cleans" in item.nodeid for item in data))
     if (EVAL / "translation").is_dir() and CRAWL.is_dir():
         return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise pytest.UsageError(f"{EVAL} is absent, so {len(data)} data tests (WMT19, FLORES, the crawl) would be "
+                                "skipped; CI runs them: put the shared folder beside the clone or set SUMMARIZER_SHARED")
+    config.stash[_DATA_MISSING] = True
     skip = pytest.mark.skip(reason=f"{EVAL} is absent (set SUMMARIZER_SHARED to the shared folder): data tests skipped")
-    for item in items:
-        if "data" in item.keywords:
-            item.add_marker(skip)
+    for item in data:
+        item.add_marker(skip)
+
+
+_DATA_TESTS = pytest.StashKey[tuple]()
+_DATA_MISSING = pytest.StashKey[bool]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say what the pass count holds: the data tests, and how many of them are the one crawl smoke check."""
+    total, smoke = config.stash.get(_DATA_TESTS, (0, 0))
+    if config.stash.get(_DATA_MISSING, False):
+        terminalreporter.write_line(f"data tests: {total} did NOT run: {EVAL} is absent (set SUMMARIZER_SHARED)",
+                                    red=True)
+    elif total:
+        terminalreporter.write_line(f"data tests: {total} ran on {EVAL}" + (
+            f"; {smoke} of them are one smoke check (test_every_crawl_file_cleans) parametrized over the crawl files, "
+            "one per file" if smoke else ""))
 
 
 def crawl_files() -> list[Path]:

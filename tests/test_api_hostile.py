@@ -551,3 +551,74 @@ def test_an_input_the_pipeline_finds_too_large_is_a_413(keyed):
     small = httpx.post(keyed.url + "/v1/articles", json={"text": SHORT}, timeout=30,
                        headers={"Authorization": "Bearer k-one"})
     assert small.status_code == 200
+
+
+# ---------------------------------------------------------------- with the real 0.5B in a worker process
+
+
+def _model_metric(srv: Server, name: str) -> float:
+    (line,) = [x for x in httpx.get(srv.url + "/metrics", timeout=10).text.splitlines() if x.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+@pytest.fixture(scope="module")
+def model_api(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("model-api"), config="small",
+                 env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.model
+def test_a_rest_client_that_leaves_cancels_the_model_request_in_the_worker(model_api):
+    # The client leaves while the model decodes its article: the cancel reaches the worker (its cancelled count goes
+    # up), no token is decoded for it any more, the slot is free, and the next client's article is answered in full.
+    from conftest import SEED
+
+    body = json.dumps({"text": SEED.read_text(encoding="utf-8")}).encode()
+    cancelled0 = _model_metric(model_api, "summarizer_model_cancelled_requests")
+    tokens0 = _model_metric(model_api, "summarizer_model_output_tokens")
+    s = _raw(model_api, _request("/v1/articles", body))
+    deadline = time.time() + 600
+    while time.time() < deadline and _model_metric(model_api, "summarizer_model_output_tokens") == tokens0:
+        time.sleep(0.2)  # the model has answered a first request of this article: it is at work on it
+    s.close()
+    while time.time() < deadline and _model_metric(model_api, "summarizer_model_cancelled_requests") == cancelled0:
+        time.sleep(0.2)
+    assert _model_metric(model_api, "summarizer_model_cancelled_requests") > cancelled0
+    _wait_free(model_api, 600)
+    still = _model_metric(model_api, "summarizer_model_output_tokens")
+    time.sleep(3)
+    assert _model_metric(model_api, "summarizer_model_output_tokens") == still
+    r = httpx.post(model_api.url + "/v1/articles", json={"text": SHORT}, timeout=600)
+    assert r.status_code == 200 and r.json()["summary_en"] and len(r.json()["paragraphs_en"]) == 2
+    assert _model_metric(model_api, "summarizer_model_output_tokens") > still
+
+
+def test_a_stream_nobody_reads_is_dropped_after_write_seconds_and_frees_its_records(tmp_path):
+    # The client's receive buffer is made tiny, and the records (each carries its article) are far more than the
+    # server's send buffer holds: the stream cannot finish into the kernel's buffers, so only the limits.write_seconds
+    # drop can end it. The server says so in its log, and the next client is served.
+    srv = Server(tmp_path / "unread", env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0",
+                                           "SUMMARIZER_LIMITS__WRITE_SECONDS": "3"})
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            send_buffer = int(f.read().split()[2])
+        text = "标题\n" + "北京召开会议讨论城市发展问题。" * 3200  # 48,000 characters
+        body = json.dumps({"articles": [{"text": text + str(i)} for i in range(50)]}, ensure_ascii=False).encode()
+        assert 50 * len(text.encode()) > 1.5 * send_buffer  # the records cannot all sit in the buffers
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(_request("/v1/articles:batch", body))
+        try:
+            deadline = time.time() + 300
+            while time.time() < deadline and "dropped an NDJSON stream" not in srv.log.read_text():
+                time.sleep(0.2)
+            assert "dropped an NDJSON stream: the client did not read it" in srv.log.read_text()
+            _wait_free(srv, 60)
+            assert httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, timeout=60).status_code == 200
+        finally:
+            s.close()
+    finally:
+        srv.stop()

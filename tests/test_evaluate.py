@@ -17,11 +17,13 @@ def test_metric_wiring_on_three_lines(tmp_path):
     refs = ["The hotline gets 6,500 calls a day.", "Beijing held a meeting on Monday.", "Prices rose 9.4% in June."]
     perfect = translation_scores(refs, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
     assert perfect == {"bleu": 100.0, "chrf": 100.0, "leak_share": 0.0, "numbers_kept": 1.0, "finder_names_kept": 1.0,
-                       "finder_names": 1}
+                       "finder_names": 1, "numbers_ref_kept": 1.0, "numbers_ref": 2}
     hyps = ["The 热线 gets calls.", "Peking held a meeting on Monday.", "Prices rose in June."]
     s = translation_scores(hyps, refs, ["热线每天接到6500个电话。", "北京周一开会。", "6月价格上涨9.4%。"])
     assert s["leak_share"] == pytest.approx(1 / 3, abs=1e-4) and s["numbers_kept"] == pytest.approx(1 / 3, abs=1e-4)
     assert s["finder_names"] == 1 and s["finder_names_kept"] == 0.0  # 北京 is Beijing
+    # Against the references: 6,500 and 9.4 are the references' two numbers, and no output gives either.
+    assert s["numbers_ref"] == 2 and s["numbers_ref_kept"] == 0.0
     assert 0 < s["bleu"] < 100 and 0 < s["chrf"] < 100
     assert rouge_chars("北京下雨", "北京下雪") == pytest.approx({"rouge1": 0.75, "rouge2": 2 / 3, "rougeL": 0.75})
     assert rouge_chars("北京", "上海") == {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
@@ -96,3 +98,38 @@ def test_eval_through_the_article_path_scores_each_row_and_the_listed_names(tmp_
     assert report["n"] == 4 and len(report["hypotheses"]) == 4 and report["article"] == 2
     assert report["names_ref"] == 2  # 斯坦福大学 (row 0) and 鹰狮 (row 2) are listed
     assert 0 <= report["names_ref_kept"] <= 1 and "finder_names_kept" in report
+
+
+def test_the_reference_number_reader_is_the_same_on_both_sides_and_shares_nothing_with_the_checker():
+    import ast
+
+    from conftest import ROOT
+    from summarizer.refnumbers import numbers_ref_kept, reference_numbers
+
+    assert dict(reference_numbers("About 6,500 calls a day, up 20% in 2019.")) == {6500.0: 1, 20.0: 1, 2019.0: 1}
+    assert dict(reference_numbers("twenty-five million people and 1.2 billion yuan")) == {25e6: 1, 1.2e9: 1}
+    assert dict(reference_numbers("one of the three hundred firms")) == {300.0: 1}
+    refs = ["Sales rose 9.4% to 6,500 units in June.", "Two people died."]
+    hyps = ["Sales were up 9.4 percent at 6,500 units in June.", "People died."]
+    assert numbers_ref_kept(hyps, refs) == (round(2 / 3, 4), 3)
+    assert numbers_ref_kept(refs, refs) == (1.0, 3)
+    tree = ast.parse((ROOT / "summarizer" / "refnumbers.py").read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "collections", "typing"}, imported
+
+
+@pytest.mark.data
+def test_the_names_list_applies_only_to_rows_whose_source_holds_the_name():
+    from summarizer.evaluate import reference_names_for
+
+    path = EVAL / "translation" / "wmt19_newstest_zhen.jsonl"
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()[:201]]
+    names = reference_names_for(path, [r["zh"] for r in rows[:200]])
+    assert names is not None and sum(map(len, names)) == 244
+    # The same list over rows it was not made for (one row off, another file): a name counts only where the row's
+    # source holds it (neighbouring sentences of one story share some names), never as a miss for a row without it.
+    sources = [r["zh"] for r in rows[1:201]]
+    shifted = reference_names_for(path, sources)
+    assert shifted is not None and sum(map(len, shifted)) < 244 / 3
+    assert all(name.zh in src for src, row in zip(sources, shifted) for name in row)
+    assert reference_names_for(EVAL / "translation" / "flores200_devtest_zhen.jsonl", ["今天天气很好。"] * 200) is None

@@ -85,3 +85,18 @@ def test_no_module_grows_past_500_lines():
     # with its metrics, bodies and stream one of 628. A module this long is two jobs again.
     sizes = {p.stem: len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.glob("*.py")}
     assert max(sizes.values()) <= 500, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_ci_without_the_shared_data_fails_and_a_local_run_says_what_did_not_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_XDIST_WORKER")}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "tests/test_clean.py"]
+    env["SUMMARIZER_SHARED"] = str(tmp_path / "missing")
+    local = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0 and "data tests: 1 did NOT run" in local.stdout, local.stdout[-2000:]
+    ci = subprocess.run(cmd, cwd=root, env={**env, "CI": "true"}, capture_output=True, text=True, timeout=300)
+    assert ci.returncode != 0 and "data tests (WMT19, FLORES, the crawl) would be skipped" in ci.stdout + ci.stderr

@@ -9,6 +9,7 @@ import pytest
 from summarizer.config import GenerationOptions, ModelConfig
 from summarizer.models import (
     BudgetedGenerator,
+    ModelInfo,
     Seq2SeqGenerator,
     TimeBudgetExceeded,
     TransformersCausalGenerator,
@@ -110,3 +111,85 @@ def test_a_budgeted_generator_stops_starting_requests_after_its_deadline():
     with pytest.raises(TimeBudgetExceeded, match="stopped after 0.3 s"):
         gen.generate([[{"role": "user", "content": "x"}]] * 10, GenerationOptions())
     assert 2 <= inner.calls <= 3  # the request running at the deadline finishes; no new one starts
+
+
+class _Echo:
+    """Answers each request with its own text and records the calls it got."""
+
+    kind, context_length = "chat", 4096
+    info = ModelInfo(name="echo", backend="test")
+
+    def __init__(self, fail_on: str | None = None):
+        self.calls: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def count_tokens(self, text):
+        return len(text)
+
+    def usage_now(self):
+        from summarizer.models import Usage
+
+        return Usage()
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.calls.append([r[-1]["content"] for r in requests])
+        if self.fail_on and any(self.fail_on in c for c in self.calls[-1]):
+            raise RuntimeError("the backend failed")
+        return [f"{r[-1]['content']}!" for r in requests]
+
+
+def _ask(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_threads_that_call_at_once_share_one_backend_call_and_each_gets_its_own_answers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from summarizer.models import GatheringGenerator
+
+    inner = _Echo()
+    shared = GatheringGenerator(inner, 3)
+    opts = GenerationOptions()
+
+    def work(name):
+        try:
+            first = shared.generate([_ask(f"{name}1"), _ask(f"{name}2")], opts)
+            if name == "c":
+                return first  # c is done after one call: the others must not wait for it
+            return first + shared.generate([_ask(f"{name}3")], opts)
+        finally:
+            shared.leave()
+
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(work, "abc"))
+    assert got == [["a1!", "a2!", "a3!"], ["b1!", "b2!", "b3!"], ["c1!", "c2!"]]
+    # The first round went as one call of six requests; the second as one call of the two threads left.
+    assert sorted(len(c) for c in inner.calls) == [2, 6]
+    assert sorted(inner.calls[0]) == ["a1", "a2", "b1", "b2", "c1", "c2"]
+
+
+def test_a_failed_shared_call_fails_every_thread_in_it_and_calls_with_other_options_go_apart():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from summarizer.models import GatheringGenerator
+
+    inner = _Echo(fail_on="x")
+    shared = GatheringGenerator(inner, 2)
+
+    def work(args):
+        text, opts = args
+        try:
+            return shared.generate([_ask(text)], opts)
+        except RuntimeError as exc:
+            return str(exc)
+        finally:
+            shared.leave()
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(work, [("x", GenerationOptions()), ("y", GenerationOptions())]))
+    assert got == ["the backend failed"] * 2
+    inner.calls.clear()
+    shared = GatheringGenerator(inner, 2, most_wait=0.2)
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(work, [("p", GenerationOptions()), ("q", GenerationOptions(temperature=0.5))]))
+    assert got == [["p!"], ["q!"]] and sorted(map(tuple, inner.calls)) == [("p",), ("q",)]

@@ -1,0 +1,135 @@
+"""Several sequences decoded together on llama.cpp (`summarizer.multiseq`), on the embedded 0.5B."""
+
+from __future__ import annotations
+
+import pytest
+
+from summarizer.config import GenerationOptions, ModelConfig
+from summarizer.text import has_han
+
+pytestmark = pytest.mark.model
+
+SOURCES = ["北京市委书记蔡奇讲话。", "会议在北京召开了。目前每天群众来电两万件左右。", "市民外出。", "今年上半年，全市经济增长6.5%。",
+           "长江和黄河是中国最长的两条河流。", "他说，这项工作要抓紧落实。"]
+
+
+def _messages(zh: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "You translate Chinese news into English. Answer with the English only."},
+            {"role": "user", "content": f"Translate into English:\n{zh}"}]
+
+
+@pytest.fixture(scope="module")
+def gen():
+    from summarizer.llamacpp import LlamaCppGenerator
+
+    # In this process (no worker), so the test can reach the decoder; 4 sequences at once.
+    return LlamaCppGenerator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b", threads=2,
+                                         parallel=4, isolation="inline"))
+
+
+@pytest.fixture(scope="module")
+def prompts(gen):
+    return [gen.prompt_tokens(_messages(zh)) for zh in SOURCES]
+
+
+def test_decoding_together_gives_the_tokens_of_decoding_one_at_a_time(gen, prompts):
+    from summarizer.multiseq import MultiSeq
+
+    together = gen.decoder.run(prompts, max_tokens=48)
+    alone = MultiSeq(gen.llama, 1, 2)
+    try:
+        one_by_one = alone.run(prompts, max_tokens=48)
+    finally:
+        alone.close()
+    assert [r.text for r in together] == [r.text for r in one_by_one]
+    assert all(r.text and r.output_tokens > 0 for r in together)
+    # The common prefix (system prompt, template) was read once, not once per prompt.
+    assert sum(r.evaluated_tokens for r in together) < sum(r.prompt_tokens for r in together) - 3 * len(prompts)
+
+
+def test_a_call_of_several_requests_matches_the_requests_alone_or_the_difference_is_small(gen):
+    # The generator decodes a call's requests together; one request goes the old way (create_chat_completion). A
+    # prompt read in two pieces (shared prefix, then its own part) can move the last bits of the logits, so a few
+    # answers may differ; most must be the same text.
+    options = GenerationOptions(max_new_tokens=48)
+    together = gen.generate([_messages(zh) for zh in SOURCES], options)
+    alone = [gen.generate([_messages(zh)], options)[0] for zh in SOURCES]
+    same = sum(a == b for a, b in zip(together, alone))
+    assert same >= len(SOURCES) - 2, list(zip(together, alone))
+    assert gen.info.parallel == 4 and gen.batch_size == 4
+
+
+def test_stops_budgets_and_the_han_mask_hold_for_every_sequence(gen, prompts):
+    capped = gen.decoder.run(prompts, max_tokens=3)
+    assert all(r.output_tokens <= 3 for r in capped)
+    stopped = gen.decoder.run(prompts, max_tokens=48, stop=["."])
+    assert all("." not in r.text for r in stopped)
+    chinese = [gen.prompt_tokens([{"role": "user", "content": f"用中文复述：{zh}"}]) for zh in SOURCES]
+    free = gen.decoder.run(chinese, max_tokens=24)
+    masked = gen.decoder.run(chinese, max_tokens=24, mask=gen.han_mask())
+    assert any(has_han(r.text) for r in free) and not any(has_han(r.text) for r in masked)
+
+
+def test_more_prompts_than_slots_and_a_full_cache_wait_for_a_free_slot(gen, prompts):
+    from summarizer.multiseq import MultiSeq
+
+    # Room for little more than one answer at a time: the others wait, and every prompt is answered.
+    small = MultiSeq(gen.llama, 4, 2, n_ctx=max(len(p) for p in prompts) + 64 + 2 * 512)
+    try:
+        out = small.run(prompts * 2, max_tokens=24)
+    finally:
+        small.close()
+    assert len(out) == 12 and all(r.text for r in out)
+    assert [r.text for r in out[:6]] == [r.text for r in out[6:]]
+
+
+def test_a_cancelled_call_ends_its_sequences_and_frees_the_slots(gen, prompts):
+    steps = []
+
+    def cancelled() -> bool:
+        steps.append(1)
+        return len(steps) > 3
+
+    cut = gen.decoder.run(prompts, max_tokens=64, cancelled=cancelled)
+    assert len(cut) == len(prompts) and all(r.output_tokens <= 4 for r in cut)
+    # The slots are free again: the next call answers in full.
+    again = gen.decoder.run(prompts, max_tokens=24)
+    assert all(r.text for r in again) and any(r.output_tokens > 4 for r in again)
+
+
+def test_the_width_probe_measures_each_width_and_is_cached(gen, tmp_path, monkeypatch):
+    from summarizer.models import gguf_path
+    from summarizer.multiseq import pick_width
+
+    monkeypatch.setenv("SUMMARIZER_CACHE", str(tmp_path))
+    path, _ = gguf_path(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b"))
+    width, rates = pick_width(gen.llama, path, 2)
+    assert set(rates) == {1, 4, 8, 16, 32} and all(r > 0 for r in rates.values())
+    assert rates[width] == max(rates.values())
+    cached = list(tmp_path.glob("multiseq-widths.json"))
+    assert cached and pick_width(gen.llama, path, 2) == (width, rates)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_cancel_reaches_the_model_worker_and_ends_the_call_within_a_few_steps(n):
+    # One request (create_chat_completion's stopping criteria) and several (decoded together): the flag is set in
+    # this process, the worker gets the cancel over its socket and stops decoding; usage then stops growing.
+    import threading
+
+    from summarizer.runtime import get_generator
+
+    gen = get_generator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b", threads=2))
+    count = [{"role": "user", "content": "Count from 1 to 2000, numbers separated by commas, nothing else."}]
+    options = GenerationOptions(max_new_tokens=1500)
+    gen.generate([count], GenerationOptions(max_new_tokens=4))  # loaded and warm
+    flag = threading.Event()
+    timer = threading.Timer(2.0, flag.set)
+    before = gen.usage_now()
+    timer.start()
+    outs = gen.generate([count] * n, options, cancelled=flag.is_set)
+    spent = gen.usage_now().minus(before)
+    assert flag.is_set() and len(outs) == n
+    assert spent.cancelled == n and spent.output_tokens < n * options.max_new_tokens // 3, spent
+    after = gen.usage_now()
+    assert gen.generate([count], GenerationOptions(max_new_tokens=8))  # the worker still answers
+    assert gen.usage_now().output_tokens - after.output_tokens <= 8
