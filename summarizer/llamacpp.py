@@ -121,11 +121,19 @@ class LlamaCppGenerator(Generator):
             processors = LogitsProcessorList([no_han])
         if self.decoder is not None and len(requests) > 1:
             return self._generate_together(requests, options, forbid_han, cancelled)
-        stopping = None
         if cancelled is not None:
-            from llama_cpp import StoppingCriteriaList
+            from llama_cpp import LogitsProcessorList
 
-            stopping = StoppingCriteriaList([lambda _ids, _logits: bool(cancelled())])
+            eos = self._llm.token_eos()
+
+            def end_when_cancelled(_ids, scores):
+                # create_chat_completion has no stopping hook: a cancel leaves only the end token to sample.
+                if cancelled():
+                    scores[:] = -float("inf")
+                    scores[eos] = 0.0
+                return scores
+
+            processors = LogitsProcessorList([*(processors or []), end_when_cancelled])
         outs = []
         # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
         with self._lock:
@@ -139,7 +147,6 @@ class LlamaCppGenerator(Generator):
                     repeat_penalty=options.repetition_penalty,
                     stop=list(options.stop) or None,
                     logits_processor=processors,
-                    stopping_criteria=stopping,
                     seed=options.seed,
                 )
                 outs.append((r["choices"][0]["message"]["content"] or "").strip())

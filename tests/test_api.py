@@ -204,6 +204,20 @@ def test_end_to_end_with_the_real_small_model(tmp_path):
         rec = r.json()
         assert len(rec["paragraphs_en"]) == 2 and all(p and p.isascii() for p in rec["paragraphs_en"])
         assert rec["model"]["translation"]["backend"] == "llama_cpp"
+        # The sentence pairs over HTTP: the title, both paragraphs and the summary, each Chinese sentence of the
+        # source once, beside the English its passage was given, with flags from the vocabulary only.
+        from summarizer.flags import FLAGS
+
+        slots = [(p["slot"], p["index"]) for p in rec["sentences"]]
+        assert set(slots) == {("title", 0), ("para", 0), ("para", 1), ("summary", 0)}, slots
+        for p in rec["sentences"]:
+            zh = "".join(pair["zh"] for pair in p["pairs"])
+            english = " ".join(pair["en"] for pair in p["pairs"])
+            if p["slot"] == "para":
+                assert zh == rec["article"]["paragraphs"][p["index"]]
+                assert english == rec["paragraphs_en"][p["index"]]
+            assert all(f["kind"] in FLAGS for pair in p["pairs"] for f in pair["flags"])
+        assert {f["where"] for f in rec["findings"]} <= {"title", "para", "summary", "summary_zh", "article"}
         assert httpx.get(srv.url + "/health").json()["model_loaded"] is True
         assert "summarizer_model_calls " in httpx.get(srv.url + "/metrics").text
     finally:

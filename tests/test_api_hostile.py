@@ -1,5 +1,7 @@
 """The REST API against careless and hostile clients, over real HTTP and raw sockets (issue 26): every path frees the
-model slot, every body is bounded before it is parsed, no header is trusted, and bad strings are plain errors."""
+model slot, every body is bounded before it is parsed, no header is trusted, and bad strings are plain errors. A few
+tests here check the same guards without HTTP (the rate limiter's memory, key files, file names and NUL through the
+CLI); the ones whose claim is about the model run the real 0.5B in its worker process."""
 
 from __future__ import annotations
 
@@ -83,8 +85,7 @@ def test_a_client_that_leaves_mid_stream_cancels_the_rest(api):
     while b'"id"' not in got.split(b"\r\n\r\n", 1)[-1] or b"\r\n\r\n" not in got:  # the headers and a record
         got += s.recv(65536)
     s.close()
-    _wait_free(api, 30)
-    time.sleep(1)
+    _wait_free(api, 30)  # the slot is released after the work's last record is counted: the count is final
     done = _articles_done(api) - before
     assert 1 <= done < 50, done
 
@@ -163,11 +164,12 @@ def test_a_stalled_body_gets_408(api):
     head = (b"POST /v1/articles HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 500\r\n\r\n{\"text\": ")
     s = _raw(api, head)
-    s.settimeout(20)
+    s.settimeout(60)
     t0 = time.time()
     answer = s.recv(4096)
     s.close()
-    assert answer.startswith(b"HTTP/1.1 408") and time.time() - t0 < 10, answer[:200]
+    # The 408 comes after limits.body_seconds (2 s here); the bound is more than ten times that.
+    assert answer.startswith(b"HTTP/1.1 408") and time.time() - t0 < 30, answer[:200]
 
 
 def test_bytes_that_are_no_json_get_the_documented_error_shape(api):
@@ -323,13 +325,13 @@ def test_a_client_that_never_finishes_its_headers_is_closed(api):
     t0 = time.time()
     closed = 0
     for s in socks:
-        s.settimeout(15)
+        s.settimeout(45)
         try:
             closed += s.recv(1024) == b""
         except OSError:
             closed += 1
         s.close()
-    assert closed == 20 and time.time() - t0 < 10
+    assert closed == 20 and time.time() - t0 < 30  # each closes after body_seconds (2 s here)
     assert httpx.post(api.url + "/v1/articles", json={"text": SHORT}, timeout=30).status_code == 200
 
 
@@ -344,7 +346,8 @@ def test_requests_whose_clients_gave_up_in_line_are_never_processed(tmp_path):
         for i in range(5):
             with pytest.raises(httpx.TimeoutException):
                 httpx.post(srv.url + "/v1/articles", json={"text": f"标题{i}\n北京第{i}次会议。"}, timeout=0.5)
-        time.sleep(1.5)
+        while time.time() < deadline and _health(srv)["queue"]["waiting"] > 0:
+            time.sleep(0.05)
         assert _health(srv)["queue"]["waiting"] == 0  # they left the line, not waiting for the model any more
         holder.close()
         _wait_free(srv, 60)
@@ -388,7 +391,7 @@ def test_a_second_batch_waits_off_the_event_loop(tmp_path):
             time.sleep(0.05)
         assert _health(srv)["queue"] == {"running": 1, "waiting": 1, "concurrency": 1, "max_waiting": 16}
         # The loop is free while the second batch waits: every route answers (this took 12.4 s before).
-        assert max(_health_seconds(srv) for _ in range(5)) < 0.5
+        assert max(_health_seconds(srv) for _ in range(5)) < 2  # typically 0.01-0.1 s
         assert httpx.get(srv.url + "/metrics", timeout=10).status_code == 200
         holder.close()  # the first batch is cancelled; the second gets the model and finishes
         second.settimeout(120)
@@ -612,7 +615,7 @@ def test_a_stream_nobody_reads_is_dropped_after_write_seconds_and_frees_its_reco
         s.connect(("127.0.0.1", srv.port))
         s.sendall(_request("/v1/articles:batch", body))
         try:
-            deadline = time.time() + 300
+            deadline = time.time() + 120
             while time.time() < deadline and "dropped an NDJSON stream" not in srv.log.read_text():
                 time.sleep(0.2)
             assert "dropped an NDJSON stream: the client did not read it" in srv.log.read_text()

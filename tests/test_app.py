@@ -101,7 +101,9 @@ def test_the_longest_allowed_text_is_bounded_and_others_are_still_served(server)
     threads = [threading.Thread(target=go, args=("big", big)), threading.Thread(target=go, args=("small", "短讯\n北京晴。"))]
     for t in threads:
         t.start()
-        time.sleep(0.2)
+        deadline = time.time() + 60
+        while time.time() < deadline and t is threads[0] and _queue(server)["running"] == 0:
+            time.sleep(0.05)  # the big one holds the model before the small one comes
     for t in threads:
         t.join(120)
     assert results["big"][0] == "complete" and results["small"][0] == "complete"
@@ -160,13 +162,23 @@ def test_auth_is_required_and_failed_logins_are_throttled(tmp_path):
         srv.stop()
 
 
+def _queue(srv) -> dict:
+    with urllib.request.urlopen(srv.url + "/health", timeout=10) as r:
+        return json.load(r)["queue"]
+
+
 def test_sigterm_stops_the_server_within_seconds_even_mid_request(tmp_path):
     srv = Server(tmp_path / "term")
     text = "标题\n" + "".join(f"北京第{i}次会议讨论了城市发展问题。" for i in range(2500))
     t = threading.Thread(target=lambda: _quietly(srv.call, [text, None, 200]), daemon=True)
     t.start()
-    time.sleep(1.0)
-    assert srv.stop() < 6
+    deadline = time.time() + 60
+    while time.time() < deadline and _queue(srv)["running"] == 0:
+        time.sleep(0.05)
+    assert _queue(srv)["running"] == 1 and t.is_alive()  # the request is in the middle of its work
+    # Typically under a second; the bound is ten times that and more.
+    assert srv.stop() < 15
+    assert t.join(5) is None and not t.is_alive()
     # 128 + SIGTERM, as `run` exits, so a supervisor can tell a stop from a clean end; and no traceback.
     assert srv.proc.returncode == 143
     log = srv.log.read_text()

@@ -105,7 +105,7 @@ def test_sigterm_stops_run_keeps_results_and_resume_finishes(tmp_path):
     proc.send_signal(signal.SIGTERM)
     t0 = time.time()
     _, err = proc.communicate(timeout=30)
-    assert time.time() - t0 < 5
+    assert time.time() - t0 < 10  # typically well under a second
     assert proc.returncode == 128 + signal.SIGTERM and "--resume" in err and "Traceback" not in err
     done = len(records(out))
     assert 3 <= done < 16

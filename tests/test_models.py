@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -51,8 +52,14 @@ def test_forbid_han_removes_every_han_token(tiny_causal):
 
 def test_seq2seq_generate(tiny_seq2seq):
     gen = Seq2SeqGenerator(ModelConfig(backend="seq2seq", model=str(tiny_seq2seq), batch_size=2))
-    outs = gen.generate(["北京市委书记", "12345市民热线", MESSAGES[0]], GenerationOptions(max_new_tokens=6, num_beams=2))
-    assert len(outs) == 3 and gen.kind == "seq2seq"
+    sources = ["北京市委书记", "12345市民热线", MESSAGES[0]]
+    outs = gen.generate(sources, GenerationOptions(max_new_tokens=6, num_beams=2))
+    assert len(outs) == 3 and gen.kind == "seq2seq" and all(isinstance(o, str) for o in outs)
+    # Each source is its own request: alone or in a padded batch of two, the same text, every time.
+    assert [gen.generate([src], GenerationOptions(max_new_tokens=6, num_beams=2))[0] for src in sources] == outs
+    # A chat request (messages) is read as its last user turn's text, as the seq2seq backend documents.
+    assert gen.generate([MESSAGES[0][-1]["content"]], GenerationOptions(max_new_tokens=6, num_beams=2)) == outs[2:]
+    assert not any(has_han(o) for o in gen.generate(sources, GenerationOptions(max_new_tokens=12), forbid_han=True))
 
 
 def test_generators_load_once_and_are_reused(tiny_causal):
@@ -106,11 +113,19 @@ def test_tiny_model_on_cuda_in_bf16(tiny_causal):
 
 
 def test_a_budgeted_generator_stops_starting_requests_after_its_deadline():
-    inner = CountingGenerator(delay=0.2)
+    # No race with the clock: the second request itself runs until the deadline has passed.
+    class PastTheDeadline(CountingGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            out = super().generate(requests, options, forbid_han=forbid_han)
+            while self.calls == 2 and time.monotonic() <= gen.deadline:
+                time.sleep(0.01)
+            return out
+
+    inner = PastTheDeadline()
     gen = BudgetedGenerator(inner, 0.3)
     with pytest.raises(TimeBudgetExceeded, match="stopped after 0.3 s"):
         gen.generate([[{"role": "user", "content": "x"}]] * 10, GenerationOptions())
-    assert 2 <= inner.calls <= 3  # the request running at the deadline finishes; no new one starts
+    assert inner.calls == 2  # the request running at the deadline finishes; no new one starts
 
 
 class _Echo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from summarizer import ArticleError, clean_article, clean_file, load_pipeline
@@ -96,13 +98,21 @@ def test_any_exception_while_one_article_is_processed_becomes_its_error_record()
 
 @pytest.mark.slow
 def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish():
-    cfg = load_config("small", {"limits.article_seconds": 0.5, "tasks": ["summary"]}, environ={})
-    pipe = Pipeline(cfg, generators={"llm": CountingGenerator(delay=0.2)})
+    # Only the long article's requests take time (1.5 s a call, against a budget of 2 s an article); the short ones
+    # answer at once, so no machine is slow enough to put them over budget.
+    class SlowOnTheLongOne(CountingGenerator):
+        def generate(self, requests, options, *, forbid_han=False):
+            if any("北京召开会议，讨论城市发展。北京召开会议" in str(r) for r in requests):
+                time.sleep(1.5)
+            return super().generate(requests, options, forbid_han=forbid_han)
+
+    cfg = load_config("small", {"limits.article_seconds": 2, "tasks": ["summary"]}, environ={})
+    pipe = Pipeline(cfg, generators={"llm": SlowOnTheLongOne()})
     long_one = {"id": "long", "title": "长", "text": "北京召开会议，讨论城市发展。" * 5000}
     short = [{"id": f"s{i}", "title": "短", "text": "上海召开会议。"} for i in range(2)]
     out = list(pipe.process_many([short[0], long_one, short[1]], batch_size=3))
     assert [r.id for r in out] == ["s0", "long", "s1"]
-    assert isinstance(out[1], ErrorRecord) and out[1].error.startswith("TimeBudgetExceeded: stopped after 0.5 s")
+    assert isinstance(out[1], ErrorRecord) and out[1].error.startswith("TimeBudgetExceeded: stopped after 2 s")
     assert all(not isinstance(r, ErrorRecord) and r.summary_zh for r in (out[0], out[2]))
 
 

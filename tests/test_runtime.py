@@ -217,6 +217,12 @@ def test_models_verify_smoke_tests_the_build():
                          timeout=600, env=clean_env())
     assert out.returncode == 0, out.stderr
     assert "runtime check qwen2.5-coder-0.5b: llama.cpp passed" in out.stdout
+    # The decode widths measured on this machine, each with its tokens/s, and the one chosen.
+    (line,) = [x for x in out.stdout.splitlines() if x.startswith("decode widths qwen2.5-coder-0.5b")]
+    table = dict(cell.split(": ") for cell in line.split("tokens/s): ", 1)[1].split(" -> ")[0].split(", "))
+    assert set(table) == {"1", "4", "8", "16", "32"} and all(float(v) > 0 for v in table.values())
+    chosen = line.rsplit("-> ", 1)[1].split()[0]
+    assert float(table[chosen]) == max(map(float, table.values()))
 
 
 ARTICLES = [
