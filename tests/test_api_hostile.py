@@ -584,7 +584,8 @@ def test_a_rest_client_that_leaves_cancels_the_model_request_in_the_worker(model
     s = _raw(model_api, _request("/v1/articles", body))
     deadline = time.time() + 600
     while time.time() < deadline and _model_metric(model_api, "summarizer_model_output_tokens") == tokens0:
-        time.sleep(0.2)  # the model has answered a first request of this article: it is at work on it
+        time.sleep(0.2)  # the summary is written: the translation's first call (tens of seconds) starts now
+    time.sleep(2)  # inside that call, not between two: the cancel must reach the worker, not stop the next call
     s.close()
     while time.time() < deadline and _model_metric(model_api, "summarizer_model_cancelled_requests") == cancelled0:
         time.sleep(0.2)

@@ -365,10 +365,8 @@ def test_stop_cancels_the_job_and_frees_the_model(page, model_server):
     cancelled0 = _metric(model_server, "summarizer_model_cancelled_requests")
     page.click("#run-button")
     first_summary = _wait_value(page, "summary-zh")
-    tokens = _metric(model_server, "summarizer_model_output_tokens")
-    deadline = time.time() + 600
-    while time.time() < deadline and _metric(model_server, "summarizer_model_output_tokens") == tokens:
-        page.wait_for_timeout(200)  # the translation has begun: the model is decoding it
+    # The summary is shown: the translation's first call (all segments together, tens of seconds on the 0.5B) runs.
+    page.wait_for_timeout(2000)
     page.click("#stop-button")
     deadline = time.time() + 600
     while time.time() < deadline and _metric(model_server, "summarizer_model_cancelled_requests") == cancelled0:
