@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Protocol
 from .clean import Article
 from .inputs import NoInputsError
 from .pipeline import Pipeline
-from .records import SKIP, ArticleResult, ErrorRecord, RecordDict, error_record, log_failure
+from .records import SKIP, ArticleResult, ErrorRecord, RecordDict
 from .sink import JsonlSink
 from .text import printable
 
@@ -73,14 +73,7 @@ def admitted(pipe: Pipeline, items: Iterable[Any], admission: Admission,
     """
     for item in items:
         t0 = time.perf_counter()
-        if isinstance(item, ErrorRecord):
-            rec: Article | ErrorRecord = item
-        else:
-            try:
-                rec = pipe.article(item)
-            except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
-                log_failure(item, exc)
-                rec = error_record(item, exc)
+        rec = pipe.article_or_error(item)
         verdict = admission(rec)
         if verdict is SKIP:
             continue

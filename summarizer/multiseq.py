@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -340,7 +339,7 @@ def _cache_file() -> Path:
 def pick_width(llm, model_path: Path, threads: int, *, force: bool = False) -> tuple[int, dict[int, float]]:
     """The width with the most tokens/s on this machine, probed at the first load of a build, CPU, model and thread
     count, then read from the cache beside the build's smoke-test result. Returns (width, the probe's table)."""
-    from .smoke import build_key
+    from .smoke import build_key, save_json
 
     key = f"{build_key(model_path)}-t{threads}"
     path = _cache_file()
@@ -356,13 +355,7 @@ def pick_width(llm, model_path: Path, threads: int, *, force: bool = False) -> t
                  "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
         cache = cache if isinstance(cache, dict) else {}
         cache[key] = entry
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            logger.warning("could not remember the decode widths in %s: %s", path, exc)
+        save_json(path, cache, "the decode widths")
         logger.info("decode widths on this machine (tokens/s): %s", entry["rates"])
     rates = {int(k): float(v) for k, v in entry["rates"].items()}
     return max(rates, key=lambda w: (rates[w], -w)), rates

@@ -127,6 +127,16 @@ class Pipeline:
             return article_from_record(item, source=input_source(item), id=id, max_bytes=limit, seconds=seconds)
         return clean_article(item, id=id, title=title, max_bytes=limit, seconds=seconds)
 
+    def article_or_error(self, item: Item | ErrorRecord) -> Article | ErrorRecord:
+        """`article`, with any failure (logged) as the input's `ErrorRecord`; an `ErrorRecord` passes through."""
+        if isinstance(item, ErrorRecord):
+            return item
+        try:
+            return self.article(item)
+        except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
+            log_failure(item, exc)
+            return error_record(item, exc)
+
     def process(self, item: Item, *, id: str | None = None, max_chars: int | None = None,
                 cancel: threading.Event | None = None) -> ArticleResult:
         """Process one article.
@@ -185,14 +195,7 @@ class Pipeline:
         summary_cfg = self._summary_config(max_chars)
         for item in items:
             t0 = time.perf_counter()
-            if isinstance(item, ErrorRecord):
-                rec: Article | ErrorRecord = item
-            else:
-                try:
-                    rec = self.article(item)
-                except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
-                    log_failure(item, exc)
-                    rec = error_record(item, exc)
+            rec = self.article_or_error(item)
             if isinstance(rec, ErrorRecord):
                 if batch:
                     yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)

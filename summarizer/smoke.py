@@ -26,7 +26,7 @@ from .embedded import cache_dir
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["SmokeResult", "BuildBroken", "cpu_flags", "portable_features", "portable_cmake_args", "build_key",
+__all__ = ["SmokeResult", "BuildBroken", "cpu_flags", "portable_features", "portable_cmake_args", "build_key", "save_json",
            "run_smoke", "check_runtime", "signal_words", "record_pass", "ensure_working_build", "REBUILD_HINT"]
 
 # ggml's CMake options and the /proc/cpuinfo flags each needs. GGML_AVX512 compiles with -mavx512f/cd/vl/dq/bw,
@@ -247,17 +247,21 @@ def _read_cache() -> dict:
         return {}
 
 
-def _remember(key: str, result: SmokeResult) -> None:
-    path = _cache_file()
-    data = _read_cache()
-    data[key] = {"ok": result.ok, "seconds": round(result.seconds, 2), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+def save_json(path: Path, data: dict, what: str) -> None:
+    """Write a cache file whole or not at all (a temp file, then a rename); a failure is a warning naming `what`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        logger.warning("could not remember the runtime check in %s: %s", path, exc)
+        logger.warning("could not remember %s in %s: %s", what, path, exc)
+
+
+def _remember(key: str, result: SmokeResult) -> None:
+    data = _read_cache()
+    data[key] = {"ok": result.ok, "seconds": round(result.seconds, 2), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    save_json(_cache_file(), data, "the runtime check")
 
 
 def record_pass(model_path: Path, result: SmokeResult) -> None:
