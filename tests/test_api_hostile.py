@@ -578,6 +578,9 @@ def test_a_rest_client_that_leaves_cancels_the_model_request_in_the_worker(model
     # up), no token is decoded for it any more, the slot is free, and the next client's article is answered in full.
     from conftest import SEED
 
+    # A first article loads the model and the name finder's dictionaries, so that the leaving client's translation
+    # call starts at once after its summary and the cancel lands inside it, not between two calls.
+    assert httpx.post(model_api.url + "/v1/articles", json={"text": SHORT}, timeout=600).status_code == 200
     body = json.dumps({"text": SEED.read_text(encoding="utf-8")}).encode()
     cancelled0 = _model_metric(model_api, "summarizer_model_cancelled_requests")
     tokens0 = _model_metric(model_api, "summarizer_model_output_tokens")
@@ -585,7 +588,9 @@ def test_a_rest_client_that_leaves_cancels_the_model_request_in_the_worker(model
     deadline = time.time() + 600
     while time.time() < deadline and _model_metric(model_api, "summarizer_model_output_tokens") == tokens0:
         time.sleep(0.2)  # the summary is written: the translation's first call (tens of seconds) starts now
-    time.sleep(2)  # inside that call, not between two: the cancel must reach the worker, not stop the next call
+    # Inside that call (~40 s on the 0.5B, after ~1.5 s of finding the seed's names), not between two: the cancel
+    # must reach the worker, not merely stop the next call.
+    time.sleep(6)
     s.close()
     while time.time() < deadline and _model_metric(model_api, "summarizer_model_cancelled_requests") == cancelled0:
         time.sleep(0.2)
