@@ -155,8 +155,7 @@ def run_job(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, engine: En
             sink.write(result)
             if result.error is not None:
                 failed += 1
-                print(f"error: {printable(str(result.source or result.id))}: {printable(result.error)}",
-                      file=sys.stderr)
+                say(f"error: {printable(str(result.source or result.id))}: {printable(result.error)}")
             if bar is not None:
                 bar.total = len(items) - admit.skipped
                 bar.step(result)
@@ -164,6 +163,13 @@ def run_job(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, engine: En
         if bar is not None:
             bar.close()
     return failed + admit.failed_before
+
+
+def say(line: str) -> None:
+    """One line on stderr in one write: print() writes the text and its newline apart, and another thread's log
+    (Ray Data's) landed between them, gluing its line onto ours."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class Admission:
@@ -227,9 +233,8 @@ class Progress:
         else:
             eta = (self.total - self.n) / (self.n / elapsed) if self.n and elapsed else 0.0
             status = "error" if isinstance(result, ErrorRecord) or getattr(result, "error", None) else "ok"
-            print(f"[{self.n}/{self.total}] {printable(str(result.id))} {status} · {rate:.1f} articles/min · "
-                  f"ETA {eta:.0f}s",
-                  file=sys.stderr, flush=True)
+            say(f"[{self.n}/{self.total}] {printable(str(result.id))} {status} · {rate:.1f} articles/min · "
+                f"ETA {eta:.0f}s")
 
     def close(self) -> None:
         """End the bar."""

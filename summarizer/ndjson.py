@@ -26,7 +26,7 @@ class NdjsonStream(Response):
     media_type = "application/x-ndjson"
 
     def __init__(self, produce: Callable[[Callable[[bytes], None], threading.Event], None], slot: Any,
-                 write_seconds: float = 30.0):
+                 write_seconds: float):
         super().__init__(media_type=self.media_type)
         self.write_seconds = write_seconds
         # Streamed: no Content-Length (Response would announce an empty body).
