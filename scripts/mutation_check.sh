@@ -21,6 +21,6 @@ run() {  # name, file, sed expression, pytest args...
 run stop-noop summarizer/app.py 's/^        stop.click(stop_job, inputs=None, outputs=None, cancels=\[job\], api_name=False)/        stop.click(lambda: None, inputs=None, outputs=None, api_name=False)/' \
   tests/test_app.py -k stop_cancels
 # A stream nobody reads is never dropped (no write timeout).
-run write-drop summarizer/ndjson.py 's/self.write_seconds)/None)/' tests/test_api_hostile.py -k write_seconds
+run write-drop summarizer/ndjson.py 's/self.write_seconds)/None)/' tests/test_api_hostile.py -k "write_seconds or nobody_reads"
 # Too large becomes a plain 422.
 run 413-mapping summarizer/serving.py '0,/return 413/s//return 422/' tests/test_api.py tests/test_api_hostile.py -k "413 or too_large or same_limits"

@@ -631,3 +631,44 @@ def test_a_stream_nobody_reads_is_dropped_after_write_seconds_and_frees_its_reco
             s.close()
     finally:
         srv.stop()
+
+
+@pytest.mark.model
+def test_a_stream_nobody_reads_drops_and_frees_the_model_worker(tmp_path):
+    # With the 0.5B in its worker: summary-only articles whose records (each carries its ~48,000 characters) add up
+    # to more than the kernel's send and receive buffers hold, read by nobody (a 4 KB receive window). The stream is
+    # dropped after limits.write_seconds, the batch stops before its last articles reach the model, and the next
+    # client's article is answered by the model.
+    srv = Server(tmp_path / "unread-model", config="small",
+                 env={"SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0", "SUMMARIZER_LIMITS__WRITE_SECONDS": "3",
+                      "SUMMARIZER_SUMMARIZE__CHUNK_TOKENS": "256", "SUMMARIZER_SUMMARIZE__MAX_CHUNKS": "1",
+                      "SUMMARIZER_SUMMARIZE__GENERATION__MAX_NEW_TOKENS": "48"})
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            send_buffer = int(f.read().split()[2])
+        paragraph = "".join(f"北京市第{i}次城市发展会议讨论了交通和住房问题。" for i in range(50))
+        text = "城市发展会议召开\n" + "\n".join(paragraph for _ in range(40))  # ~46,000 characters
+        n = 50
+        body = json.dumps({"articles": [{"text": f"{text}{i}", "tasks": ["summary"]} for i in range(n)]},
+                          ensure_ascii=False).encode()
+        assert n * len(text.encode()) > 1.5 * send_buffer
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(_request("/v1/articles:batch", body))
+        try:
+            deadline = time.time() + 240  # the buffers fill within ~30 articles (~40 s on 2 cores)
+            while time.time() < deadline and "dropped an NDJSON stream" not in srv.log.read_text():
+                time.sleep(0.2)
+            assert "dropped an NDJSON stream: the client did not read it" in srv.log.read_text()
+            _wait_free(srv, 120)
+            done = _articles_done(srv)
+            assert 0 < done < n  # the model answered some of them, and the drop stopped the rest
+            tokens = _model_metric(srv, "summarizer_model_output_tokens")
+            r = httpx.post(srv.url + "/v1/articles", json={"text": SHORT}, timeout=600)
+            assert r.status_code == 200 and r.json()["summary_en"] and r.json()["paragraphs_en"]
+            assert _model_metric(srv, "summarizer_model_output_tokens") > tokens
+        finally:
+            s.close()
+    finally:
+        srv.stop()
