@@ -192,6 +192,10 @@ class TranslateConfig:
     # Put the segment's names (people and places whose English is pinyin; `names.find_names`) with their
     # English in the request, one form per article, and check the English for them.
     name_hints: bool = True
+    # Hold each quoted term (“不忘初心、牢记使命”, 《…》) of an article to the first English the model wrote for it in
+    # the body: the title, later paragraphs and the summary get it as a hint on their retry, and are flagged
+    # term_inconsistent where they still differ (`terms`). Needs name_hints.
+    term_table: bool = True
     # How names, glossary terms and number conversions are introduced ({hints}: "蔡奇 = Cai Qi; 13亿 = 1.3 billion");
     # it goes before the request, after the stable system message and few-shot pairs.
     hints_prompt: str = "Use these translations: {hints}"

@@ -11,6 +11,7 @@ import unicodedata
 from .text import name_key
 
 __all__ = ["lookup", "in_dictionary", "toneless", "dictionary_english", "common_english", "pinyin_syllables",
+           "pinyin_over_romanisation", "well_known_feature", "literal_in", "WELL_KNOWN",
            "word_count", "dictionary_names", "source_english", "NOT_A_PLACE"]
 
 
@@ -56,7 +57,7 @@ _CALENDAR = re.compile(r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Su
 _NOT_NAMES = {"日电", "国庆", "宙斯", "太空飞船"}
 # jieba's word counts: a name used this often is one any model knows (美国 36,089, 伦敦 2,255); hints are for the
 # rest (陆克文 0, 白厅 8, 费卢杰 5), where a small model invents ("Li Kequn", "the White House").
-_WELL_KNOWN = 1500
+WELL_KNOWN = 1500
 
 
 @functools.lru_cache(maxsize=8192)
@@ -72,8 +73,10 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
         (english, the part an output must hold, is a person), or None.
     """
     entries = lookup(word)
-    if not entries or len(word) < 2 or word_count(word) > _WELL_KNOWN or word in _NOT_NAMES:
+    if not entries or len(word) < 2 or word in _NOT_NAMES:
         return None
+    if word_count(word) > WELL_KNOWN:
+        return well_known_feature(word)
     pinyin, definition = entries[0]
     first = definition.split("; ")[0]
     if _CALENDAR.match(first) or (len(word) == 2 and "-" in first.split(" (")[0]):
@@ -92,14 +95,18 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
     elif given:
         english, person = given.group(2), True
     else:
-        english = re.split(r" \(|,| or |: | in ", first.removeprefix("the "), maxsplit=1)[0].strip()
+        # "PRC National Development and Reform Commission": news leaves the country out.
+        english = re.split(r" \(|,| or |: | in ", first.removeprefix("the ").removeprefix("PRC "), maxsplit=1)[0].strip()
         words = english.split()
         if len(words) > 1 and words[-1].lower() in _KIND_WORDS and words[-1].islower():
             words[-1] = _KIND_WORDS[words[-1].lower()]
             english = " ".join(w for w in words if w)
     english = unicodedata.normalize("NFKD", english).encode("ascii", "ignore").decode()  # Shiseidō → Shiseido
+    english = pinyin_over_romanisation(word, pinyin, english, first) or english
     words = english.split()
-    if not 1 <= len(words) <= 5 or not words[0][:1].isupper():
+    # Six words only for a body's official name, "University of Science and Technology Beijing" (北京科技大学), not a
+    # description ("Three Gorges Reservoir on the Changjiang").
+    if not 1 <= len(words) <= (6 if _BODY.search(english) else 5) or not words[0][:1].isupper():
         return None
     if any(not (w[:1].isupper() or w in _SMALL_WORDS or w[:1].isdigit()) for w in words):
         return None  # a description ("capital of Romania"), not a name
@@ -121,6 +128,86 @@ def dictionary_english(word: str) -> tuple[str, str, bool] | None:
     words = english.split()
     core = words[0] if person and len(words) > 1 and not aka else english
     return english, core, person
+
+
+# Mainland provinces and municipalities: an entry placed in one of them is a mainland unit, spelled in Hanyu Pinyin.
+_MAINLAND = re.compile(r"\b(?:Anhui|Beijing|Chongqing|Fujian|Gansu|Guangdong|Guangxi|Guizhou|Hainan|Hebei|Heilongjiang|"
+                       r"Henan|Hubei|Hunan|Jiangsu|Jiangxi|Jilin|Liaoning|Ningxia|Qinghai|Shaanxi|Shandong|Shanghai|"
+                       r"Shanxi|Sichuan|Tianjin|Yunnan|Zhejiang)\b")
+# Where an older or a minority-language romanisation is the official one (Dêngqên, Taipei, Ürümqi).
+_OWN_ROMANISATION = re.compile(r"Taiwan|Tibet|Uighur|Uyghur|Mongol|Kazakh|Kyrgyz|Korea|Japan|Hong Kong|Maca[uo]|\(Tw\)|"
+                               r"autonomous", re.IGNORECASE)
+_ADMIN_KINDS = ("County", "District", "Prefecture", "Town", "Township", "City", "Province")
+
+
+def pinyin_over_romanisation(word: str, pinyin: str, english: str, definition: str) -> str | None:
+    """The pinyin form of a mainland place where CC-CEDICT's English contradicts the entry's own pinyin, else None.
+
+    CC-CEDICT writes 巫溪 (Wū xī) "Wushi county", 沁源 (Qìn yuán) "Qingyuan county", 成安 (Chéng ān) "Chang'an
+    county": typos of its English, not other names. The rule fires only for a county, district, town, township,
+    city, prefecture or province placed in a mainland province, whose English name is one word of as many pinyin
+    syllables as the name has characters (so "Shaanxi" for 陕西, the official spelling, stays), and not where a
+    minority language's or Taiwan's romanisation is the official one. 27 entries of CC-CEDICT change.
+    """
+    words = english.split()
+    if len(words) != 2 or words[1] not in _ADMIN_KINDS or not _MAINLAND.search(definition) \
+            or _OWN_ROMANISATION.search(definition):
+        return None
+    syllables = [name_key(s) for s in toneless(pinyin)]
+    n = len(syllables) - 1 if word[-1] in "县区市镇乡省州" and len(syllables) == len(word) else len(syllables)
+    stem = name_key(words[0])
+    if n < 1 or _syllable_count(stem) != n or stem == "".join(syllables[:n]):
+        return None
+    spelled = "".join(syllables[:n])
+    # An apostrophe where a syllable starting with a vowel follows another (Cheng'an), as pinyin writes it.
+    parts = [syllables[0]] + [("'" if s[:1] in "aeo" else "") + s for s in syllables[1:n]]
+    return "".join(parts).capitalize() + " " + words[1] if spelled else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _syllable_count(letters: str) -> int | None:
+    """The fewest pinyin syllables `letters` splits into (None if it does not)."""
+    if not letters:
+        return 0
+    best = None
+    for n in range(1, min(6, len(letters)) + 1):
+        head = letters[:n]
+        if head in pinyin_syllables() and (len(head) >= 2 or head in "aeo"):
+            rest = _syllable_count(letters[n:])
+            if rest is not None and (best is None or rest + 1 < best):
+                best = rest + 1
+    return best
+
+
+# Words of an organisation's official name, which may run to six words.
+_BODY = re.compile(r"\b(?:University|Bank|Commission|Ministry|Administration|Corporation|Association|Academy|Institute|"
+                   r"Committee|Council|Bureau|Agency|Federation)\b")
+# A natural feature's English name at the head of a definition: "Yangtze River, or Chang Jiang", "Yellow River or
+# Huang He", "South China Sea".
+_FEATURE = re.compile(r"(?:the )?((?:[A-Z][\w'-]*\s)+(?:River|Lake|Sea|Mountains?|Gorges|Desert|Plateau|Basin|Delta|"
+                      r"Canal|Islands?|Strait|Bay|Gulf|Ocean|Range))\b")
+
+
+def well_known_feature(word: str) -> tuple[str, str, bool] | None:
+    """The English of a much-used river, sea, lake or range whose name is not its pinyin (长江 Yangtze River, 黄河
+    Yellow River, 三峡 Three Gorges), as `dictionary_english` gives it; None for any other word.
+
+    Models know such names, yet a small one writes them in pinyin ("Changjiang River", "Huanghe"); the references use
+    the English name. "Dongting Lake" (洞庭湖) is pinyin and needs no hint.
+    """
+    entries = lookup(word)
+    if not entries:
+        return None
+    pinyin, definition = entries[0]
+    m = _FEATURE.match(definition.split("; ")[0])
+    if not m:
+        return None
+    english = m.group(1).strip()
+    stem = name_key(english.rsplit(" ", 1)[0])
+    syllables = "".join(toneless(pinyin))
+    if not stem or syllables.startswith(stem) or name_key(english).startswith(syllables):
+        return None
+    return english, english, False
 
 
 def word_count(word: str) -> int:
@@ -206,6 +293,20 @@ def dictionary_names(english: str) -> list[tuple[str, frozenset[str]]]:
                 taken |= set(range(i, j))
                 out.append((phrase, chinese))
     return out
+
+
+def literal_in(source: str, content: list[str]) -> bool:
+    """Some stretch of `source` says `content` word for word: within one run of Chinese characters, at most three
+    characters a word, CC-CEDICT's English of its words holds each of them (a word of five letters or more by its
+    first five). "National Basketball Association" is literal in 美国国家篮球协会; "Yellow River" is not in
+    引江水……黄土高原, whose 江 ("river") and 黄 ("yellow") lie apart."""
+    span = max(4, 3 * len(content))
+    for run in re.findall(r"[\u3400-\u9fff]+", source):
+        for at in range(max(1, len(run) - span + 1)):
+            words = source_english(run[at:at + span])
+            if all(w in words or any(len(w) >= 5 and x[:5] == w[:5] for x in words) for w in content):
+                return True
+    return False
 
 
 @functools.lru_cache(maxsize=256)

@@ -130,5 +130,5 @@ def article_spellings(parts: Sequence[tuple[str, str]], known: Sequence[Name] = 
             continue
         counts = Counter(spelled)
         best = max(spelled, key=lambda s: (counts[s], -spelled.index(s)))
-        out.append(Name(name, best, "foreign", best))
+        out.append(Name(name, best, "foreign", best, origin="model"))
     return out

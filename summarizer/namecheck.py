@@ -8,7 +8,7 @@ import functools
 import re
 import unicodedata
 
-from .dictionary import common_english, dictionary_names, pinyin_syllables, source_english
+from .dictionary import common_english, dictionary_names, literal_in, pinyin_syllables, source_english
 from .names import (GIVEN_READINGS, HAN_RUN, PLACE_SUFFIXES, SURNAME_READINGS, SURNAMES, Name, capital, join_syllables,
                     name_pinyin, person_pinyin)
 from .text import name_key
@@ -26,9 +26,12 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     folded = re.sub(r"['’]s\b", "", english)
     folded = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode().lower()
     # "Beijing, Tianjin and Hebei" is 京津冀 as much as "Beijing-Tianjin-Hebei"; no pinyin word is "and".
-    words = [w for w in re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded)) if w != "and"]
+    every = re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded))
+    words = [w for w in every if w != "and"]
+    # A quoted term is held to its English word for word ("and" included), in any case: the title's capitals count.
     return [n for n in names if n.source in source
-            and not (_has_foreign(words, n) if n.kind == "foreign" else _has_words(words, name_key(_core(n))))]
+            and not (_has_foreign(words, n) if n.kind == "foreign" else _has_words(every, name_key(n.english))
+                     if n.kind == "term" else _has_words(words, name_key(_core(n))))]
 
 
 def _has_foreign(words: list[str], name: Name) -> bool:
@@ -143,7 +146,8 @@ def _given_by(word: str, source: str) -> bool:
     if len(word) == 2 and word[1] == "国" and word[0] in source:
         return True
     span = len(word) + 2
-    if any(sum(c in source[at:at + span] for c in word) >= 0.75 * len(word)
+    # Three characters or more: two of a two-character name near each other say little (滹沱河，黄土 is no 黄河).
+    if len(word) >= 3 and any(sum(c in source[at:at + span] for c in word) >= 0.75 * len(word)
            for at in range(max(1, len(source) - span + 1))):
         return True
     for at in (m.start() for m in re.finditer(re.escape(word[0]), source)):
@@ -169,15 +173,15 @@ def borrowed_names(source: str, english: str) -> list[str]:
     letters = name_key(source)
     # Homophones: "Chaoyang District" is 潮阳区 to the dictionary and 朝阳区 in the source.
     sounds = " " + " ".join(name_pinyin(source)) + " "
-    literal = source_english(source)
     out: list[str] = []
     for phrase, words in dict(found).items():  # each name once, however often the English repeats it
         if name_key(phrase) in letters or any(_given_by(w, source) or f" {' '.join(name_pinyin(w))} " in sounds
                                               for w in words):
             continue
-        # A literal translation names what the source says (美国国家篮球协会 "National Basketball Association").
+        # A literal translation names what the source says (美国国家篮球协会 "National Basketball Association"), in one
+        # stretch of it: 江 ("river") and 黄土 ("yellow") far apart make no "Yellow River".
         content = [w for w in re.findall(r"[a-z]+", phrase.lower()) if len(w) > 2 and w not in ("the", "and", "for")]
-        if all(w in literal or any(len(w) >= 5 and x[:5] == w[:5] for x in literal) for w in content):
+        if literal_in(source, content):
             continue
         out.append(phrase)
     return out

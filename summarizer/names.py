@@ -37,12 +37,16 @@ class Name:
     source: str
     # The English to use, e.g. "Cai Qi" or "Weining County".
     english: str
-    # "person" or "place" (places include regions and other pinyin-spelled proper nouns), or "foreign" for a
-    # name whose English is not its pinyin (CC-CEDICT's English: 陆克文 Kevin Rudd, 白厅 Whitehall).
+    # "person" or "place" (places include regions and other pinyin-spelled proper nouns), "foreign" for a
+    # name whose English is not its pinyin (CC-CEDICT's English: 陆克文 Kevin Rudd, 白厅 Whitehall), or "term" for
+    # a quoted term (“不忘初心、牢记使命”) held to its first English in the article (`terms`).
     kind: str
     # What the English must hold for the name to count as kept ("" = all of `english`): a foreign person's
     # surname (Rudd), so "Mr. Rudd" is right.
     core: str = ""
+    # "model" where `english` is what the model wrote first in this article (a transliteration's usual spelling, a
+    # quoted term's first rendering); "" where a rule or the dictionary gives it.
+    origin: str = ""
 
 
 # The common Chinese surnames (百家姓, by frequency); two-character ones first so they match before one character.

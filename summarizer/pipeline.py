@@ -367,6 +367,7 @@ class Pipeline:
                 summary_fallback=fallback[i],
                 retried_segments=tr.retried if tr else 0,
                 sentences=tuple(tr.sentences) if tr else (),
+                terms=tuple(tr.terms) if tr else (),
                 timings=timings[i],
                 model=model_info,
                 config=cfg.name,

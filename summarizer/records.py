@@ -13,6 +13,7 @@ from typing import Any
 from .clean import Article, ArticleError, check_id, path_text
 from .flags import Finding
 from .repair import Passage
+from .terms import Term
 
 logger = logging.getLogger("summarizer")
 
@@ -36,6 +37,8 @@ class ArticleResult:
         retried_segments: Translation segments repair translated again.
         sentences: The title, each paragraph and the summary as Chinese sentences beside their English, each pair
             with the flags of the checks that doubt it (`flags.FLAGS`); every warning lands on its sentence(s).
+        terms: One English per name and quoted term of the article (`terms.Term`: zh, en, and its source:
+            glossary, dictionary or model), as the title, paragraphs and summary use it.
         timings: Seconds per stage.
         model: Which models produced it (name, backend, sha256, device) per task.
         config: Name of the config used.
@@ -51,6 +54,7 @@ class ArticleResult:
     summary_fallback: bool = False
     retried_segments: int = 0
     sentences: tuple[Passage, ...] = ()
+    terms: tuple[Term, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     config: str = ""

@@ -174,8 +174,12 @@ def flag_details(check: Check, glossary_missed: list[str]) -> dict[str, list[str
     out: dict[str, list[str]] = {}
     if check.numbers:
         out["number_lost"] = [format_number(v) for v in check.numbers]
-    if check.names:
-        out["name_missing"] = [f"{n.source} ({n.english})" for n in check.names]
+    names = [n for n in check.names if n.kind != "term"]
+    terms = [n for n in check.names if n.kind == "term"]
+    if names:
+        out["name_missing"] = [f"{n.source} ({n.english})" for n in names]
+    if terms:
+        out["term_inconsistent"] = [f"{n.source} ({n.english})" for n in terms]
     if check.invented:
         out["name_unsupported"] = list(check.invented)
     for kind, fired in (("weekday_added", check.weekday), ("month_added", check.month), ("year_added", check.year),

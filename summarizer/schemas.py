@@ -100,6 +100,16 @@ class FindingOut(BaseModel):
     index: int = Field(description="The paragraph's index where `where` is para; 0 elsewhere.")
 
 
+class TermOut(BaseModel):
+    """One name or quoted term of the article and the one English it has throughout."""
+
+    zh: str = Field(description="The term as the source writes it.")
+    en: str = Field(description="The English the title, paragraphs and summary use for it.")
+    source: Literal["glossary", "dictionary", "model"] = Field(
+        description="glossary: the user's; dictionary: CC-CEDICT or a Chinese name's pinyin; model: the first English "
+                    "the model wrote for it in this article.")
+
+
 class ResultOut(BaseModel):
     """Mirrors `summarizer.ArticleResult.to_dict()`."""
 
@@ -115,6 +125,7 @@ class ResultOut(BaseModel):
     summary_fallback: bool = Field(description="The model's summary failed its checks; the extractive one stands in.")
     retried_segments: int = Field(description="Translation segments repair translated again.")
     sentences: list[PassageOut] = Field(None, description="Sentence pairs with flags; left out with ?sentences=false.")
+    terms: list[TermOut] = Field(description="One English per name and quoted term, kept through the article.")
     timings: dict[str, float]
     model: dict[str, Any]
     config: str

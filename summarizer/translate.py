@@ -11,12 +11,14 @@ from .checks import Glossary
 from .clean import Article
 from .config import TranslateConfig, fill_prompt
 from .models import Generator
-from .flags import Finding
+from .flags import Finding, Flag
 from .repair import (Check, Passage, Repair, Segment, SentencePair, dateline_months, flag_details, sentence_pairs,
                      tidy_english)
 from .foreign import article_spellings, transliterations
 from .namecheck import recover_names
 from .names import Name, find_names
+from .numbers import english_numbers, format_number
+from .terms import Term, first_renderings, quoted_terms, summary_unsupported, terms_of
 from .numbers import inline_hints, number_hints
 from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
 
@@ -88,6 +90,8 @@ class Translation:
     repaired: int = 0
     # The title, each paragraph and the summary as Chinese sentences beside their English, with flags.
     sentences: list[Passage] = field(default_factory=list)
+    # One English per name and quoted term of the article (`terms.Term`), as the English uses it.
+    terms: list[Term] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
@@ -174,6 +178,8 @@ def translate_many(
     if not segs:
         return [Translation() for _ in articles]
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
+    texts = ["\n".join([a.title, *a.paragraphs, summ]) for a, summ in zip(articles, summaries)]
+    quoted = [quoted_terms(t) for t in texts]
     build = _Requests(cfg, generator, articles, tables, glossary)
     repair = Repair(generator, cfg, build, tables, [dateline_months(a) for a in articles])
     pairs_of: dict[int, list[SentencePair]] = {}
@@ -192,6 +198,9 @@ def translate_many(
                 if new:
                     done = [(s.source, s.output) for s in segs if s.article == i and s.output]
                     tables[i] += _outside(article_spellings(done, tables[i], new), glossary)
+            if cfg.term_table:
+                for i in dict.fromkeys(seg.article for seg in group):
+                    tables[i] += _first_terms(i, segs, tables[i], quoted[i], glossary)
         if cfg.repair:
             repair(group)
         for seg in group:
@@ -207,6 +216,12 @@ def translate_many(
                                 f"or left content out; {repair.fixed.get(i, 0)} fully repaired")
     for seg in segs:
         results[seg.article].findings += _findings(seg, repair.check(seg, seg.source, seg.output), glossary)
+    for seg in segs:
+        if seg.slot == "summary" and seg.output:
+            _check_summary(seg, [s for s in segs if s.article == seg.article and s.slot != "summary"],
+                           results[seg.article], pairs_of)
+    for i, text in enumerate(texts):
+        results[i].terms = terms_of(text, tables[i], glossary.relevant(text) if glossary else None)
     for i, article in enumerate(articles):
         _assemble(results[i], article, [seg for seg in segs if seg.article == i], pairs_of)
     return results
@@ -287,6 +302,38 @@ def _assemble(res: Translation, article: Article, segs: list[Segment], pairs_of:
             paras[seg.index].append(seg.prefix + seg.output)
     res.paragraphs_en = [" ".join(p).strip() for p in paras]
     res.sentences = [Passage(slot, index, tuple(pairs)) for (slot, index), pairs in passages.items()]
+
+
+def _first_terms(i: int, segs: list[Segment], table: list[Name], quoted: list[str],
+                 glossary: Glossary | None) -> list[Name]:
+    """The article's quoted terms no name or glossary term covers, each with the first English the model wrote for it:
+    the paragraphs in order first, then the title and the summary (a title's English is short and title-cased)."""
+    known = {n.source for n in table} | (set(glossary.terms) if glossary else set())
+    wanted = [t for t in quoted if t not in known]
+    if not wanted:
+        return []
+    done = [s for s in segs if s.article == i and s.output]
+    ordered = [s for s in done if s.slot == "para"] + [s for s in done if s.slot != "para"]
+    found = first_renderings([(s.source, s.output) for s in ordered], wanted)
+    return [Name(zh, en, "term", origin="model") for zh, en in found.items()]
+
+
+def _check_summary(seg: Segment, body: list[Segment], res: Translation, pairs_of: dict[int, list[SentencePair]]) -> None:
+    """Flag the English summary where it gives a name or number the article's English (title and paragraphs) does
+    not: the summary is translated from the Chinese summary, so it may part from the body it summarizes."""
+    body_en = " ".join(s.prefix + s.output for s in body)
+    names = summary_unsupported(seg.output, body_en)
+    have = english_numbers(body_en)
+    numbers = [v for v in english_numbers(seg.output) if v not in have]
+    details = names + [format_number(v) if not isinstance(v, str) else v for v in numbers]
+    if not details:
+        return
+    res.findings.append(Finding("summary_unsupported", ", ".join(details), where="summary"))
+    pairs = pairs_of[id(seg)]
+    marked = [p for p in pairs if any(d in p.en for d in names)
+              or any(v in english_numbers(p.en) for v in numbers)] or pairs
+    pairs_of[id(seg)] = [replace(p, flags=p.flags + (Flag("summary_unsupported", ", ".join(details)),)) if p in marked
+                         else p for p in pairs]
 
 
 def _name_table(article: Article, summary: str, glossary: Glossary | None) -> list[Name]:

@@ -30,7 +30,7 @@ def test_nothing_is_read_where_the_name_is_left_out():
 def test_transliterations_are_the_foreign_names_the_finder_leaves_to_the_model():
     text = "美国海军作战副部长威廉・莫兰上将说，杜特尔特总统和书记蔡奇在俄罗斯见面。"
     assert transliterations(text) == ["莫兰", "杜特尔特"]  # 蔡奇 has pinyin, 俄罗斯 is in the dictionary
-    assert transliterations(text, [Name("莫兰", "Moran", "foreign", "Moran")]) == ["杜特尔特"]
+    assert transliterations(text, [Name("莫兰", "Moran", "foreign", "Moran", origin="model")]) == ["杜特尔特"]
 
 
 def test_an_article_gets_one_spelling_only_where_its_segments_differ():
@@ -39,7 +39,7 @@ def test_an_article_gets_one_spelling_only_where_its_segments_differ():
     other = ("莫兰表示，训练很重要。", "Molan said training is important.")
     assert article_spellings([first, again]) == []  # one spelling: nothing to add
     assert article_spellings([first]) == []  # one segment: nothing to keep the same
-    assert article_spellings([first, other]) == [Name("莫兰", "Moran", "foreign", "Moran")]  # the earlier wins a tie
+    assert article_spellings([first, other]) == [Name("莫兰", "Moran", "foreign", "Moran", origin="model")]  # the earlier wins a tie
     assert article_spellings([other, first, again])[0].english == "Moran"  # the usual one wins
     dropped = ("莫兰表示，训练很重要。", "He said training is important.")
     assert article_spellings([first, dropped])[0].english == "Moran"

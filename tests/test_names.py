@@ -184,3 +184,40 @@ def test_east_asian_and_korean_names_get_no_pinyin_and_no_surname_cut():
     found = {n.source for n in find_names("朝鲜外务相李勇浩周六表示，制裁无益。李勇浩在联合国大会上称，朝鲜很友善。")}
     assert "李勇浩" not in found
     assert {n.english for n in find_names("中国驻朝鲜大使李进军说，两国友好。")} >= {"Li Jinjun"}
+
+
+# ---------------------------------------------------------------- dictionary rules of issue 37
+
+@pytest.mark.parametrize("word, english", [
+    ("巫溪县", "Wuxi County"),        # CC-CEDICT: "Wushi county", against its own pinyin Wū xī
+    ("沁源", "Qinyuan County"),       # "Qingyuan county", Qìn yuán
+    ("成安县", "Cheng'an County"),    # "Chang'an county", Chéng ān
+    ("陕西省", "Shaanxi Province"),   # the official spelling: three syllables for two characters, so it stays
+    ("台北", "Taipei"),               # Taiwan's own romanisation stays
+])
+def test_the_entrys_pinyin_wins_over_a_romanisation_that_contradicts_it(word, english):
+    from summarizer.dictionary import dictionary_english
+
+    assert dictionary_english(word)[0] == english
+
+
+def test_well_known_rivers_get_their_english_name_and_pinyin_features_none():
+    from summarizer.dictionary import dictionary_english
+
+    assert dictionary_english("长江")[0] == "Yangtze River" and dictionary_english("黄河")[0] == "Yellow River"
+    assert dictionary_english("洞庭湖") is None and dictionary_english("美国") is None
+    assert dictionary_english("北京科技大学")[0] == "University of Science and Technology Beijing"
+    assert dictionary_english("国家发展改革委")[0] == "National Development and Reform Commission"
+    names = {n.source: n.english for n in find_names("长江和黄河流经巫溪县。北京科技大学的学生参观三峡。")}
+    assert names["长江"] == "Yangtze River" and names["巫溪县"] == "Wuxi County"
+    assert names["北京科技大学"] == "University of Science and Technology Beijing"
+
+
+def test_a_famous_name_the_source_does_not_give_is_caught_though_its_words_lie_apart_in_the_source():
+    from summarizer.namecheck import borrowed_names
+
+    english = "Water from the Yellow River went to Baiyangdian Lake and the Hutuo River."
+    # 江 ("river") and 黄土 ("yellow") are in the source, apart: no literal "Yellow River", and no 黄河.
+    assert borrowed_names("引江水补给白洋淀和滹沱河，黄土高原生态改善。", english) == ["Yellow River"]
+    assert borrowed_names("黄河水补给白洋淀和滹沱河。", english) == []
+    assert borrowed_names("美国国家篮球协会总裁表示。", "The National Basketball Association said.") == []

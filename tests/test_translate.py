@@ -523,3 +523,79 @@ def test_a_finding_is_of_a_known_kind_and_its_sentence_comes_from_the_record():
     with pytest.raises(ValueError):
         Finding("repaired")  # how the English was made, not a warning
     assert Finding("not_chinese", "Japanese").text.startswith("the article is not Chinese: Japanese")
+
+
+# ---------------------------------------------------------------- the article's term table (issue 37)
+
+SLOGAN = "不忘初心、牢记使命"
+
+
+def test_a_quoted_term_takes_the_bodys_first_english_in_the_title_and_summary():
+    # The body's first paragraph renders the slogan; the title and the summary wrote it otherwise, so they are
+    # retried with the body's English as a hint, and the record's terms say where that English came from.
+    body_en = 'The theme education of "Stay true to our founding mission" began in Beijing.'
+
+    def answer(user, ban):
+        hinted = f"{SLOGAN} = Stay true to our founding mission" in user
+        if "主题教育在北京开展" in user:
+            return body_en
+        if "标题" in user or "主题教育启动" in user:  # the title
+            return "Stay True to Our Founding Mission: Education Starts" if hinted else "Never Forget: Education Starts"
+        return ("The education on staying true to our founding mission started." if hinted
+                else "The education on remembering the original intention started.")
+
+    gen = Recorder(answer)
+    art = Article(id="a", title=f"{SLOGAN}主题教育启动", paragraphs=(f"“{SLOGAN}”主题教育在北京开展。",))
+    (out,) = translate_many([art], [f"{SLOGAN}主题教育开始。"], gen, TranslateConfig())
+    assert out.title_en.startswith("Stay True to Our Founding Mission")
+    term = next(t for t in out.terms if t.zh == SLOGAN)
+    assert (term.en, term.source) == ("Stay true to our founding mission", "model")
+    # The summary's English still words it otherwise ("staying true ... "), so it is flagged, not passed.
+    assert [f.kind for f in out.findings if f.where == "summary"] == ["term_inconsistent"]
+    assert not any(f.kind == "term_inconsistent" and f.where == "title" for f in out.findings)
+    retried = [r[-1]["content"] for call in gen.seen[1:] for r in call]
+    assert retried and all(f"{SLOGAN} = Stay true to our founding mission" in u for u in retried)
+    flagged = [p for passage in out.sentences if passage.slot == "summary" for p in passage.pairs
+               if any(f.kind == "term_inconsistent" for f in p.flags)]
+    assert flagged and SLOGAN in flagged[0].zh
+
+
+def test_a_quoted_sentence_is_no_term_and_quotes_pair_only_when_they_count_the_same():
+    from summarizer.terms import first_renderings, quoted_terms
+
+    text = "他说：“我们要把工作做好，让群众满意。”会上提出“接诉即办”和《北京日报》的报道。"
+    assert quoted_terms(text) == ["接诉即办", "北京日报"]
+    parts = [("提出“接诉即办”和“吹哨报到”。", 'It proposed "responding to complaints".'),  # one span for two quotes
+             ("推进“接诉即办”。", 'It pushed "immediate handling of complaints".')]
+    assert first_renderings(parts, ["接诉即办", "吹哨报到"]) == {"接诉即办": "immediate handling of complaints"}
+
+
+def test_terms_carry_the_glossary_and_the_finder_as_their_sources():
+    gen = Recorder(lambda user, ban: "Cai Qi spoke about the hotline.")
+    art = Article(id="a", title="", paragraphs=("蔡奇谈12345热线。",))
+    (out,) = translate_many([art], [""], gen, TranslateConfig(), glossary=Glossary({"热线": "hotline"}))
+    assert {(t.zh, t.en, t.source) for t in out.terms} == {("热线", "hotline", "glossary"),
+                                                           ("蔡奇", "Cai Qi", "dictionary")}
+
+
+def test_the_english_summary_is_flagged_where_it_gives_what_the_body_does_not():
+    def answer(user, ban):
+        if "在北京召开" in user:
+            return "Cai Qi said the meeting was held in Beijing."
+        return "Cai Qi said 5,000 people met in Shanghai."
+
+    gen = Recorder(answer)
+    art = Article(id="a", title="", paragraphs=("蔡奇说会议在北京召开。",))
+    (out,) = translate_many([art], ["蔡奇说五千人在北京开会。"], gen, TranslateConfig(repair=False))
+    (finding,) = [f for f in out.findings if f.kind == "summary_unsupported"]
+    assert finding.where == "summary" and "Shanghai" in finding.detail and "5,000" in finding.detail
+
+
+def test_two_terms_the_model_rendered_alike_get_no_english_from_that_segment():
+    from summarizer.terms import first_renderings
+
+    parts = [("召开“不忘初心、牢记使命”会议，牢记“看北京首先要从政治上看”的要求。",
+              'The "Remember the Mission" meeting was held, keeping "Remember the Mission" in mind.'),
+             ("“看北京首先要从政治上看”。", '"Beijing is seen first through politics".')]
+    assert first_renderings(parts, ["不忘初心、牢记使命", "看北京首先要从政治上看"]) == {
+        "看北京首先要从政治上看": "Beijing is seen first through politics"}
