@@ -218,6 +218,8 @@ def test_end_to_end_with_the_real_small_model(tmp_path):
                 assert english == rec["paragraphs_en"][p["index"]]
             assert all(f["kind"] in FLAGS for pair in p["pairs"] for f in pair["flags"])
         assert {f["where"] for f in rec["findings"]} <= {"title", "para", "summary", "summary_zh", "article"}
+        # The article's term table over HTTP: 北京 has one English, from the dictionary (issue 37).
+        assert {"zh": "北京", "en": "Beijing", "source": "dictionary"} in rec["terms"], rec["terms"]
         assert httpx.get(srv.url + "/health").json()["model_loaded"] is True
         assert "summarizer_model_calls " in httpx.get(srv.url + "/metrics").text
     finally:
@@ -267,7 +269,10 @@ def test_sentences_are_in_the_record_unless_asked_not_to_and_the_schema_names_th
     spec = httpx.get(api.url + "/openapi.json").json()
     kinds = spec["components"]["schemas"]["FlagOut"]["properties"]["kind"]
     assert {"number_lost", "name_missing", "name_unsupported", "repaired", "sampled", "weekday_added",
-            "description"} <= set(kinds["enum"]) and "number_lost: a number" in kinds["description"]
+            "description", "term_inconsistent", "summary_unsupported"} <= set(kinds["enum"])
+    assert "number_lost: a number" in kinds["description"]
+    assert spec["components"]["schemas"]["TermOut"]["properties"]["source"]["enum"] == ["glossary", "dictionary", "model"]
+    assert with_pairs["terms"] == []  # extractive: no translation, no terms
 
 
 def test_the_demo_and_the_api_refuse_one_article_with_the_same_limits_and_words():
