@@ -121,6 +121,13 @@ class LlamaCppGenerator(Generator):
             processors = LogitsProcessorList([no_han])
         if self.decoder is not None and len(requests) > 1:
             return self._generate_together(requests, options, forbid_han, cancelled)
+        current = [0]
+
+        def dropped() -> bool:
+            """The request being answered is cancelled: the whole call, or its caller left a pooled call."""
+            now = cancelled() if cancelled is not None else False
+            return now is True or bool(now) and current[0] in now
+
         if cancelled is not None:
             from llama_cpp import LogitsProcessorList
 
@@ -128,7 +135,7 @@ class LlamaCppGenerator(Generator):
 
             def end_when_cancelled(_ids, scores):
                 # create_chat_completion has no stopping hook: a cancel leaves only the end token to sample.
-                if cancelled():
+                if dropped():
                     scores[:] = -float("inf")
                     scores[eos] = 0.0
                 return scores
@@ -137,7 +144,12 @@ class LlamaCppGenerator(Generator):
         outs = []
         # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
         with self._lock:
-            for messages in requests:
+            for k, messages in enumerate(requests):
+                current[0] = k
+                if dropped() and cancelled() is not True:
+                    outs.append("")
+                    self.usage.cancelled += 1
+                    continue
                 before = self._perf()
                 r = self._llm.create_chat_completion(
                     messages=list(messages),
@@ -151,10 +163,12 @@ class LlamaCppGenerator(Generator):
                 )
                 outs.append((r["choices"][0]["message"]["content"] or "").strip())
                 self._count(r.get("usage") or {}, before, self._perf())
-                if cancelled is not None and cancelled():
+                if cancelled is not None and cancelled() is True:
                     self.usage.cancelled += 1
                     outs += [""] * (len(requests) - len(outs))
                     break
+                if dropped():
+                    self.usage.cancelled += 1
         return outs
 
     def _generate_together(self, requests, options, forbid_han: bool, cancelled=None) -> list[str]:

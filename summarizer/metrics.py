@@ -40,6 +40,8 @@ class Metrics:
             .set_function(lambda: pipe.model_usage().output_tokens)
         Gauge("summarizer_model_cancelled_requests", "Model requests a cancel ended early (Stop, a client that left)",
               registry=self.registry).set_function(lambda: pipe.model_usage().cancelled)
+        Gauge("summarizer_model_shared_calls", "Model calls that carried the requests of several jobs at once",
+              registry=self.registry).set_function(lambda: pipe.model_usage().shared_calls)
         Gauge("summarizer_queue_running", "Jobs running", registry=self.registry) \
             .set_function(lambda: queue.state()["running"])
         Gauge("summarizer_queue_waiting", "Jobs waiting for the model", registry=self.registry) \

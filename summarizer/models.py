@@ -81,6 +81,8 @@ class Usage:
     decode_seconds: float = 0.0
     # Requests a cancel ended before their answer was complete (a Stop, a client that left).
     cancelled: int = 0
+    # Backend calls that carried the requests of more than one job (concurrent jobs sharing the running batch).
+    shared_calls: int = 0
 
     def minus(self, earlier: Usage) -> Usage:
         """The usage between `earlier` and now."""

@@ -191,7 +191,7 @@ class MultiSeq:
 
     def run(self, prompts: Sequence[Sequence[int]], *, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
             repeat_penalty: float = 1.0, seed: int = 0, stop: Sequence[str] = (), mask=None,
-            cancelled: Callable[[], bool] | None = None) -> list[SeqResult]:
+            cancelled: Callable[[], "bool | frozenset[int]"] | None = None) -> list[SeqResult]:
         """Answer every prompt (token lists), `width` at a time, in order of the prompts.
 
         Args:
@@ -203,7 +203,8 @@ class MultiSeq:
             seed: The sampling seed of every sequence.
             stop: Strings that end an answer (cut before them).
             mask: Token ids never sampled (numpy array), e.g. every token that writes Han.
-            cancelled: Checked before each step; when it returns True the running sequences end where they are.
+            cancelled: Checked before each step: True ends every sequence where it is; a set of prompt indices ends
+                those (running or waiting) while the others go on (a pooled call whose callers left).
         """
         L = self.L
         if not prompts:
@@ -282,14 +283,19 @@ class MultiSeq:
                 take(slot, index)
             if not running:
                 continue
-            if cancelled is not None and cancelled():
-                for slot in list(running):
+            now = cancelled() if cancelled is not None else False
+            if now:
+                for slot in [s for s, q in running.items() if now is True or q.i in now]:
                     i = running[slot].i
                     finish(slot)
                     results[i].cancelled = True
-                for i in waiting:
+                for i in [i for i in waiting if now is True or i in now]:
+                    waiting.remove(i)
                     results[i] = SeqResult("", len(prompts[i]), 0, 0, cancelled=True)
-                break
+                if now is True:
+                    break
+                if not running:
+                    continue
             # One step: the last token of every running sequence, decoded together.
             self._clear()
             index_of = {}

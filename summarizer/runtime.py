@@ -20,13 +20,13 @@ import threading
 import time
 import weakref
 from multiprocessing.connection import Connection
-from typing import Callable
 
 from .config import ModelConfig
 from .llamacpp import LlamaCppGenerator
 from .models import (Cancelled, Generator, ModelLoadError, Seq2SeqGenerator, TimeBudgetExceeded,
                      TransformersCausalGenerator, Usage)
 from .embedded import EmbeddedModelError
+from .pool import Cancel, CallPool
 from .smoke import REBUILD_HINT, signal_words
 
 logger = logging.getLogger("summarizer")
@@ -77,7 +77,9 @@ class WorkerGenerator(Generator):
     """A generator whose model lives in a child process; restarts the child after a crash.
 
     The child is ``python -c 'from summarizer.runtime import worker_main; ...'`` talking pickled messages over
-    a socket pair. One request batch is in flight at a time (the child holds one model and one KV cache).
+    a socket pair. One request batch is in flight at a time (the child holds one model and one KV cache); calls that
+    other threads make meanwhile wait and go together in the next one (`pool.CallPool`), so concurrent jobs share
+    the running batch.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -90,6 +92,7 @@ class WorkerGenerator(Generator):
         self.crashes = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._pool = CallPool(self._send)
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
         with self._lock:
@@ -149,7 +152,7 @@ class WorkerGenerator(Generator):
                             f"the next request starts a new worker){hint}",
                             signal=name, returncode=code, in_a_row=self.crashes_in_a_row)
 
-    def _call(self, message: tuple, doing: str, cancelled: Callable[[], bool] | None = None):
+    def _call(self, message: tuple, doing: str, cancelled: Cancel | None = None):
         with self._lock:
             if self._proc is None:
                 if self._closed:
@@ -159,12 +162,17 @@ class WorkerGenerator(Generator):
             try:
                 self._conn.send(message)
                 if cancelled is not None:
-                    # While the worker decodes, a cancel is passed on to it: it ends the call within a step.
-                    told = False
+                    # While the worker decodes, a cancel is passed on to it: it ends the call, or drops the requests
+                    # of the callers that left (a pooled call), within a step.
+                    told: bool | frozenset[int] = frozenset()
                     while not self._conn.poll(0.1):
-                        if not told and cancelled():
+                        now = cancelled()
+                        if now is True and told is not True:
                             self._conn.send(("cancel",))
                             told = True
+                        elif isinstance(now, frozenset) and told is not True and now - told:
+                            self._conn.send(("cancel", sorted(now)))
+                            told = now
                 reply = self._conn.recv()
             except (EOFError, OSError):
                 raise self._crashed(doing) from None
@@ -174,6 +182,12 @@ class WorkerGenerator(Generator):
         return reply[1:]
 
     def generate(self, requests, options, *, forbid_han=False, cancelled=None):
+        return self._pool.call(requests, options, forbid_han, cancelled)
+
+    def usage_now(self) -> Usage:
+        return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls)
+
+    def _send(self, requests, options, forbid_han: bool, cancelled: Cancel) -> list[str]:
         outs, spent = self._call(("generate", list(requests), options, forbid_han),
                                  f"while answering {len(requests)} request(s)",
                                  cancelled if self.cancellable else None)
@@ -203,6 +217,7 @@ class WorkerGenerator(Generator):
         Does not wait for a request in flight: that request gets `ModelCrashed` (shutdown must not wait on it).
         """
         self._closed = True
+        self._pool.close()
         self._stop()
 
 
@@ -257,15 +272,20 @@ def worker_main() -> None:
 
 
 class _CancelWatch:
-    """True once the parent sent a cancel: the only message it sends while a call runs."""
+    """What the parent cancelled of the running call (the only messages it sends while a call runs): True for all of
+    it, else the indices of the requests whose callers left."""
 
     def __init__(self, conn: Connection):
-        self.conn, self.seen = conn, False
+        self.conn, self.all, self.ids = conn, False, frozenset()
 
-    def __call__(self) -> bool:
-        if not self.seen and self.conn.poll():
-            self.seen = self.conn.recv()[0] == "cancel"
-        return self.seen
+    def __call__(self) -> bool | frozenset[int]:
+        while not self.all and self.conn.poll():
+            message = self.conn.recv()
+            if message[0] == "cancel" and len(message) > 1:
+                self.ids = self.ids | frozenset(message[1])
+            elif message[0] == "cancel":
+                self.all = True
+        return True if self.all else self.ids
 
 
 def _load_inline(cfg: ModelConfig) -> Generator:

@@ -604,6 +604,42 @@ def test_a_rest_client_that_leaves_cancels_the_model_request_in_the_worker(model
     assert _model_metric(model_api, "summarizer_model_output_tokens") > still
 
 
+@pytest.mark.model
+def test_concurrent_clients_share_the_running_batch_and_one_leaving_spares_the_other(model_api):
+    # small.toml runs 4 requests at once. Two articles sent at the same moment: their summaries go to the model in one
+    # call. One client leaves inside that call: its sequence is dropped (the cancelled count goes up by one), and the
+    # other client's summary is answered in full.
+    from conftest import SEED
+
+    assert httpx.post(model_api.url + "/v1/articles", json={"text": SHORT}, timeout=600).status_code == 200  # warm
+    lines = SEED.read_text(encoding="utf-8").splitlines()
+    stamp = str(time.time())  # titles never sent before: no prompt comes from the model's cache
+    requests = [_request("/v1/articles", json.dumps({"text": "\n".join([lines[0] + stamp + tag, *part]),
+                                                     "tasks": ["summary"]}).encode(), "Connection: close\r\n")
+                for tag, part in (("甲", lines[1:9]), ("乙", lines[9:17]))]
+    shared0 = _model_metric(model_api, "summarizer_model_shared_calls")
+    cancelled0 = _model_metric(model_api, "summarizer_model_cancelled_requests")
+    leaving, staying = [_raw(model_api, r) for r in requests]
+    deadline = time.time() + 600
+    while time.time() < deadline and _model_metric(model_api, "summarizer_model_shared_calls") == shared0:
+        time.sleep(0.02)
+    assert _model_metric(model_api, "summarizer_model_shared_calls") > shared0  # one call holds both summaries
+    leaving.close()
+    staying.settimeout(600)
+    answer = b""
+    while chunk := staying.recv(65536):
+        answer += chunk
+    staying.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    record = json.loads(body)
+    assert record["summary_zh"] and not record["summary_fallback"]
+    while time.time() < deadline and _model_metric(model_api, "summarizer_model_cancelled_requests") == cancelled0:
+        time.sleep(0.2)
+    assert _model_metric(model_api, "summarizer_model_cancelled_requests") == cancelled0 + 1  # the leaver's only
+    _wait_free(model_api, 600)
+
+
 def test_a_stream_nobody_reads_is_dropped_after_write_seconds_and_frees_its_records(tmp_path):
     # The client's receive buffer is made tiny, and the records (each carries its article) are far more than the
     # server's send buffer holds: the stream cannot finish into the kernel's buffers, so only the limits.write_seconds

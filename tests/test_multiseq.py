@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from summarizer.config import GenerationOptions, ModelConfig
+from summarizer.models import Cancelled
 from summarizer.text import has_han
 
 pytestmark = pytest.mark.model
@@ -97,6 +98,23 @@ def test_a_cancelled_call_ends_its_sequences_and_frees_the_slots(gen, prompts):
     assert all(r.text for r in again) and any(r.output_tokens > 4 for r in again)
 
 
+def test_a_caller_that_left_loses_only_its_sequences_and_the_others_answer_in_full(gen, prompts):
+    # A pooled call holds several jobs' requests; one job leaves: its sequences (running or still waiting) end, their
+    # slots go to the waiting prompts, and every other answer is the one the full call gives.
+    full = gen.decoder.run(prompts, max_tokens=32)
+    steps = []
+
+    def cancelled() -> frozenset[int]:
+        steps.append(1)
+        return frozenset({1, 4}) if len(steps) > 3 else frozenset()
+
+    cut = gen.decoder.run(prompts, max_tokens=32, cancelled=cancelled)
+    assert [r.cancelled for r in cut] == [False, True, False, False, True, False]
+    assert cut[1].output_tokens <= 4 and cut[4].output_tokens <= 4
+    assert [r.text for k, r in enumerate(cut) if k not in (1, 4)] == [r.text for k, r in enumerate(full)
+                                                                       if k not in (1, 4)]
+
+
 def test_the_width_probe_measures_each_width_and_is_cached(gen, tmp_path, monkeypatch):
     from summarizer.models import gguf_path
     from summarizer.multiseq import pick_width
@@ -126,9 +144,16 @@ def test_a_cancel_reaches_the_model_worker_and_ends_the_call_within_a_few_steps(
     timer = threading.Timer(2.0, flag.set)
     before = gen.usage_now()
     timer.start()
-    outs = gen.generate([count] * n, options, cancelled=flag.is_set)
+    with pytest.raises(Cancelled):
+        gen.generate([count] * n, options, cancelled=flag.is_set)
+    assert flag.is_set()
+    # The caller left at once; the worker's answer to the cancel comes within a step or so.
     spent = gen.usage_now().minus(before)
-    assert flag.is_set() and len(outs) == n
+    for _ in range(600):
+        if spent.cancelled >= n:
+            break
+        threading.Event().wait(0.05)
+        spent = gen.usage_now().minus(before)
     assert spent.cancelled == n and spent.output_tokens < n * options.max_new_tokens // 3, spent
     after = gen.usage_now()
     assert gen.generate([count], GenerationOptions(max_new_tokens=8))  # the worker still answers

@@ -247,13 +247,13 @@ def _worker_of(pid: int) -> int | None:
     return None
 
 
-def _start_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def _start_run(tmp_path: Path, articles: list[str] = ARTICLES, batch: int = 1) -> tuple[subprocess.Popen, Path]:
     folder = tmp_path / "in"
     folder.mkdir()
-    for i, text in enumerate(ARTICLES):
+    for i, text in enumerate(articles):
         (folder / f"a{i}.txt").write_text(text, encoding="utf-8")
     out = tmp_path / "out"
-    proc = subprocess.Popen([*CLI, "run", str(folder), "-o", str(out), "--config", "small", "--batch-size", "1",
+    proc = subprocess.Popen([*CLI, "run", str(folder), "-o", str(out), "--config", "small", "--batch-size", str(batch),
                              "--format", "all"], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     return proc, out
@@ -284,6 +284,25 @@ def test_a_worker_killed_mid_run_costs_one_article(tmp_path):
     assert crashed[0]["error"].startswith("ModelCrashed: the model worker died with SIGKILL"), crashed
     assert sum(1 for r in recs if r.get("paragraphs_en")) == 2
     assert (out / "results.md").exists() and (out / "results.csv").exists()
+
+
+@pytest.mark.model
+def test_a_worker_killed_mid_batch_retries_the_articles_in_flight_one_by_one_and_the_job_goes_on(tmp_path):
+    # Two articles at a time, decoded together: the kill lands on the second pair. Its articles are retried one by one
+    # on a new worker (an article that crashed it again alone would get its error record, as with --batch-size 1),
+    # so nothing is lost and the fifth article follows.
+    more = ARTICLES + ["深圳发布数据\n深圳今年上半年新增企业3万家。", "杭州举办赛事\n杭州马拉松今天开跑，共有3万人参赛。"]
+    proc, out = _start_run(tmp_path, more, batch=2)
+    _wait_for_lines(proc, out, 2)
+    pid = _worker_of(proc.pid)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    assert "the model worker died with SIGKILL (killed) while answering 2 request(s)" in err
+    recs = records(out)
+    assert len(recs) == 5 and not any("error" in r for r in recs), recs
+    assert all(r["paragraphs_en"] and r["summary_zh"] for r in recs)
 
 
 @pytest.mark.model
