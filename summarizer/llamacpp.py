@@ -171,15 +171,36 @@ class LlamaCppGenerator(Generator):
                     self.usage.cancelled += 1
         return outs
 
-    def _generate_together(self, requests, options, forbid_han: bool, cancelled=None) -> list[str]:
-        """The requests decoded together, their common prefix read once."""
+    def generate_mixed(self, requests, options: list, forbid_han: list, *, cancelled=None) -> list[str]:
+        """Like `generate`, with decoding options and the Han ban given per request (the calls of several jobs pooled
+        into one, `pool.CallPool`): decoded together all the same when this model decodes several at once."""
+        if self.decoder is not None and len(requests) > 1:
+            return self._generate_together(requests, options, forbid_han, cancelled)
+        outs: list[str] = []
+        for k, (request, opts, ban) in enumerate(zip(requests, options, forbid_han)):
+            now = cancelled() if cancelled is not None else False
+            if now is True or (now and k in now):
+                outs.append("")
+                continue
+            outs += self.generate([request], opts, forbid_han=ban,
+                                  cancelled=None if cancelled is None else (lambda k=k: _mine(cancelled(), k)))
+        return outs
+
+    def _generate_together(self, requests, options, forbid_han, cancelled=None) -> list[str]:
+        """The requests decoded together, their common prefix read once; `options` and `forbid_han` are one value
+        for all of them, or lists with one per request."""
+        from .multiseq import per_prompt
+
+        n = len(requests)
+        each, bans = per_prompt(options, n), per_prompt(forbid_han, n)
         with self._lock:
             multi = self.decoder
             p0, d0 = multi.prompt_seconds, multi.decode_seconds
-            results = multi.run([self.prompt_tokens(m) for m in requests], max_tokens=options.max_new_tokens,
-                                temperature=options.temperature, top_p=options.top_p,
-                                repeat_penalty=options.repetition_penalty, seed=options.seed, stop=options.stop,
-                                mask=self.han_mask() if forbid_han else None, cancelled=cancelled)
+            results = multi.run([self.prompt_tokens(m) for m in requests],
+                                max_tokens=[o.max_new_tokens for o in each], temperature=[o.temperature for o in each],
+                                top_p=[o.top_p for o in each], repeat_penalty=[o.repetition_penalty for o in each],
+                                seed=[o.seed for o in each], stop=[tuple(o.stop) for o in each],
+                                mask=[self.han_mask() if ban else None for ban in bans], cancelled=cancelled)
             u = self.usage
             u.calls += len(results)
             u.prompt_tokens += sum(r.prompt_tokens for r in results)
@@ -205,3 +226,8 @@ class LlamaCppGenerator(Generator):
         self.usage.output_tokens += int(usage.get("completion_tokens", 0))
         self.usage.prompt_seconds += after[1] - before[1]
         self.usage.decode_seconds += after[2] - before[2]
+
+
+def _mine(now, k: int) -> bool:
+    """Request `k` of a mixed call is cancelled: the whole call is, or its caller left."""
+    return now is True or bool(now) and k in now

@@ -115,6 +115,24 @@ class Generator:
         """
         raise NotImplementedError
 
+    def generate_mixed(self, requests: Sequence[Request], options: Sequence[GenerationOptions],
+                       forbid_han: Sequence[bool], *, cancelled: Callable[[], Any] | None = None) -> list[str]:
+        """`generate` with the decoding options and the Han ban given per request (the calls of several jobs pooled
+        into one): here the requests that share them go in one call each; a backend that decodes mixed requests
+        together overrides it. `cancelled` answers True (all) or the indices of the requests to drop."""
+        outs = [""] * len(requests)
+        groups: dict[tuple[GenerationOptions, bool], list[int]] = {}
+        for k, key in enumerate(zip(options, forbid_han)):
+            groups.setdefault(key, []).append(k)
+        for (opts, ban), ks in groups.items():
+            kw: dict[str, Any] = {}
+            if cancelled is not None and getattr(self, "cancellable", False):
+                kw["cancelled"] = lambda ks=ks: (lambda now: now if now is True or not now else
+                                                 frozenset(j for j, k in enumerate(ks) if k in now))(cancelled())
+            for k, out in zip(ks, self.generate([requests[k] for k in ks], opts, forbid_han=ban, **kw)):
+                outs[k] = out
+        return outs
+
     def count_tokens(self, text: str) -> int:
         """Number of tokens `text` takes for this model."""
         raise NotImplementedError

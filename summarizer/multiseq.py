@@ -22,11 +22,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["MultiSeq", "SeqResult", "probe_widths", "pick_width", "measure_widths", "probe_child", "PROBE_WIDTHS"]
+__all__ = ["MultiSeq", "SeqResult", "per_prompt", "probe_widths", "pick_width", "measure_widths", "probe_child", "PROBE_WIDTHS"]
 
 # Widths the probe tries; the curve is not monotonic (8 and 12 were slower than 4 on one machine), so each is measured.
 PROBE_WIDTHS = (1, 4, 8, 16, 32)
@@ -189,10 +189,13 @@ class MultiSeq:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self, prompts: Sequence[Sequence[int]], *, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-            repeat_penalty: float = 1.0, seed: int = 0, stop: Sequence[str] = (), mask=None,
+    def run(self, prompts: Sequence[Sequence[int]], *, max_tokens: int | Sequence[int], temperature: Any = 0.0,
+            top_p: Any = 1.0, repeat_penalty: Any = 1.0, seed: Any = 0, stop: Sequence[Any] = (), mask: Any = None,
             cancelled: Callable[[], "bool | frozenset[int]"] | None = None) -> list[SeqResult]:
         """Answer every prompt (token lists), `width` at a time, in order of the prompts.
+
+        Each decoding setting is one value for every prompt, or a list with one per prompt (`per_prompt`): the calls
+        of several jobs pooled into one (`pool.CallPool`) may decode with different settings side by side.
 
         Args:
             prompts: Tokenised prompts (chat template applied).
@@ -209,6 +212,11 @@ class MultiSeq:
         L = self.L
         if not prompts:
             return []
+        n = len(prompts)
+        max_tokens, temperature, top_p, repeat_penalty, seed = (
+            per_prompt(v, n) for v in (max_tokens, temperature, top_p, repeat_penalty, seed))
+        stops = [[s for s in one if s] for one in per_prompt(stop, n, sequence=True)]
+        masks = mask if isinstance(mask, list) else [mask] * n
         limit = self.llm.n_ctx()
         for p in prompts:
             if len(p) >= limit:
@@ -231,13 +239,12 @@ class MultiSeq:
         running: dict[int, _Seq] = {}
         budget = self.n_ctx - base - _N_BATCH
         reserved = 0
-        stop = [s for s in stop if s]
 
         def finish(slot: int) -> None:
             nonlocal reserved
             seq = running.pop(slot)
             text = seq.out.decode("utf-8", errors="ignore")
-            for s in stop:
+            for s in stops[seq.i]:
                 if s in text:
                     text = text[:text.index(s)]
             results[seq.i] = SeqResult(text.strip(), len(prompts[seq.i]), seq.evaluated, seq.n_out)
@@ -249,14 +256,14 @@ class MultiSeq:
         def take(slot: int, index: int) -> None:
             """Sample the slot's next token from the logits at `index`; end the sequence when its answer is done."""
             seq = running[slot]
-            token = self._sample(seq.chain, index, mask)
+            token = self._sample(seq.chain, index, masks[seq.i])
             done = bool(L.llama_vocab_is_eog(self.vocab, token))
             if not done:
                 seq.out += self._piece_bytes(token)
                 seq.n_out += 1
                 seq.token = token
                 done = seq.n_out >= seq.max_tokens or (
-                    bool(stop) and any(s in seq.out.decode("utf-8", errors="ignore") for s in stop))
+                    bool(stops[seq.i]) and any(s in seq.out.decode("utf-8", errors="ignore") for s in stops[seq.i]))
             if done:
                 finish(slot)
 
@@ -264,7 +271,7 @@ class MultiSeq:
             # Start waiting prompts in free slots while the KV cache has room for their worst case.
             while waiting and free:
                 i = waiting[0]
-                most = min(max_tokens, limit - len(prompts[i]))
+                most = min(max_tokens[i], limit - len(prompts[i]))
                 cells = len(prompts[i]) - base + most + 1
                 if running and reserved + cells > budget:
                     break
@@ -275,7 +282,7 @@ class MultiSeq:
                 if base:
                     L.llama_memory_seq_cp(self.mem, self.prefix_seq, slot, -1, -1)
                 suffix = list(prompts[i][base:])
-                running[slot] = _Seq(i, self._sampler(temperature, top_p, repeat_penalty, seed),
+                running[slot] = _Seq(i, self._sampler(temperature[i], top_p[i], repeat_penalty[i], seed[i]),
                                      base + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == 0 else 0))
                 t = time.perf_counter()
                 index = self._eval(suffix, base, slot)
@@ -308,6 +315,14 @@ class MultiSeq:
             for slot, index in index_of.items():
                 take(slot, index)
         return results  # type: ignore[return-value] - every prompt has its result by now
+
+
+def per_prompt(value: Any, n: int, sequence: bool = False) -> list:
+    """One value for each of `n` prompts: `value` itself when it is already a list of them, else `value` n times (a
+    setting that is itself a sequence, the stop strings, counts as one value unless it is a list of sequences)."""
+    if isinstance(value, list) and len(value) == n and (not sequence or all(isinstance(v, (list, tuple)) for v in value)):
+        return value
+    return [value] * n
 
 
 def probe_widths(llm, threads: int, widths: Sequence[int] = PROBE_WIDTHS, steps: int = 8) -> dict[int, float]:

@@ -3,8 +3,8 @@ jobs share the model instead of taking turns for it.
 
 A call waits until every job that holds a slot of the server's queue (`JOBS`, counted by `workqueue.WorkQueue`) has a
 call waiting too, or until `most_wait` seconds passed, and never while the model is busy; then every waiting call
-with the same decoding options (summaries with summaries, translations with translations) goes as one backend call,
-so a backend that decodes requests together (`multiseq`) decodes them side by side. With no job counted (the CLI,
+goes as one backend call, each request with its own decoding options (one job's summary beside another's
+translation), so a backend that decodes requests together (`multiseq`) decodes them side by side. With no job counted (the CLI,
 a Python caller) a call goes at once. A caller that cancels (its client left, Stop) leaves at once: its requests are dropped from the
 running call while the other callers' go on, and a call whose callers all left is cancelled whole.
 """
@@ -77,7 +77,8 @@ class CallPool:
 
     Args:
         send: Makes one backend call: ``send(requests, options, forbid_han, cancelled)`` returns one output per
-            request; ``cancelled()`` answers True (end them all) or the indices of the requests to drop.
+            request, with `options` and `forbid_han` lists of one per request (the calls may differ: a summary and
+            a translation); ``cancelled()`` answers True (end them all) or the indices of the requests to drop.
         name: The pool thread's name.
         most_wait: Seconds a call waits for the other running jobs' calls before it goes with whoever is waiting (a
             job may be cleaning or checking between its calls).
@@ -155,9 +156,7 @@ class CallPool:
                     self._cv.wait(0.02 if self._waiting else None)
                 if not self._waiting:
                     return
-                key = self._waiting[0].key
-                batch = [c for c in self._waiting if c.key == key]
-                self._waiting = [c for c in self._waiting if c.key != key]
+                batch, self._waiting = self._waiting, []
                 # Counted as the call starts, so a watcher sees a shared call while it runs.
                 self.calls += 1
                 self.shared_calls += len(batch) > 1
@@ -175,7 +174,9 @@ class CallPool:
             outs: list[str] | None = None
             error: BaseException | None = None
             try:
-                outs = self._send([r for c in batch for r in c.requests], key[0], key[1], cancelled)
+                outs = self._send([r for c in batch for r in c.requests],
+                                  [c.key[0] for c in batch for _ in c.requests],
+                                  [c.key[1] for c in batch for _ in c.requests], cancelled)
             except BaseException as exc:  # noqa: BLE001 - every caller of the call gets the error
                 error = exc
             with self._cv:

@@ -187,9 +187,13 @@ class WorkerGenerator(Generator):
     def usage_now(self) -> Usage:
         return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls)
 
-    def _send(self, requests, options, forbid_han: bool, cancelled: Cancel) -> list[str]:
-        outs, spent = self._call(("generate", list(requests), options, forbid_han),
-                                 f"while answering {len(requests)} request(s)",
+    def _send(self, requests, options: list, forbid_han: list, cancelled: Cancel) -> list[str]:
+        # One set of options for all (the usual case) goes as a plain call; a pooled call of several kinds as mixed.
+        if all(o == options[0] for o in options) and all(b == forbid_han[0] for b in forbid_han):
+            message: tuple = ("generate", list(requests), options[0], forbid_han[0])
+        else:
+            message = ("generate_mixed", list(requests), list(options), list(forbid_han))
+        outs, spent = self._call(message, f"while answering {len(requests)} request(s)",
                                  cancelled if self.cancellable else None)
         for f in dataclasses.fields(Usage):
             setattr(self.usage, f.name, getattr(self.usage, f.name) + getattr(spent, f.name))
@@ -256,10 +260,13 @@ def worker_main() -> None:
         except (EOFError, OSError):
             return
         try:
-            if op == "generate":
+            if op in ("generate", "generate_mixed"):
                 before = gen.usage_now()
                 kw = {"cancelled": _CancelWatch(conn)} if gen.cancellable else {}
-                outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
+                if op == "generate":
+                    outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
+                else:
+                    outs = gen.generate_mixed(args[0], args[1], args[2], **kw)
                 conn.send(("ok", outs, gen.usage_now().minus(before)))
             elif op == "cancel":
                 continue  # it came as the answer went: nothing is running to cancel

@@ -115,6 +115,53 @@ def test_a_caller_that_left_loses_only_its_sequences_and_the_others_answer_in_fu
                                                                        if k not in (1, 4)]
 
 
+def test_one_call_decodes_each_prompt_with_its_own_settings(gen, prompts):
+    # The calls of several jobs pooled into one carry different settings (a summary's budget, a translation's Han
+    # ban): each sequence decodes with its own, and gives the tokens it gives in a call of its own kind.
+    n = len(prompts)
+    short = gen.decoder.run(prompts, max_tokens=6)
+    banned = gen.decoder.run(prompts, max_tokens=24, mask=gen.han_mask())
+    mixed = gen.decoder.run(prompts, max_tokens=[6 if k % 2 == 0 else 24 for k in range(n)],
+                            mask=[None if k % 2 == 0 else gen.han_mask() for k in range(n)])
+    assert [r.text for r in mixed] == [(short if k % 2 == 0 else banned)[k].text for k in range(n)]
+    assert all(r.output_tokens <= 6 for r in mixed[::2]) and any(r.output_tokens > 6 for r in mixed[1::2])
+
+
+def test_concurrent_jobs_calls_of_different_kinds_go_to_the_worker_as_one_call():
+    # Two running jobs (as two REST requests holding slots): one asks with a short budget, the other with the Han ban.
+    # Their calls meet in the pool and go to the worker as one mixed call; each answer keeps its own settings.
+    import threading
+
+    from summarizer.pool import JOBS
+    from summarizer.runtime import get_generator
+
+    gen = get_generator(ModelConfig(backend="llama_cpp", model="embedded:qwen2.5-coder-0.5b", threads=2))
+    gen.generate([_messages(SOURCES[0])], GenerationOptions(max_new_tokens=4))  # loaded and warm
+    shared0 = gen.usage_now().shared_calls
+    out: dict[str, str] = {}
+    asks = {"short": ([_messages(SOURCES[1])], GenerationOptions(max_new_tokens=5), False),
+            "banned": ([_messages(SOURCES[4]), _messages(SOURCES[5])], GenerationOptions(max_new_tokens=40), True)}
+
+    def go(name):
+        requests, options, ban = asks[name]
+        out[name] = gen.generate(requests, options, forbid_han=ban)
+
+    JOBS.enter()
+    JOBS.enter()
+    try:
+        threads = [threading.Thread(target=go, args=(name,)) for name in asks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    finally:
+        JOBS.leave()
+        JOBS.leave()
+    assert gen.usage_now().shared_calls == shared0 + 1
+    assert len(out["short"]) == 1 and gen.count_tokens(out["short"][0]) <= 6
+    assert len(out["banned"]) == 2 and all(o and not has_han(o) for o in out["banned"])
+
+
 def test_the_width_probe_measures_each_width_and_is_cached(gen, tmp_path, monkeypatch):
     from summarizer.models import gguf_path
     from summarizer.multiseq import pick_width
