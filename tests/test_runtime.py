@@ -269,14 +269,19 @@ def _wait_for_lines(proc: subprocess.Popen, out: Path, n: int) -> None:
     raise AssertionError(f"no {n} records: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}")
 
 
-@pytest.mark.model
-def test_a_worker_killed_mid_run_costs_one_article(tmp_path):
-    proc, out = _start_run(tmp_path)
-    _wait_for_lines(proc, out, 1)
+def _kill_worker_after(proc: subprocess.Popen, out: Path, n: int) -> str:
+    """SIGKILL the run's model worker once `n` records are written; the run's stderr when it has ended."""
+    _wait_for_lines(proc, out, n)
     pid = _worker_of(proc.pid)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=900)
+    return proc.communicate(timeout=900)[1]
+
+
+@pytest.mark.model
+def test_a_worker_killed_mid_run_costs_one_article(tmp_path):
+    proc, out = _start_run(tmp_path)
+    err = _kill_worker_after(proc, out, 1)
     assert proc.returncode == 2, err
     recs = records(out)
     crashed = [r for r in recs if "error" in r]
@@ -293,11 +298,7 @@ def test_a_worker_killed_mid_batch_retries_the_articles_in_flight_one_by_one_and
     # so nothing is lost and the fifth article follows.
     more = ARTICLES + ["深圳发布数据\n深圳今年上半年新增企业3万家。", "杭州举办赛事\n杭州马拉松今天开跑，共有3万人参赛。"]
     proc, out = _start_run(tmp_path, more, batch=2)
-    _wait_for_lines(proc, out, 2)
-    pid = _worker_of(proc.pid)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=900)
+    err = _kill_worker_after(proc, out, 2)
     assert proc.returncode == 0, err
     assert "the model worker died with SIGKILL (killed) while answering 2 request(s)" in err
     recs = records(out)
