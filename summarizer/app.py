@@ -291,7 +291,7 @@ def build_app(pipe: Pipeline, downloads: Downloads | None = None, queue: WorkQue
     handle = make_handler(pipe, downloads, queue)
     cfg = pipe.config
     # delete_cache=(every, older_than): Gradio's copies of uploads and downloads do not pile up.
-    with gr.Blocks(title="summarizer: 中文摘要 + English", delete_cache=(60, 600)) as demo:
+    with gr.Blocks(title="summarizer: 中文摘要 + English", delete_cache=(60, 600), analytics_enabled=False) as demo:
         gr.Markdown(
             "# summarizer · 新闻摘要与翻译\n"
             "Paste a crawled Chinese news article (crawler HTML or plain text), or upload crawler files. "

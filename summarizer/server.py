@@ -91,6 +91,9 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
 
     from .app import Downloads
 
+    # Gradio reports usage to huggingface.co unless told not to; a news service's server sends nothing anywhere on
+    # its own (set GRADIO_ANALYTICS_ENABLED=True to allow it).
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     pipe = load_pipeline(config, overrides)
     if preload:
         pipe.warm_up()

@@ -54,6 +54,15 @@ def _upload(srv: Server, path: Path) -> dict:
     return {"path": server_path, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
+def test_the_demo_sends_no_usage_report_anywhere():
+    # Gradio reports usage to huggingface.co by default (seen in a server's debug log, failing offline); the demo
+    # turns it off, so a server makes no connection of its own.
+    from summarizer import load_pipeline
+    from summarizer.app import build_app
+
+    assert build_app(load_pipeline("extractive")).analytics_enabled is False
+
+
 def test_a_pasted_path_is_article_text(server):
     event, out = server.call(["/etc/passwd", None, 200])
     assert event == "complete"
