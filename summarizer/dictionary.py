@@ -147,7 +147,7 @@ def pinyin_over_romanisation(word: str, pinyin: str, english: str, definition: s
     county": typos of its English, not other names. The rule fires only for a county, district, town, township,
     city, prefecture or province placed in a mainland province, whose English name is one word of as many pinyin
     syllables as the name has characters (so "Shaanxi" for 陕西, the official spelling, stays), and not where a
-    minority language's or Taiwan's romanisation is the official one. 27 entries of CC-CEDICT change.
+    minority language's or Taiwan's romanisation is the official one. About 34 entries of CC-CEDICT change.
     """
     words = english.split()
     if len(words) != 2 or words[1] not in _ADMIN_KINDS or not _MAINLAND.search(definition) \
@@ -158,10 +158,9 @@ def pinyin_over_romanisation(word: str, pinyin: str, english: str, definition: s
     stem = name_key(words[0])
     if n < 1 or _syllable_count(stem) != n or stem == "".join(syllables[:n]):
         return None
-    spelled = "".join(syllables[:n])
     # An apostrophe where a syllable starting with a vowel follows another (Cheng'an), as pinyin writes it.
     parts = [syllables[0]] + [("'" if s[:1] in "aeo" else "") + s for s in syllables[1:n]]
-    return "".join(parts).capitalize() + " " + words[1] if spelled else None
+    return "".join(parts).capitalize() + " " + words[1]
 
 
 @functools.lru_cache(maxsize=4096)

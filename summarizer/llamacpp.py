@@ -176,15 +176,7 @@ class LlamaCppGenerator(Generator):
         into one, `pool.CallPool`): decoded together all the same when this model decodes several at once."""
         if self.decoder is not None and len(requests) > 1:
             return self._generate_together(requests, options, forbid_han, cancelled)
-        outs: list[str] = []
-        for k, (request, opts, ban) in enumerate(zip(requests, options, forbid_han)):
-            now = cancelled() if cancelled is not None else False
-            if now is True or (now and k in now):
-                outs.append("")
-                continue
-            outs += self.generate([request], opts, forbid_han=ban,
-                                  cancelled=None if cancelled is None else (lambda k=k: _mine(cancelled(), k)))
-        return outs
+        return super().generate_mixed(requests, options, forbid_han, cancelled=cancelled)
 
     def _generate_together(self, requests, options, forbid_han, cancelled=None) -> list[str]:
         """The requests decoded together, their common prefix read once; `options` and `forbid_han` are one value
@@ -226,8 +218,3 @@ class LlamaCppGenerator(Generator):
         self.usage.output_tokens += int(usage.get("completion_tokens", 0))
         self.usage.prompt_seconds += after[1] - before[1]
         self.usage.decode_seconds += after[2] - before[2]
-
-
-def _mine(now, k: int) -> bool:
-    """Request `k` of a mixed call is cancelled: the whole call is, or its caller left."""
-    return now is True or bool(now) and k in now

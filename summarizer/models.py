@@ -127,8 +127,11 @@ class Generator:
         for (opts, ban), ks in groups.items():
             kw: dict[str, Any] = {}
             if cancelled is not None and getattr(self, "cancellable", False):
-                kw["cancelled"] = lambda ks=ks: (lambda now: now if now is True or not now else
-                                                 frozenset(j for j, k in enumerate(ks) if k in now))(cancelled())
+                def in_group(ks: list[int] = ks) -> bool | frozenset[int]:
+                    # The call's cancel, as indices within this group.
+                    now = cancelled()
+                    return now if now is True or not now else frozenset(j for j, k in enumerate(ks) if k in now)
+                kw["cancelled"] = in_group
             for k, out in zip(ks, self.generate([requests[k] for k in ks], opts, forbid_han=ban, **kw)):
                 outs[k] = out
         return outs
