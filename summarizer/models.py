@@ -363,6 +363,15 @@ class BudgetedGenerator(Generator):
         return self.inner.usage_now()
 
     def generate(self, requests, options, *, forbid_han=False):
+        return self._in_steps(requests, lambda part, span, **kw: self.inner.generate(part, options, forbid_han=forbid_han,
+                                                                                      **kw))
+
+    def generate_mixed(self, requests, options, forbid_han, *, cancelled=None):
+        return self._in_steps(requests, lambda part, span, **kw: self.inner.generate_mixed(
+            part, list(options[span]), list(forbid_han[span]), **kw))
+
+    def _in_steps(self, requests, call: Callable[..., list[str]]) -> list[str]:
+        """`call(part, span)` for each backend batch of `requests`, checking the deadline and the cancel between them."""
         step = max(1, getattr(self.inner, "batch_size", 1))
         outs: list[str] = []
         for start in range(0, len(requests), step):
@@ -371,14 +380,15 @@ class BudgetedGenerator(Generator):
             if time.monotonic() > self.deadline:
                 raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
                                          "the article is too long for this machine's time budget")
-            part = requests[start:start + step]
+            span = slice(start, start + step)
+            part = requests[span]
             if self.cancelled is not None and self.inner.cancellable:
                 # The backend watches the flag while it decodes: a Stop ends the call within a step, not a call.
-                outs += self.inner.generate(part, options, forbid_han=forbid_han, cancelled=self.cancelled)
+                outs += call(part, span, cancelled=self.cancelled)
                 if self.cancelled():
                     raise Cancelled("the job was cancelled")
             else:
-                outs += self.inner.generate(part, options, forbid_han=forbid_han)
+                outs += call(part, span)
             if self.on_requests is not None:
                 self.on_requests(len(part))
         return outs

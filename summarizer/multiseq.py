@@ -233,6 +233,7 @@ class MultiSeq:
         common = common[:max(0, min(len(p) for p in prompts) - 1)]
         evaluated = self._set_prefix(common) if common or self.prefix else 0
         base = len(common)
+        keys = [tuple(p) for p in prompts]
         results: list[SeqResult | None] = [None] * len(prompts)
         waiting = deque(range(len(prompts)))
         free = list(range(self.width))[::-1]
@@ -279,13 +280,19 @@ class MultiSeq:
                 slot = free.pop()
                 reserved += cells
                 L.llama_memory_seq_rm(self.mem, slot, -1, -1)
-                if base:
+                # The same prompt running in another slot (sampled draws of one request): copy all of it but the
+                # last token, whose logits this sequence needs, instead of reading it again.
+                twin = next((s for s, q in running.items() if keys[q.i] == keys[i]), None)
+                start = len(prompts[i]) - 1 if twin is not None else base
+                if twin is not None:
+                    L.llama_memory_seq_cp(self.mem, twin, slot, 0, start)
+                elif base:
                     L.llama_memory_seq_cp(self.mem, self.prefix_seq, slot, -1, -1)
-                suffix = list(prompts[i][base:])
+                suffix = list(prompts[i][start:])
                 running[slot] = _Seq(i, self._sampler(temperature[i], top_p[i], repeat_penalty[i], seed[i]),
-                                     base + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == 0 else 0))
+                                     start + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == 0 else 0))
                 t = time.perf_counter()
-                index = self._eval(suffix, base, slot)
+                index = self._eval(suffix, start, slot)
                 self.prompt_seconds += time.perf_counter() - t
                 take(slot, index)
             if not running:

@@ -98,15 +98,17 @@ class CallPool:
         self.calls = 0
         self.shared_calls = 0
 
-    def call(self, requests: Sequence[Any], options: Any, forbid_han: bool = False,
+    def call(self, requests: Sequence[Any], options: Sequence[Any], forbid_han: Sequence[bool],
              cancelled: Callable[[], bool] | None = None) -> list[str]:
         """Answer `requests` in the next backend call, with whatever other callers are waiting by then.
+
+        `options` and `forbid_han` hold one value per request.
 
         Raises:
             Cancelled: `cancelled` turned true before the answer came (the requests are dropped from the call).
             Whatever the backend call raised (every caller of that call gets it).
         """
-        call = _Call(list(requests), (options, forbid_han), cancelled)
+        call = _Call(list(requests), (list(options), list(forbid_han)), cancelled)
         with self._cv:
             if self._closed:
                 raise RuntimeError("the model was closed (the server is shutting down)")
@@ -175,8 +177,8 @@ class CallPool:
             error: BaseException | None = None
             try:
                 outs = self._send([r for c in batch for r in c.requests],
-                                  [c.key[0] for c in batch for _ in c.requests],
-                                  [c.key[1] for c in batch for _ in c.requests], cancelled)
+                                  [o for c in batch for o in c.key[0]], [b for c in batch for b in c.key[1]],
+                                  cancelled)
             except BaseException as exc:  # noqa: BLE001 - every caller of the call gets the error
                 error = exc
             with self._cv:
@@ -187,3 +189,4 @@ class CallPool:
                 self._cv.notify_all()
             if len(batch) > 1:
                 logger.debug("one model call for %d callers, %d requests", len(batch), start)
+

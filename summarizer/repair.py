@@ -256,7 +256,11 @@ def _closest(options: list[str], pool: list[str]) -> str:
     import sacrebleu
 
     def agreement(option: str) -> float:
-        return sum(sacrebleu.sentence_chrf(option, [other]).score for other in pool if other is not option)
+        # One copy of the option itself is left out; a draw written twice counts as a vote for it.
+        others = list(pool)
+        if option in others:
+            others.remove(option)
+        return sum(sacrebleu.sentence_chrf(option, [other]).score for other in others)
 
     return max(options, key=agreement)
 
@@ -410,6 +414,15 @@ class Repair:
                 logger.debug("every drawn sentence has a draw that passes after %d draw(s)", k + 1)
                 break
         self._adopt(redo, draws, sampled=True)
+
+    def pick(self, seg: Segment, candidates: list[str]) -> str:
+        """The candidate English of `seg` that fails fewest checks (an invented number counts as one), and of those
+        the one that agrees most (chrF) with all the candidates: minimum Bayes risk among the draws that pass."""
+        options = [c for c in candidates if c]
+        if not options:
+            return ""
+        costs = [self.check(seg, seg.source, c).cost + bool(invented_numbers(seg.source, c)) for c in options]
+        return _closest([c for c, k in zip(options, costs) if k == min(costs)], options)
 
     def _good(self, seg: Segment, zh: str, english: str) -> bool:
         """`english` passes every check for the sentence(s) `zh` and invents no number."""

@@ -182,7 +182,10 @@ class WorkerGenerator(Generator):
         return reply[1:]
 
     def generate(self, requests, options, *, forbid_han=False, cancelled=None):
-        return self._pool.call(requests, options, forbid_han, cancelled)
+        return self._pool.call(requests, [options] * len(requests), [forbid_han] * len(requests), cancelled)
+
+    def generate_mixed(self, requests, options, forbid_han, *, cancelled=None):
+        return self._pool.call(requests, list(options), list(forbid_han), cancelled)
 
     def usage_now(self) -> Usage:
         return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls)

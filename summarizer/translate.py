@@ -184,7 +184,7 @@ def translate_many(
     repair = Repair(generator, cfg, build, tables, [dateline_months(a) for a in articles])
     pairs_of: dict[int, list[SentencePair]] = {}
     for group in [segs] if on_part is None else _parts(segs):
-        _first_pass(group, segs, generator, cfg, build)
+        _first_pass(group, segs, generator, cfg, build, repair)
         if cfg.name_hints:
             # A person the English spelled wrong in pinyin ("Wang Yong" for 汪洋) joins the name table, so the
             # name check finds the segment and its retry is told the right form.
@@ -256,10 +256,19 @@ class _Requests:
 
 
 def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator, cfg: TranslateConfig,
-                build: _Requests) -> None:
+                build: _Requests, repair: Repair) -> None:
     """The first English of each segment of `group`: batched, or one after another with the previous paragraph
-    segment and its English as context (``translate.previous``)."""
-    if cfg.previous and generator.kind == "chat":
+    segment and its English as context (``translate.previous``), or the best of `translate.candidates` draws."""
+    if cfg.candidates > 1 and generator.kind == "chat" and not cfg.previous:
+        # A segment's draws sit side by side, so a backend that decodes together reads their one prompt once.
+        k = cfg.candidates
+        draws = [replace(cfg.generation, temperature=cfg.sample_temperature, top_p=0.95, seed=j + 1) for j in range(k)]
+        requests = [build(s, cfg.user_prompt) for s in group]
+        outs = generator.generate_mixed([r for r in requests for _ in range(k)], draws * len(group),
+                                        [cfg.ban_han] * (k * len(group)))
+        for n, seg in enumerate(group):
+            seg.output = repair.pick(seg, [tidy_english(o) for o in outs[n * k:(n + 1) * k]])
+    elif cfg.previous and generator.kind == "chat":
         previous_of = {id(b): a for a, b in zip(segs, segs[1:]) if a.article == b.article and a.slot == b.slot == "para"}
         for seg in group:
             request = build(seg, cfg.user_prompt, previous=previous_of.get(id(seg)))

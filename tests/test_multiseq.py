@@ -127,6 +127,33 @@ def test_one_call_decodes_each_prompt_with_its_own_settings(gen, prompts):
     assert all(r.output_tokens <= 6 for r in mixed[::2]) and any(r.output_tokens > 6 for r in mixed[1::2])
 
 
+def test_sampled_draws_of_one_prompt_read_it_once_and_differ_by_seed(gen, prompts):
+    # Quality-aware decoding (`translate.candidates`) draws each request several times side by side: a draw whose
+    # prompt another running sequence holds copies it from there and reads only its last token.
+    a, b = prompts[3], prompts[4]
+    draws = gen.decoder.run([a, a, b, b], max_tokens=32, temperature=0.7, top_p=0.95, seed=[1, 2, 1, 2])
+    assert [r.evaluated_tokens > 1 for r in draws] == [True, False, True, False]
+    assert draws[1].evaluated_tokens == draws[3].evaluated_tokens == 1
+    assert all(r.text for r in draws) and draws[0].text != draws[1].text
+    # Greedy, a copied prompt answers as the prompt read in full.
+    greedy = gen.decoder.run([a, b, a, b], max_tokens=32)
+    assert [r.text for r in greedy[2:]] == [r.text for r in greedy[:2]]
+
+
+def test_quality_aware_decoding_draws_every_segment_in_the_model_worker_and_keeps_clean_english():
+    import summarizer
+
+    pipe = summarizer.load_pipeline("small", {"translate.candidates": 4}, tasks=["translation"])
+    before = pipe.model_usage()
+    res = pipe.process("\n\n".join(["北京召开会议", SOURCES[3], SOURCES[4]]))
+    used = pipe.model_usage()
+    assert len(res.paragraphs_en) == 2 and all(p and not has_han(p) for p in [res.title_en, *res.paragraphs_en])
+    # Four draws of each of the three segments, then whatever the repair asked; the draws of one segment share
+    # its prompt, so most of the prompt tokens were not read again.
+    assert used.calls - before.calls >= 12
+    assert used.cached_prompt_tokens - before.cached_prompt_tokens > (used.prompt_tokens - before.prompt_tokens) / 2
+
+
 def test_concurrent_jobs_calls_of_different_kinds_go_to_the_worker_as_one_call():
     # Two running jobs (as two REST requests holding slots): one asks with a short budget, the other with the Han ban.
     # Their calls meet in the pool and go to the worker as one mixed call; each answer keeps its own settings.

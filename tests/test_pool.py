@@ -40,7 +40,8 @@ class Backend:
 def _start(pool: CallPool, requests, out: dict, key: str, cancel: threading.Event | None = None) -> threading.Thread:
     def go():
         try:
-            out[key] = pool.call(requests, "opts", False, cancel.is_set if cancel else None)
+            out[key] = pool.call(requests, ["opts"] * len(requests), [False] * len(requests),
+                                 cancel.is_set if cancel else None)
         except Cancelled as exc:
             out[key] = exc
     t = threading.Thread(target=go)
@@ -121,7 +122,7 @@ def test_a_call_whose_callers_all_left_is_cancelled_whole_and_an_error_reaches_e
 
     failing = CallPool(broken)
     with pytest.raises(RuntimeError, match="the worker died"):
-        failing.call(["a"], "opts")
+        failing.call(["a"], ["opts"], [False])
 
 
 def test_a_call_waits_for_the_other_running_jobs_calls_so_simultaneous_requests_share_one_call():
@@ -141,7 +142,7 @@ def test_a_call_waits_for_the_other_running_jobs_calls_so_simultaneous_requests_
     second.join(10)
     assert out == {"first": ["A"], "second": ["B"]} and backend.sent == [["a", "b"]]
     jobs.leave()  # one job ended: the other's calls go at once
-    assert pool.call(["c"], "opts") == ["C"]
+    assert pool.call(["c"], ["opts"], [False]) == ["C"]
 
 
 def test_a_call_goes_with_whoever_waits_after_most_wait():
@@ -152,4 +153,19 @@ def test_a_call_goes_with_whoever_waits_after_most_wait():
     jobs.enter()
     jobs.enter()  # the other job is busy elsewhere (cleaning, checking) and makes no call
     pool = CallPool(backend, most_wait=0.2, jobs=jobs)
-    assert pool.call(["a"], "opts") == ["A"]
+    assert pool.call(["a"], ["opts"], [False]) == ["A"]
+
+
+def test_options_given_per_request_reach_the_backend_as_given():
+    # Sampled draws of one request (`translate.candidates`) carry a seed each, a plain call one set for all.
+    seen = []
+
+    def backend(requests, options, forbid_han, cancelled):
+        seen.append((list(options), list(forbid_han)))
+        return [r.upper() for r in requests]
+
+    pool = CallPool(backend, most_wait=0.5, linger=0.0)
+    assert pool.call(["a", "b"], ["seed1", "seed2"], [True, False]) == ["A", "B"]
+    assert pool.call(["c", "d"], ["greedy"] * 2, [True] * 2) == ["C", "D"]
+    assert seen == [(["seed1", "seed2"], [True, False]), (["greedy", "greedy"], [True, True])]
+    pool.close()

@@ -408,6 +408,24 @@ def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
     assert len(gen.options) == 3
 
 
+def test_quality_aware_decoding_keeps_the_draw_that_passes_the_checks_and_agrees_most_with_the_others():
+    art = Article(id="a", title="", paragraphs=("投资13亿元。",))
+    gen = Drawer()
+    (out,) = translate_many([art], [""], gen, TranslateConfig(candidates=4))
+    # Draw 1 invents 2017 and draw 3 loses the number; of draws 2 and 4, the one closer to all four. It passes, so
+    # nothing is retried: the four draws were the only requests.
+    assert out.paragraphs_en == ["It invested 1.3 billion yuan."] and out.warnings == [] and out.retried == 0
+    assert sorted(o.seed for o in gen.options) == [1, 2, 3, 4]
+    assert all(o.temperature == 0.7 and o.top_p == 0.95 for o in gen.options)
+    # Every draw fails somewhere: of those that fail least (the made-up year counts too), the one written most often
+    # (a draw written twice is a vote for it), and the repair takes it from there.
+    lossy = Drawer()
+    lossy.DRAWS = {1: "It invested money.", 2: "In 2017 it invested 1.3 billion yuan.", 3: "It put money in.",
+                   4: "It invested money."}
+    (out,) = translate_many([art], [""], lossy, TranslateConfig(candidates=4, repair=False))
+    assert out.paragraphs_en == ["It invested money."] and "numbers not kept" in out.warnings[0]
+
+
 def test_draws_for_a_segment_whose_english_does_not_align_redo_only_the_sentence_that_loses_the_number():
     # The seed's paragraph 15 on the 1.5B: four sentences in Chinese, six in English, 6,500 lost; all four were
     # drawn 4 times each. Where the English cannot be aligned (here its sentences come in another order: the
