@@ -3,8 +3,10 @@
 One decode step on a CPU is not compute-bound: adding one token to each of N sequences in one ``llama_decode`` costs
 far less than N steps (on a 2-core AVX-512 machine 16 sequences give ~2x the tokens/s of one). `MultiSeq` answers a
 list of prompts that way: the prompts' common prefix (system prompt, few-shot turns) is evaluated once into a
-sequence of its own and copied into each new sequence's KV cache; every step decodes one token of each running
-sequence; a sequence that ends frees its slot and the next waiting prompt starts in it. Each sequence samples with
+sequence of its own and copied into each new sequence's KV cache, and a longer start that a running sequence shares
+with a new one (the same article's title and few-shot turns, a draw of the same request) is copied from that
+sequence; every step decodes one token of each running sequence; a sequence that ends frees its slot and the next
+waiting prompt starts in it. Each sequence samples with
 llama.cpp's own sampler chain, built as llama-cpp-python builds it for ``create_chat_completion``, so greedy output is
 the same tokens wherever the logits are.
 
@@ -223,12 +225,7 @@ class MultiSeq:
                 raise ValueError(f"Requested tokens ({len(p)}) exceed context window of {limit}")
         common = list(prompts[0])
         for p in prompts[1:]:
-            n = 0
-            for a, b in zip(common, p):
-                if a != b:
-                    break
-                n += 1
-            common = common[:n]
+            common = common[:_shared(common, p, len(common))]
         # Each prompt keeps at least one token of its own, whose logits give its first answer token.
         common = common[:max(0, min(len(p) for p in prompts) - 1)]
         evaluated = self._set_prefix(common) if common or self.prefix else 0
@@ -280,12 +277,17 @@ class MultiSeq:
                 slot = free.pop()
                 reserved += cells
                 L.llama_memory_seq_rm(self.mem, slot, -1, -1)
-                # The same prompt running in another slot (sampled draws of one request): copy all of it but the
-                # last token, whose logits this sequence needs, instead of reading it again.
-                twin = next((s for s, q in running.items() if keys[q.i] == keys[i]), None)
-                start = len(prompts[i]) - 1 if twin is not None else base
-                if twin is not None:
-                    L.llama_memory_seq_cp(self.mem, twin, slot, 0, start)
+                # A running sequence whose prompt starts as this one does beyond the call's common prefix (a segment
+                # of the same article: the title in the system message, then the few-shot turns; a draw of the same
+                # request) lends its cells for that part, so only the rest is read. The last token is always read:
+                # its logits give the first answer token.
+                donor, start = None, base
+                for s, q in running.items():
+                    n = _shared(keys[q.i], keys[i], len(prompts[i]) - 1)
+                    if n > start:
+                        donor, start = s, n
+                if donor is not None:
+                    L.llama_memory_seq_cp(self.mem, donor, slot, 0, start)
                 elif base:
                     L.llama_memory_seq_cp(self.mem, self.prefix_seq, slot, -1, -1)
                 suffix = list(prompts[i][start:])
@@ -322,6 +324,16 @@ class MultiSeq:
             for slot, index in index_of.items():
                 take(slot, index)
         return results  # type: ignore[return-value] - every prompt has its result by now
+
+
+def _shared(a: Sequence[int], b: Sequence[int], most: int) -> int:
+    """How many leading tokens `a` and `b` have in common, at most `most`."""
+    n = 0
+    for x, y in zip(a[:most], b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def per_prompt(value: Any, n: int, sequence: bool = False) -> list:

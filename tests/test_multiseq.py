@@ -140,6 +140,32 @@ def test_sampled_draws_of_one_prompt_read_it_once_and_differ_by_seed(gen, prompt
     assert [r.text for r in greedy[2:]] == [r.text for r in greedy[:2]]
 
 
+def test_a_start_shared_beyond_the_calls_common_prefix_is_copied_from_the_running_sequence(gen):
+    # Two articles in one call: their system messages differ at the title, so the call's common prefix ends there;
+    # the second segment of an article copies its title and instructions from the first, still running.
+    def ask(title: str, zh: str) -> list[int]:
+        system = f"The article is titled {title}. " + "You translate Chinese news into English. Answer in English. " * 4
+        return gen.prompt_tokens([{"role": "system", "content": system}, {"role": "user", "content": zh}])
+
+    prompts = [ask("北京", SOURCES[0]), ask("北京", SOURCES[1]), ask("上海", SOURCES[2]), ask("上海", SOURCES[3])]
+    out = gen.decoder.run(prompts, max_tokens=24)
+    own = [len(p) - _shared_start(p, q) for p, q in zip(prompts, [prompts[2], prompts[3], prompts[0], prompts[1]])]
+    # The first of each article reads all it does not share with the other article (the long instructions after
+    # the title); the second only its user turn.
+    assert out[2].evaluated_tokens == own[2]
+    assert out[1].evaluated_tokens < own[1] - 40 and out[3].evaluated_tokens < own[3] - 40
+    assert all(r.text for r in out)
+
+
+def _shared_start(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def test_quality_aware_decoding_draws_every_segment_in_the_model_worker_and_keeps_clean_english():
     import summarizer
 
