@@ -189,4 +189,3 @@ class CallPool:
                 self._cv.notify_all()
             if len(batch) > 1:
                 logger.debug("one model call for %d callers, %d requests", len(batch), start)
-

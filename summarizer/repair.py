@@ -417,7 +417,7 @@ class Repair:
 
     def pick(self, seg: Segment, candidates: list[str]) -> str:
         """The candidate English of `seg` that fails fewest checks (an invented number counts as one), and of those
-        the one that agrees most (chrF) with all the candidates: minimum Bayes risk among the draws that pass."""
+        the one that agrees most (chrF) with all the candidates: minimum Bayes risk among the draws that fail least."""
         options = [c for c in candidates if c]
         if not options:
             return ""
