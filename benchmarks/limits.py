@@ -42,7 +42,8 @@ def article_of(size: int, body: str) -> str:
 
 def run_one(path: Path, config: str, budget: float | None) -> dict:
     out = path.parent / f"out-{path.stem}"
-    cmd = [sys.executable, "-m", "summarizer.cli", "run", str(path), "-o", str(out), "--config", config, "--overwrite"]
+    cmd = [sys.executable, "-m", "summarizer.cli", "run", str(path), "-o", str(out), "--config", config, "--overwrite",
+           "--no-memory"]
     if budget is not None:
         cmd += ["--set", f"limits.article_seconds={budget}"]
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(config: str, parallel: int, out: Path) -> dict:
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "summarizer.cli", "run", "seeds/", "-o", str(out), "--config", config,
-                        "--set", f"models.llm.parallel={parallel}", "--overwrite"], cwd=ROOT, capture_output=True,
+                        "--set", f"models.llm.parallel={parallel}", "--overwrite", "--no-memory"], cwd=ROOT, capture_output=True,
                        text=True)
     wall = time.perf_counter() - t0
     (rec,) = [json.loads(x) for x in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -33,7 +33,7 @@ def main() -> None:
         out = tmp / engine
         t0 = time.perf_counter()
         p = subprocess.run([sys.executable, "-m", "summarizer.cli", "run", str(src), "-o", str(out), "--config", config,
-                            "--tasks", tasks, "--engine", engine], cwd=ROOT, capture_output=True, text=True)
+                            "--tasks", tasks, "--engine", engine, "--no-memory"], cwd=ROOT, capture_output=True, text=True)
         elapsed = time.perf_counter() - t0
         lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
         report[engine] = {"seconds": round(elapsed, 1), "articles_per_min": round(len(lines) / elapsed * 60, 2),

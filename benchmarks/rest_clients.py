@@ -50,7 +50,7 @@ def arm(config: str, concurrency: int, texts: list[str]) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0",
+    env = {**os.environ, "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0", "SUMMARIZER_MEMORY__ENABLED": "false",
            "SUMMARIZER_LIMITS__CONCURRENCY": str(concurrency)}
     proc = subprocess.Popen([sys.executable, "-m", "summarizer.cli", "serve", "--config", config, "--port", str(port),
                              "--preload"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

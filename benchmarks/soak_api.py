@@ -241,6 +241,7 @@ def main() -> None:
     rnd = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
+        env["SUMMARIZER_MEMORY__ENABLED"] = "false"  # the model is measured, not the answer memory
         env.update(TMPDIR=tmp, GRADIO_ANALYTICS_ENABLED="False", SUMMARIZER_API_KEYS=KEY,
                    SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE="0", SUMMARIZER_LIMITS__BODY_SECONDS="5")
         log = open(Path(tmp) / "serve.log", "w")

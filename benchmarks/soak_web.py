@@ -52,6 +52,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
+        env["SUMMARIZER_MEMORY__ENABLED"] = "false"  # the model is measured, not the answer memory
         env.update(TMPDIR=tmp, GRADIO_ANALYTICS_ENABLED="False")
         proc = subprocess.Popen([sys.executable, "-m", "summarizer.cli", "serve", "--port", str(port), "--config",
                                  args.config], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

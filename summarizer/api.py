@@ -40,12 +40,12 @@ from .guard import RequestGuard, api_keys
 from .metrics import Metrics, route_label
 from .ndjson import NdjsonStream
 from .models import Cancelled
-from .runtime import ModelCrashed, is_loaded, loading
+from .runtime import ModelCrashed, is_alive, loading
 from .schemas import ArticleIn, BatchIn, ErrorOut, Health, ResultOut
-from .workqueue import QueueFull, WorkQueue
+from .workqueue import QueueFull, ShuttingDown, WorkQueue
 from .pipeline import Pipeline
 from .records import ArticleResult, ErrorRecord, error_message, error_record, input_id
-from .serving import Refused, check_record, check_text, refusal
+from .serving import SHUTTING_DOWN, Refused, check_glossary, check_record, check_text, refusal, shutting_down
 
 logger = logging.getLogger("summarizer")
 
@@ -61,8 +61,8 @@ MAX_VARIANTS = 8
 class _Work:
     """The model work of the API: one pipeline variant per task set and glossary (bounded), cancellable."""
 
-    def __init__(self, pipe: Pipeline, metrics: Metrics):
-        self.pipe, self.metrics, self.limits = pipe, metrics, pipe.config.limits
+    def __init__(self, pipe: Pipeline, metrics: Metrics, queue: WorkQueue):
+        self.pipe, self.metrics, self.limits, self.queue = pipe, metrics, pipe.config.limits, queue
         self.variants: OrderedDict[tuple, Pipeline] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -83,6 +83,7 @@ class _Work:
             return self.variants[key]
 
     def input_of(self, item: ArticleIn) -> Any:
+        check_glossary(item.glossary, self.limits)
         if item.record is not None:
             check_record(item.record, self.limits)
             return item.record
@@ -96,6 +97,8 @@ class _Work:
             result = target.process(source, max_chars=item.max_chars, cancel=cancel)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a plain refusal, never a stack trace
             self.metrics.observe(ErrorRecord(id="", source=None, error=error_message(exc)), exc)
+            if isinstance(exc, Cancelled) and self.queue.draining.is_set():
+                raise shutting_down() from None
             if isinstance(exc, Cancelled):
                 raise
             raise refusal(exc, "API article") from None
@@ -113,8 +116,8 @@ class _Work:
         for n, raw in enumerate(items):
             try:
                 item = article_in(raw, f"articles[{n}].")
-                key: Any = (self.pipeline_for(item), item.max_chars)
                 source: Any = self.input_of(item)
+                key: Any = (self.pipeline_for(item), item.max_chars)
             except Refused as exc:
                 inner = raw.get("record") if isinstance(raw, dict) and isinstance(raw.get("record"), dict) else raw
                 key, source = None, ErrorRecord(id=input_id(inner), source=None, error=exc.message,
@@ -123,7 +126,7 @@ class _Work:
                 groups[-1][1].append(source)
             else:
                 groups.append((key or (self.pipe, None), [source]))
-        for (target, max_chars), sources in groups:
+        for g, ((target, max_chars), sources) in enumerate(groups):
             sent = 0
             try:
                 for rec in batch_process(target, sources, admission=admission,
@@ -132,6 +135,16 @@ class _Work:
                     emit(rec)
                     sent += 1
             except Cancelled:
+                self.queue.count_cancel()
+                if not self.queue.draining.is_set():
+                    return  # the client left: nobody reads the rest
+                # The server is stopping: each article left gets that as its record, so the client knows to retry.
+                stop = ShuttingDown(SHUTTING_DOWN)
+                rest = sources[sent:] + [src for _, later in groups[g + 1:] for src in later]
+                for source in rest:
+                    rec = source if isinstance(source, ErrorRecord) else error_record(source, stop)
+                    self.metrics.observe(rec, stop)
+                    emit(rec)
                 return
             except ModelCrashed as exc:
                 # The worker died on the articles in a row: each one left gets the crash as its record.
@@ -182,6 +195,8 @@ def take_slot(svc: Service, cancel: threading.Event | None = None, wait: bool = 
         return svc.queue.slot(wait=wait, cancel=cancel)
     except QueueFull:
         raise Refused(503, "the server is busy (queue full); retry later", {"Retry-After": "30"}) from None
+    except ShuttingDown:
+        raise shutting_down() from None
 
 
 def process_one(svc: Service, raw: bytes, cancel: threading.Event) -> ArticleResult:
@@ -192,17 +207,27 @@ def process_one(svc: Service, raw: bytes, cancel: threading.Event) -> ArticleRes
         with take_slot(svc, cancel, wait=False):
             return svc.work.run(item, cancel)
     except Cancelled:
+        svc.queue.count_cancel()
+        if svc.queue.draining.is_set():
+            raise shutting_down() from None
         raise Refused(499, "the client left") from None
 
 
 async def _off_loop(request: Request, cancel: threading.Event, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` in a worker thread, never on the event loop (a wait for the model there would freeze every
-    route); a client that leaves meanwhile sets `cancel`, which `fn` watches."""
+    route); a client that leaves meanwhile sets `cancel`, which `fn` watches. When the server stops, the client
+    gets its 503 at once, within the shutdown grace, while the thread winds down."""
+    queue: WorkQueue = request.app.state.service.queue
+    queue.watch(cancel)
     task = asyncio.ensure_future(run_in_threadpool(fn, *args))
     try:
         while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=0.5)
-            if not done and await request.is_disconnected():
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                break
+            if queue.draining.is_set():
+                raise shutting_down()
+            if await request.is_disconnected():
                 cancel.set()
         return task.result()
     except BaseException:
@@ -210,6 +235,8 @@ async def _off_loop(request: Request, cancel: threading.Event, fn: Callable[...,
         # Nobody will use what the thread still returns (a slot taken as the request was cut short): free it.
         task.add_done_callback(_release_orphan)
         raise
+    finally:
+        queue.forget(cancel)
 
 
 def _release_orphan(task: asyncio.Future) -> None:
@@ -245,6 +272,7 @@ def _batch_slot(svc: Service, raw: bytes, cancel: threading.Event) -> tuple[list
     try:
         return items, take_slot(svc, cancel, wait=False)
     except Cancelled:
+        svc.queue.count_cancel()
         raise Refused(499, "the client left") from None
 
 
@@ -266,7 +294,11 @@ async def post_batch(request: Request, svc: Service = Depends(service), sentence
                 d.pop("sentences", None)
             return (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
 
-        svc.work.run_batch(items, cancel, lambda rec: emit(line(rec)))
+        svc.queue.watch(cancel)
+        try:
+            svc.work.run_batch(items, cancel, lambda rec: emit(line(rec)))
+        finally:
+            svc.queue.forget(cancel)
 
     svc.metrics.requests.labels("/v1/articles:batch", "200").inc()
     return NdjsonStream(produce, slot, svc.pipe.config.limits.write_seconds)
@@ -277,7 +309,8 @@ def health(svc: Service = Depends(service)) -> Any:
     """Answers at once, also while a model loads."""
     config = svc.pipe.config
     model = config.models.get(config.translate.model) or config.models.get(config.summarize.model)
-    loaded = model is None or model.backend == "extractive" or is_loaded(model)
+    # A worker that died (killed, crashed) since its last request is not loaded: the next request starts one.
+    loaded = model is None or model.backend == "extractive" or is_alive(model)
     state = "loaded" if loaded else "loading" if loading(model) else "not loaded"
     return {"status": "ok", "config": config.name, "tasks": list(config.tasks), "model_loaded": loaded,
             "model": state, "queue": svc.queue.state()}
@@ -325,7 +358,7 @@ def create_api(pipe: Pipeline, queue: WorkQueue, *, environ: dict[str, str] | No
     metrics = Metrics(pipe, queue)
     app = FastAPI(title="summarizer", version="1", description=__doc__.split("\n\n")[0],
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
-    app.state.service = Service(pipe, queue, metrics, _Work(pipe, metrics))
+    app.state.service = Service(pipe, queue, metrics, _Work(pipe, metrics, queue))
     app.state.metrics = metrics
     _serve_docs(app)
     app.include_router(router)

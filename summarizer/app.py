@@ -24,7 +24,7 @@ from .clean import ArticleError
 from .models import Cancelled
 from .pipeline import Pipeline
 from .records import ArticleResult
-from .serving import Refused, check_count, check_text, refusal, summary_length
+from .serving import SHUTTING_DOWN, Refused, check_count, check_text, refusal, summary_length
 from .flags import WARNING_FLAGS
 from .workqueue import WorkQueue
 
@@ -183,17 +183,35 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
         except Refused as exc:
             raise gr.Error(exc.message) from None
         records: list[dict[str, Any]] = []
+        if queue is not None:
+            queue.watch(cancel)  # a server that stops cancels the job, and the page says why
+        try:
+            yield from _work(items, limit, cancel, records)
+        finally:
+            if queue is not None:
+                queue.forget(cancel)
+
+    def _work(items, limit, cancel, records):
         first: ArticleResult | None = None
-        slot = queue.slot(wait=True) if queue is not None else contextlib.nullcontext()
+        try:
+            slot = queue.slot(wait=True, cancel=cancel) if queue is not None else contextlib.nullcontext()
+        except Cancelled:
+            queue.count_cancel()
+            if queue.draining.is_set():
+                raise gr.Error(SHUTTING_DOWN) from None
+            return
         with slot:
             if len(items) == 1:
                 # One article streams: the summary, then each English paragraph as it is translated.
                 name, item = items[0]
+                line = StepLine()
                 try:
                     for first in pipe.process_stream(item, max_chars=limit, cancel=cancel):
-                        yield _outputs(first, records, done=False)
+                        yield _outputs(first, records, done=False, step=line)
                 except Cancelled:
                     first = None
+                    if queue is not None:
+                        queue.count_cancel()
                 except Exception as exc:  # noqa: BLE001 - a plain message, never a stack trace
                     raise gr.Error(f"{name}: {refusal(exc, 'web request: ' + name).message}") from None
                 if first is not None:
@@ -209,7 +227,10 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
                             first = first or rec
                             yield _outputs(rec, records, done=False)
                 except Cancelled:
-                    pass
+                    if queue is not None:
+                        queue.count_cancel()
+        if queue is not None and queue.draining.is_set():
+            raise gr.Error(SHUTTING_DOWN)
         if first is None:
             raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
         yield _outputs(first, records, done=True, files=downloads.write(records))
@@ -254,9 +275,34 @@ def _table(records: list[dict[str, Any]]) -> list[list[Any]]:
              r.get("title_en", ""), r.get("error") or "; ".join(r.get("warnings", []))] for r in records]
 
 
-def _outputs(result: ArticleResult, records: list[dict[str, Any]], *, done: bool, files: list[str] | None = None):
+class StepLine:
+    """The line the warnings box shows while an article runs: the step, the parts done, and the time left at the
+    rate the parts so far took (the summary's time is not counted in it)."""
+
+    def __init__(self):
+        self.since: float | None = None  # when the first part's translation started
+        self.first_done = 0
+
+    def __call__(self, result: ArticleResult) -> str:
+        if result.step is None:
+            return "(working…)"
+        what, done, total = result.step
+        now = time.monotonic()
+        if self.since is None and total and what.startswith("translating"):
+            self.since, self.first_done = now, done
+        line = f"(working…) {what}"
+        if total and what != "the Chinese summary":
+            line += f" · {done} of {total} parts done"
+            if self.since is not None and done > self.first_done:
+                rate = (now - self.since) / (done - self.first_done)
+                line += f" · about {rate * (total - done):.0f} s left"
+        return line
+
+
+def _outputs(result: ArticleResult, records: list[dict[str, Any]], *, done: bool, files: list[str] | None = None,
+             step: StepLine | None = None):
     view = _result_views(result)
-    warnings = view["warnings"] if done or result.timings else "(working…)"
+    warnings = view["warnings"] if done or result.timings else (step or StepLine())(result)
     return (view["title"], view["summary_zh"], view["title_en"], view["summary_en"], view["rows"], warnings,
             result.timings, _table(records), files, sentence_rows(result.to_dict()), records)
 

@@ -12,12 +12,13 @@ import logging
 import sys
 import threading
 import time
+from collections import OrderedDict, deque
 from typing import Any, Iterable, Iterator, Protocol
 
 from .clean import Article
 from .inputs import NoInputsError
 from .pipeline import Pipeline
-from .records import SKIP, ArticleResult, ErrorRecord, RecordDict
+from .records import SKIP, ArticleResult, ErrorRecord, RecordDict, content_key, duplicate_record
 from .sink import JsonlSink
 from .text import printable
 
@@ -103,10 +104,66 @@ def process(pipe: Pipeline, items: Iterable[Any], *, admission: Admission | None
     """
     admission = admission if admission is not None else Admission({})
     clean_seconds: dict[str, float] = {}
-    stream = admitted(pipe, items, admission, clean_seconds)
+    # An article whose cleaned title and body equal an earlier one's is not sent to the engine: its record copies
+    # that one's (no model time), in its own place in input order. The records of the latest firsts are kept for
+    # that (`_FIRSTS_KEPT`); an older one is read back from the results file being written, when there is one.
+    firsts: dict[str, str] = {}  # content key -> the first article's id
+    kept: OrderedDict[str, Record] = OrderedDict()  # first id -> its record, once written
+    order: deque[tuple[str, Any]] = deque()  # ("engine", id) or ("copy", (article, first id | an earlier record))
+    done: dict[str, Record] = {}  # records the engine gave back, until their turn
+    queued: set[str] = set()
+
+    def source_of(key: str) -> str | dict[str, Any] | None:
+        first = firsts.get(key)
+        if first is not None and (first in queued or first in kept):
+            return first
+        return admission.earlier(key)
+
+    def distinct(stream: Iterable[Article | ErrorRecord]) -> Iterator[Article | ErrorRecord]:
+        for rec in stream:
+            if isinstance(rec, Article):
+                key = content_key(rec.title, rec.paragraphs)
+                first = source_of(key)
+                if first is not None:
+                    order.append(("copy", (rec, first)))
+                    continue
+                firsts[key] = rec.id
+            order.append(("engine", str(rec.id)))
+            queued.add(str(rec.id))
+            yield rec
+
+    def ready() -> Iterator[Record]:
+        while order:
+            kind, what = order[0]
+            if kind == "engine":
+                if what not in done:
+                    return
+                rec = done.pop(what)
+                queued.discard(what)
+                kept[what] = rec
+                while len(kept) > _FIRSTS_KEPT:
+                    kept.popitem(last=False)
+            else:
+                dup, first = what
+                if isinstance(first, str):
+                    if first not in kept:
+                        return
+                    first = kept[first]
+                rec = duplicate_record(first, dup)
+                admission.duplicates += 1
+            order.popleft()
+            yield _with_clean_time(rec, clean_seconds.pop(str(rec.id), None))
+
+    stream = distinct(admitted(pipe, items, admission, clean_seconds))
     for rec in (engine or LocalEngine()).records(pipe, stream, batch_size=batch_size, max_chars=max_chars,
                                                  cancel=cancel):
-        yield _with_clean_time(rec, clean_seconds.pop(str(rec.id), None))
+        done[str(rec.id)] = rec
+        yield from ready()
+    yield from ready()
+
+
+# Records of first articles kept in memory for the articles of the same content that follow them.
+_FIRSTS_KEPT = 64
 
 
 def _with_clean_time(rec: Record, seconds: float | None) -> Record:
@@ -148,8 +205,10 @@ def run_job(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, engine: En
     engine = engine or LocalEngine()
     engine.warm_up(pipe)
     failed = 0
-    admit = Admission(sink.done)
+    admit = Admission(sink.done, sink)
     bar = Progress(len(items)) if progress else None
+    if bar is not None and isinstance(engine, LocalEngine):
+        pipe.on_step = bar.inside  # Ray's actors run their own pipelines: their steps are not seen here
     try:
         for result in process(pipe, items, admission=admit, batch_size=batch_size, engine=engine):
             sink.write(result)
@@ -162,6 +221,10 @@ def run_job(pipe: Pipeline, items: Iterable[Any], sink: JsonlSink, *, engine: En
     finally:
         if bar is not None:
             bar.close()
+            pipe.on_step = None
+    if admit.duplicates:
+        say(f"{admit.duplicates} article(s) had the same content as an earlier one: their records copy its result "
+            "(duplicate_of), at no model time")
     return failed + admit.failed_before
 
 
@@ -176,14 +239,26 @@ class Admission:
     """Decides, per cleaned input, whether to process it: ids already done are skipped (resume), a repeated id
     becomes a "duplicate id" error record with a ``dup-`` id stable across runs."""
 
-    def __init__(self, done: dict[str, bool]):
-        """Args: done: ids already written, each with whether it succeeded (`JsonlSink.done`)."""
+    def __init__(self, done: dict[str, bool], sink: JsonlSink | None = None):
+        """Args:
+            done: ids already written, each with whether it succeeded (`JsonlSink.done`).
+            sink: The results file being resumed, whose results an article of the same content copies.
+        """
         self.done = done
+        self.sink = sink
         self.seen: dict[str, str] = {}
         self.count: dict[str, int] = {}
         # Inputs skipped because done, and of those the ones that had failed.
         self.skipped = 0
         self.failed_before = 0
+        # Articles whose content an earlier one had: their records copy its result.
+        self.duplicates = 0
+
+    def earlier(self, key: str) -> dict[str, Any] | None:
+        """The record a resumed results file holds for this content (`records.content_key`), or None."""
+        if self.sink is None or key not in self.sink.contents:
+            return None
+        return self.sink.read_at(self.sink.contents[key])
 
     def __call__(self, rec: Article | ErrorRecord):
         return self.check(rec.id, rec.source, isinstance(rec, Article))
@@ -211,19 +286,68 @@ class Admission:
 
 
 class Progress:
-    """Progress of a batch job on stderr: a tqdm bar on a terminal, plain log lines otherwise."""
+    """Progress of a batch job on stderr: a tqdm bar on a terminal, plain log lines otherwise. Inside the articles
+    being processed it shows the step (`inside`: the Chinese summary, the parts translated, checks and retries) with
+    the time left at the rate of the parts so far, and says again what runs when nothing was said for
+    `QUIET_SECONDS`, so a long step is never silent."""
+
+    QUIET_SECONDS = 12.0
 
     def __init__(self, total: int):
         self.total, self.n, self.t0 = total, 0, time.perf_counter()
         self.bar = None
+        self._lock = threading.Lock()
+        self._step: tuple[str, int, int] | None = None
+        self._step_since = self._said = time.perf_counter()
+        self._parts_since: tuple[float, int] | None = None
+        self._closed = threading.Event()
         if sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="article", file=sys.stderr)
+        threading.Thread(target=self._beat, name="summarizer-progress", daemon=True).start()
+
+    def inside(self, what: str, done: int, total: int) -> None:
+        """The step running inside the current articles (`Pipeline.on_step`)."""
+        now = time.perf_counter()
+        with self._lock:
+            if self._step is None or self._step[0] != what:
+                self._step_since = now
+            if what == "translating" and (self._parts_since is None or done < self._parts_since[1]):
+                self._parts_since = (now, done)
+            self._step = (what, done, total)
+        self._show()
+
+    def _line(self) -> str:
+        what, done, total = self._step or ("cleaning", 0, 0)
+        now = time.perf_counter()
+        line = f"{what}"
+        if total and what != "the Chinese summary":
+            line += f" {done}/{total} parts"
+            if what == "translating" and self._parts_since is not None and done > self._parts_since[1]:
+                rate = (now - self._parts_since[0]) / (done - self._parts_since[1])
+                line += f" · ETA {rate * (total - done):.0f}s"
+        return line + f" · {now - self._step_since:.0f}s in this step"
+
+    def _show(self) -> None:
+        with self._lock:
+            line = self._line()
+            self._said = time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_postfix_str(line)
+        else:
+            say(f"[{min(self.n + 1, self.total)}/{self.total}] {line}")
+
+    def _beat(self) -> None:
+        while not self._closed.wait(2.0):
+            if time.perf_counter() - self._said >= self.QUIET_SECONDS:
+                self._show()
 
     def step(self, result) -> None:
         """One record written (an `ArticleResult`, an `ErrorRecord`, or anything with ``id`` and ``error``)."""
         self.n += 1
+        with self._lock:
+            self._step, self._parts_since, self._said = None, None, time.perf_counter()
         elapsed = time.perf_counter() - self.t0
         rate = self.n / elapsed * 60 if elapsed else 0.0
         if self.bar is not None:
@@ -238,6 +362,7 @@ class Progress:
 
     def close(self) -> None:
         """End the bar."""
+        self._closed.set()
         if self.bar is not None:
             self.bar.close()
 

@@ -31,6 +31,13 @@ class Glossary:
 
     terms: Mapping[str, str]
 
+    def __post_init__(self):
+        for k, v in self.terms.items():
+            if not isinstance(k, str) or not k.strip():
+                raise ValueError(f"glossary: an empty term ({k!r}) would match every segment; give the Chinese term")
+            if not isinstance(v, str) or not v.strip():
+                raise ValueError(f"glossary: the term {k!r} has no English; give it one, or \"keep\"")
+
     def relevant(self, source: str) -> dict[str, str]:
         """Entries whose term occurs in `source`."""
         return {k: v for k, v in self.terms.items() if k in source}

@@ -22,7 +22,7 @@ Source = Union[str, bytes, os.PathLike]
 
 # The errors and the byte-level readers live in `decode`; they are named here too, where callers of cleaning look.
 __all__ = ["Article", "ArticleError", "InputTooLarge", "clean_article", "clean_file", "read_file", "article_from_record", "decode_bytes",
-           "check_id", "MAX_ID_CHARS", "path_text"]
+           "check_id", "MAX_ID_CHARS", "path_text", "is_navigation_line"]
 
 
 # Ids travel into file names, logs and resume keys; a longer one is refused, not stored.
@@ -86,6 +86,19 @@ def _is_dash_line(line: str) -> bool:
     """A separator line of ten or more dashes."""
     core = line.strip()
     return len(core) >= 10 and not core.strip("-")
+
+
+# A link or navigation line of a news page: a link word, alone or with arrows, or leading a link's text (详细阅读：
+# <another article's headline>). Found in the 520 crawl files: 详细阅读： (16), 详细阅读 >> (15), >>详细阅读： (6), all
+# lines of their own; the other words are the common ones of Chinese news sites. The word must be followed by a colon,
+# arrows or the end of the line, so a sentence that starts with 更多精彩的 stays.
+_NAVIGATION = re.compile(r"\s*[>》»]*\s*(?:详细阅读|点击查看|点击阅读|阅读全文|查看原文|更多精彩|返回首页|返回顶部)"
+                         r"\s*(?:[:：]|[>》»]+|$)|\s*[>》»]+\s*$")
+
+
+def is_navigation_line(line: str) -> bool:
+    """A page's link or navigation line (详细阅读：…, 详细阅读 >>, 返回首页, a bare >>), not article text."""
+    return _NAVIGATION.match(line) is not None
 
 
 def _is_image_line(line: str) -> bool:
@@ -430,7 +443,7 @@ def _clean_text(
     for para in paragraphs:
         if _is_image_line(para):
             images += 1
-        elif not _is_dash_line(para):
+        elif not _is_dash_line(para) and not is_navigation_line(para):
             kept.append(para)
     if title is None:
         title = page_title

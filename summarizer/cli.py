@@ -26,6 +26,8 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                         "default: env SUMMARIZER_CONFIG or 'default'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set translate.segment_tokens=120 (repeatable)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="ask the model every time: the answer memory is neither read nor written (memory.enabled)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -37,7 +39,15 @@ def _overrides(args: argparse.Namespace) -> dict:
             raise SystemExit(f"--set needs KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = parse_value(v.strip())
+    if getattr(args, "no_memory", False):
+        out["memory.enabled"] = False
     return out
+
+
+def _measuring(args: argparse.Namespace) -> dict:
+    """The overrides of a command that measures the model (eval, bench): the memory is off unless --set turns it on,
+    or a second run would measure the memory."""
+    return {"memory.enabled": False, **_overrides(args)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="translation: run every N consecutive rows as one article's paragraphs through "
                          "Pipeline.process (the whole article path), each row scored on its own")
     ev.add_argument("--output", type=Path, default=None, help="report JSON path (a .md is written beside it)")
+
+    mem = sub.add_parser("memory", help="the answer memory: stats, or clear it",
+                         description="The model's greedy answers kept in SQLite (memory.path; default "
+                                     "answers.sqlite3 in the cache folder), so the same request is not paid twice.")
+    mem.add_argument("action", choices=("stats", "clear"))
+    _add_config(mem)
 
     bench = sub.add_parser("bench", help="throughput and memory of a config on the seed and crawl articles")
     _add_config(bench)
@@ -188,6 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink.close()
     written = finish_outputs(out_dir, formats)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    memory = pipe.memory
+    if memory is not None and memory.hits + memory.misses:
+        print(f"answer memory: {memory.hits} model request(s) answered from it, {memory.misses} asked of the model",
+              file=sys.stderr)
     if crashed is not None:
         print(f"summarizer: error: the model worker crashed {crashed.in_a_row} times in a row, so the run stops "
               f"(last: {crashed}). The results so far are kept; fix the cause and run the same command with "
@@ -222,6 +242,21 @@ def _signals_as_interrupt():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    """``summarizer memory stats | clear``: the answer memory's size, or forget it."""
+    from .config import load_config
+    from .memory import open_memory
+
+    cfg = load_config(args.config, _overrides(args)).memory
+    memory = open_memory(cfg.path, cfg.max_mb)
+    if args.action == "clear":
+        print(f"cleared {memory.clear()} answer(s) from {memory.path}")
+        return 0
+    stats = memory.stats()
+    print(json.dumps({k: v for k, v in stats.items() if k not in ("hits", "misses")} | {"enabled": cfg.enabled}))
+    return 0
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
@@ -331,7 +366,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``summarizer eval``: quality reports."""
     from .evaluate import run_eval
 
-    report = run_eval(args.task, args.data, config=args.config, overrides=_overrides(args), limit=args.limit,
+    report = run_eval(args.task, args.data, config=args.config, overrides=_measuring(args), limit=args.limit,
                       baseline=args.baseline, max_chars=args.max_chars, output=args.output, join=args.join,
                       article=args.article, skip=args.skip)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, ensure_ascii=False, indent=1))
@@ -342,14 +377,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """``summarizer bench``: throughput and memory."""
     from .bench import run_bench
 
-    report = run_bench(config=args.config, overrides=_overrides(args), articles=args.articles, naive=args.naive,
+    report = run_bench(config=args.config, overrides=_measuring(args), articles=args.articles, naive=args.naive,
                        output=args.output, folder=args.folder)
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 
 
 _COMMANDS = {"run": cmd_run, "clean": cmd_clean, "models": cmd_models, "serve": cmd_serve, "eval": cmd_eval,
-             "bench": cmd_bench}
+             "bench": cmd_bench, "memory": cmd_memory}
 
 
 if __name__ == "__main__":

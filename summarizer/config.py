@@ -1,9 +1,9 @@
 """Configuration: TOML files in configs/ -> frozen dataclasses, overridden by env SUMMARIZER_* and arguments.
 
 Precedence (lowest to highest): dataclass defaults, the TOML file, environment variables, explicit
-overrides. The dataclass defaults below are the tuned values (prompts, few-shot pairs, segment size, repair):
-the one place they live. A config file states only what differs from them (its models, sizes, tasks). Environment variables name a dotted key with ``__`` between levels, e.g.
-``SUMMARIZER_SUMMARIZE__MAX_CHARS=120`` or ``SUMMARIZER_MODELS__LLM__THREADS=2``.
+overrides. The dataclass defaults below are the tuned values (prompts, few-shot pairs, segment size, repair): the
+one place they live. A config file states only what differs from them (its models, sizes, tasks). Environment
+variables name a dotted key with ``__`` between levels, e.g. ``SUMMARIZER_SUMMARIZE__MAX_CHARS=120``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = [
-    "Config", "ModelConfig", "GenerationOptions", "SummarizeConfig", "TranslateConfig", "LimitsConfig",
-    "ConfigError", "load_config", "list_configs", "config_dir", "fill_prompt",
-]
+__all__ = ["Config", "ModelConfig", "GenerationOptions", "SummarizeConfig", "TranslateConfig", "LimitsConfig",
+           "MemoryConfig", "ConfigError", "load_config", "list_configs", "config_dir", "fill_prompt"]
 
 logger = logging.getLogger("summarizer")
 
@@ -98,27 +96,6 @@ class ModelConfig:
     # process: the model runs in a supervised worker process, so a native crash (SIGILL, SIGSEGV, OOM kill) is
     # one article's ModelCrashed error and the next request starts a new worker; inline: in this process.
     isolation: str = "process"
-
-
-# The summary lengths a caller may ask for, in characters (the API, the demo and `Pipeline.process` check them).
-MAX_CHARS_RANGE = (10, 2000)
-
-
-def check_max_chars(value: object) -> int | None:
-    """A caller's summary length: None (the config's), or an int within `MAX_CHARS_RANGE`.
-
-    Raises:
-        ValueError: Any other value (a str such as "10", a bool, a float, -5): a wrong length must not quietly
-            become a 13-character summary.
-    """
-    if value is None:
-        return None
-    low, high = MAX_CHARS_RANGE
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"max_chars must be an int from {low} to {high}, not {type(value).__name__} {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"max_chars must be from {low} to {high}, not {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -257,8 +234,7 @@ class LimitsConfig:
     clean_seconds: float = 20.0
     # Jobs (API requests, demo requests) that may wait for the model; the API answers 503 beyond it.
     queue_size: int = 16
-    # Articles translated together by every batch interface: `summarizer run` (local and Ray), the API's batch route,
-    # `summarizer bench`. The demo takes one at a time, so each article shows as soon as it is done.
+    # Articles translated together by every batch interface (`run`, Ray, the batch route, `bench`); the demo takes one.
     batch_size: int = 4
     # Requests a minute per API key (or per client address when no keys are set); 0 = no limit.
     api_requests_per_minute: int = 60
@@ -266,6 +242,23 @@ class LimitsConfig:
     body_seconds: float = 30.0
     # Seconds a streamed batch (NDJSON) waits for its client to take the next record before the stream is dropped.
     write_seconds: float = 30.0
+    glossary_entry_chars: int = 500  # longest glossary term or English a request may send (413); it goes in prompts
+    # Most paragraphs in one article (413): each is translated on its own, so thousands of tiny ones buy as many calls.
+    max_paragraphs: int = 500
+    # Seconds a stopping server (SIGTERM) gives the requests in flight: each answers 503 with Retry-After at once.
+    shutdown_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """The answer memory (`memory`): greedy model answers kept in SQLite and never paid for twice."""
+
+    # Off: every request goes to the model (`--no-memory`).
+    enabled: bool = True
+    # Its file ("": answers.sqlite3 in the cache folder, SUMMARIZER_CACHE).
+    path: str = ""
+    # Megabytes of answers kept; past it the least recently used go first.
+    max_mb: float = 256.0
 
 
 @dataclass(frozen=True)
@@ -286,6 +279,8 @@ class Config:
     translate: TranslateConfig = field(default_factory=TranslateConfig)
     # Input, time and serving limits.
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The answer memory.
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     # The TOML file this config came from.
     source: str | None = None
 
@@ -352,9 +347,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out = {}
     # Process-level settings read elsewhere, not config keys.
     skip = {"SUMMARIZER_CACHE", "SUMMARIZER_CONFIG", "SUMMARIZER_CONFIG_DIR", "SUMMARIZER_AUTH", "SUMMARIZER_API_KEYS",
-            "SUMMARIZER_HOST",
-            "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD", "SUMMARIZER_CPU_FEATURES",
-            "SUMMARIZER_FORWARDED_ALLOW_IPS", "SUMMARIZER_CORS_ORIGINS"}
+            "SUMMARIZER_HOST", "SUMMARIZER_PORT", "SUMMARIZER_SHARED", "SUMMARIZER_PORTABLE_BUILD",
+            "SUMMARIZER_CPU_FEATURES", "SUMMARIZER_FORWARDED_ALLOW_IPS", "SUMMARIZER_CORS_ORIGINS"}
     for k, v in environ.items():
         if not k.startswith("SUMMARIZER_") or k in skip:
             continue
@@ -435,6 +429,7 @@ def _build(tree: dict[str, Any], where: str) -> Config:
         logger.warning("%s: translate.chunk_tokens is now translate.segment_tokens", where)
     translate = _make(TranslateConfig, translate_raw, f"{where}: translate")
     limits = _make(LimitsConfig, tree.pop("limits", {}), f"{where}: limits")
+    memory = _make(MemoryConfig, tree.pop("memory", {}), f"{where}: memory")
     tasks = tree.pop("tasks", list(TASKS))
     if isinstance(tasks, str):
         tasks = tasks.split(",")
@@ -445,9 +440,9 @@ def _build(tree: dict[str, Any], where: str) -> Config:
     for task_name, task in (("summarize", summarize), ("translate", translate)):
         if task.model != "extractive" and task.model not in models:
             raise ConfigError(f"{where}: {task_name}.model {task.model!r} is not a key of [models]")
-    rest = _make(Config, tree, where, skip={"models", "summarize", "translate", "limits", "tasks"})
+    rest = _make(Config, tree, where, skip={"models", "summarize", "translate", "limits", "memory", "tasks"})
     return dataclasses.replace(rest, models=models, summarize=summarize, translate=translate, limits=limits,
-                               tasks=tasks)
+                               memory=memory, tasks=tasks)
 
 
 def _make(cls, raw: Any, where: str, skip: set[str] = frozenset()):

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 
 from .config import ModelConfig
-from .models import Generator, ModelInfo, ModelLoadError, Usage, cpu_threads, gguf_path, han_token
+from .models import Generator, ModelInfo, ModelLoadError, RequestFailed, Usage, cpu_threads, gguf_path, han_token
 
 __all__ = ["LlamaCppGenerator"]
 
@@ -142,6 +142,7 @@ class LlamaCppGenerator(Generator):
 
             processors = LogitsProcessorList([*(processors or []), end_when_cancelled])
         outs = []
+        errors: dict[int, str] = {}
         # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
         with self._lock:
             for k, messages in enumerate(requests):
@@ -149,6 +150,11 @@ class LlamaCppGenerator(Generator):
                 if dropped() and cancelled() is not True:
                     outs.append("")
                     self.usage.cancelled += 1
+                    continue
+                why = self._too_long(messages)
+                if why:  # this request fails alone; the call may carry other clients' requests
+                    outs.append("")
+                    errors[k] = why
                     continue
                 before = self._perf()
                 r = self._llm.create_chat_completion(
@@ -169,7 +175,18 @@ class LlamaCppGenerator(Generator):
                     break
                 if dropped():
                     self.usage.cancelled += 1
+        if errors:
+            raise RequestFailed(outs + [""] * (len(requests) - len(outs)), errors)
         return outs
+
+    def _too_long(self, messages) -> str:
+        """Why a chat request cannot be answered in this context ("" when it can)."""
+        from .multiseq import too_long
+
+        if self._format is None:
+            return ""
+        n = len(self.prompt_tokens(messages))
+        return too_long(n, self._llm.n_ctx()) if n >= self._llm.n_ctx() else ""
 
     def generate_mixed(self, requests, options: list, forbid_han: list, *, cancelled=None) -> list[str]:
         """Like `generate`, with decoding options and the Han ban given per request (the calls of several jobs pooled
@@ -201,6 +218,9 @@ class LlamaCppGenerator(Generator):
             u.prompt_seconds += multi.prompt_seconds - p0
             u.decode_seconds += multi.decode_seconds - d0
             u.cancelled += sum(r.cancelled for r in results)
+        errors = {k: r.error for k, r in enumerate(results) if r.error}
+        if errors:
+            raise RequestFailed([r.text for r in results], errors)
         return [r.text for r in results]
 
     def _perf(self) -> tuple[int, float, float]:

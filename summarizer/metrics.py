@@ -38,10 +38,20 @@ class Metrics:
             .set_function(lambda: pipe.model_calls)
         Gauge("summarizer_model_output_tokens", "Tokens the model generated in this process", registry=self.registry) \
             .set_function(lambda: pipe.model_usage().output_tokens)
-        Gauge("summarizer_model_cancelled_requests", "Model requests a cancel ended early (Stop, a client that left)",
-              registry=self.registry).set_function(lambda: pipe.model_usage().cancelled)
+        # Every level counts the requests it dropped: the pipeline those never handed on, the pool those still
+        # waiting for a call, the backend those waiting in, being read by or decoding in a running call.
+        Gauge("summarizer_model_cancelled_requests", "Model requests a cancel ended early or kept from being sent "
+              "(Stop, a client that left)", registry=self.registry).set_function(
+            lambda: pipe.model_usage().cancelled + pipe.cancelled_requests)
         Gauge("summarizer_model_shared_calls", "Model calls that carried the requests of several jobs at once",
               registry=self.registry).set_function(lambda: pipe.model_usage().shared_calls)
+        memory = pipe.memory
+        Gauge("summarizer_memory_hits", "Model requests answered from the answer memory (this process)",
+              registry=self.registry).set_function(lambda: memory.hits if memory is not None else 0)
+        Gauge("summarizer_memory_misses", "Model requests the answer memory did not hold, asked of the model",
+              registry=self.registry).set_function(lambda: memory.misses if memory is not None else 0)
+        Gauge("summarizer_cancelled_jobs", "API requests and demo jobs a cancel ended (a client that left, Stop, a "
+              "server that stops), in line or at work", registry=self.registry).set_function(lambda: queue.cancelled)
         Gauge("summarizer_queue_running", "Jobs running", registry=self.registry) \
             .set_function(lambda: queue.state()["running"])
         Gauge("summarizer_queue_waiting", "Jobs waiting for the model", registry=self.registry) \

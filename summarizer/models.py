@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
@@ -22,8 +21,8 @@ from .text import has_han
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError", "BudgetedGenerator", "GatheringGenerator",
-           "TimeBudgetExceeded",
+__all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError",
+           "TimeBudgetExceeded", "RequestFailed", "split_outputs",
            "Cancelled", "Usage", "gguf_path", "han_token", "cpu_threads", "TransformersCausalGenerator",
            "Seq2SeqGenerator"]
 
@@ -32,6 +31,43 @@ Request = Union[str, Sequence[dict]]
 
 class ModelLoadError(RuntimeError):
     """A model that cannot be loaded (missing runtime, missing weights, no network for a hub id)."""
+
+
+class RequestFailed(ValueError):
+    """Some requests of one backend call failed on their own (a prompt too long for the context) while the others
+    were answered: a call that carries several clients' requests must not fail them all for one client's input.
+
+    Attributes:
+        outputs: One answer per request of the call ("" where the request failed).
+        errors: The failed requests' indices in the call, each with its plain message.
+    """
+
+    def __init__(self, outputs: Sequence[str], errors: dict[int, str]):
+        super().__init__(next(iter(errors.values()), "a request failed"))
+        self.outputs, self.errors = list(outputs), dict(errors)
+
+    def __reduce__(self):
+        # Sent from the worker process: rebuilt from its fields, not from the message alone.
+        return (RequestFailed, (self.outputs, self.errors))
+
+
+def split_outputs(outs: Sequence[str] | None, error: BaseException | None, span: range) -> list[str]:
+    """The answers of the requests at `span` of a call that gave `outs` or raised `error`.
+
+    Raises:
+        The call's error, unless it was a `RequestFailed` none of whose failed requests lie in `span`; one that
+        does becomes a `RequestFailed` of the span alone (indices from 0), so each caller sees only its own failures.
+    """
+    if isinstance(error, RequestFailed):
+        mine = {k - span.start: m for k, m in error.errors.items() if k in span}
+        part = error.outputs[span.start:span.stop]
+        if mine:
+            raise RequestFailed(part, mine)
+        return part
+    if error is not None:
+        raise error
+    assert outs is not None
+    return list(outs[span.start:span.stop])
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,7 @@ class Generator:
         groups: dict[tuple[GenerationOptions, bool], list[int]] = {}
         for k, key in enumerate(zip(options, forbid_han)):
             groups.setdefault(key, []).append(k)
+        errors: dict[int, str] = {}
         for (opts, ban), ks in groups.items():
             kw: dict[str, Any] = {}
             if cancelled is not None and getattr(self, "cancellable", False):
@@ -132,8 +169,15 @@ class Generator:
                     now = cancelled()
                     return now if now is True or not now else frozenset(j for j, k in enumerate(ks) if k in now)
                 kw["cancelled"] = in_group
-            for k, out in zip(ks, self.generate([requests[k] for k in ks], opts, forbid_han=ban, **kw)):
+            try:
+                got = self.generate([requests[k] for k in ks], opts, forbid_han=ban, **kw)
+            except RequestFailed as exc:
+                got = exc.outputs
+                errors.update({ks[j]: m for j, m in exc.errors.items()})
+            for k, out in zip(ks, got):
                 outs[k] = out
+        if errors:
+            raise RequestFailed(outs, errors)
         return outs
 
     def count_tokens(self, text: str) -> int:
@@ -330,132 +374,3 @@ class TimeBudgetExceeded(RuntimeError):
 
 class Cancelled(RuntimeError):
     """The caller cancelled the job (e.g. the demo's Stop button)."""
-
-
-class BudgetedGenerator(Generator):
-    """A generator that refuses to start another request once a deadline has passed.
-
-    Requests go to the wrapped generator one backend batch at a time, so a long article is stopped
-    within one request of its budget (a request itself is bounded by ``max_new_tokens``).
-    """
-
-    def __init__(self, inner: Generator, seconds: float, deadline: float | None = None,
-                 on_requests: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None):
-        self.inner = inner
-        self.kind = inner.kind
-        self.info = inner.info
-        self.context_length = inner.context_length
-        self.seconds = seconds
-        # time.monotonic() after which no request starts (none when seconds <= 0); wrappers may share one.
-        if seconds <= 0:
-            self.deadline = float("inf")
-        else:
-            self.deadline = time.monotonic() + seconds if deadline is None else deadline
-        # Told how many requests each backend call carried (the pipeline counts model calls with it).
-        self.on_requests = on_requests
-        # True once the caller gave up (a Stop button): no further request starts.
-        self.cancelled = cancelled
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def usage_now(self) -> Usage:
-        return self.inner.usage_now()
-
-    def generate(self, requests, options, *, forbid_han=False):
-        return self._in_steps(requests, lambda part, span, **kw: self.inner.generate(part, options, forbid_han=forbid_han,
-                                                                                      **kw))
-
-    def generate_mixed(self, requests, options, forbid_han, *, cancelled=None):
-        return self._in_steps(requests, lambda part, span, **kw: self.inner.generate_mixed(
-            part, list(options[span]), list(forbid_han[span]), **kw))
-
-    def _in_steps(self, requests, call: Callable[..., list[str]]) -> list[str]:
-        """`call(part, span)` for each backend batch of `requests`, checking the deadline and the cancel between them."""
-        step = max(1, getattr(self.inner, "batch_size", 1))
-        outs: list[str] = []
-        for start in range(0, len(requests), step):
-            if self.cancelled is not None and self.cancelled():
-                raise Cancelled("the job was cancelled")
-            if time.monotonic() > self.deadline:
-                raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
-                                         "the article is too long for this machine's time budget")
-            span = slice(start, start + step)
-            part = requests[span]
-            if self.cancelled is not None and self.inner.cancellable:
-                # The backend watches the flag while it decodes: a Stop ends the call within a step, not a call.
-                outs += call(part, span, cancelled=self.cancelled)
-                if self.cancelled():
-                    raise Cancelled("the job was cancelled")
-            else:
-                outs += call(part, span)
-            if self.on_requests is not None:
-                self.on_requests(len(part))
-        return outs
-
-
-class GatheringGenerator(Generator):
-    """One generator shared by several threads (the articles of a batch, summarized side by side): a call waits until
-    every thread still working has a call waiting, then the waiting calls that share options go to `inner` as one
-    call, so a backend that decodes requests together (`multiseq`) gets them together. A thread that is done calls
-    `leave`, so nobody waits for it.
-
-    Args:
-        inner: The generator the calls go to.
-        parties: The threads sharing it.
-        most_wait: Seconds a call waits for the others before it goes with whoever is waiting.
-    """
-
-    def __init__(self, inner: Generator, parties: int, most_wait: float = 5.0):
-        self.inner, self.kind, self.info = inner, inner.kind, inner.info
-        self.context_length = inner.context_length
-        self._active, self._most_wait = parties, most_wait
-        self._waiting: list[dict[str, Any]] = []
-        self._cv = threading.Condition()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def usage_now(self) -> Usage:
-        return self.inner.usage_now()
-
-    def leave(self) -> None:
-        """This thread makes no more calls."""
-        with self._cv:
-            self._active -= 1
-            self._cv.notify_all()
-
-    def generate(self, requests, options, *, forbid_han=False):
-        call = {"requests": list(requests), "key": (options, forbid_han), "done": False, "out": None, "error": None}
-        deadline = time.monotonic() + self._most_wait
-        with self._cv:
-            self._waiting.append(call)
-            self._cv.notify_all()
-            while not call["done"]:
-                if call in self._waiting and (len(self._waiting) >= self._active or time.monotonic() > deadline):
-                    batch = [c for c in self._waiting if c["key"] == call["key"]]
-                    self._waiting = [c for c in self._waiting if c["key"] != call["key"]]
-                    self._cv.release()
-                    try:
-                        self._send(batch, options, forbid_han)
-                    finally:
-                        self._cv.acquire()
-                        self._cv.notify_all()
-                    continue
-                self._cv.wait(0.05)
-        if call["error"] is not None:
-            raise call["error"]
-        return call["out"]
-
-    def _send(self, batch: list[dict[str, Any]], options, forbid_han: bool) -> None:
-        try:
-            outs = self.inner.generate([r for c in batch for r in c["requests"]], options, forbid_han=forbid_han)
-        except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets the error
-            for c in batch:
-                c["error"], c["done"] = exc, True
-            return
-        start = 0
-        for c in batch:
-            c["out"], c["done"] = outs[start:start + len(c["requests"])], True
-            start += len(c["requests"])
-

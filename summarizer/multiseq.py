@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["MultiSeq", "SeqResult", "per_prompt", "probe_widths", "pick_width", "measure_widths", "probe_child", "PROBE_WIDTHS"]
+__all__ = ["MultiSeq", "SeqResult", "per_prompt", "too_long", "probe_widths", "pick_width", "measure_widths", "probe_child", "PROBE_WIDTHS"]
 
 # Widths the probe tries; the curve is not monotonic (8 and 12 were slower than 4 on one machine), so each is measured.
 PROBE_WIDTHS = (1, 4, 8, 16, 32)
@@ -52,6 +52,8 @@ class SeqResult:
     output_tokens: int
     # A cancel ended it before its answer was complete.
     cancelled: bool = False
+    # Why this prompt got no answer when it failed on its own (too long for the context); "" when it did not.
+    error: str = ""
 
 
 @dataclass
@@ -107,6 +109,8 @@ class MultiSeq:
         # Seconds spent reading prompts and decoding, over this decoder's life.
         self.prompt_seconds = 0.0
         self.decode_seconds = 0.0
+        # Prompt reads a cancel cut short between two chunks, over this decoder's life.
+        self.read_stopped = 0
 
     def close(self) -> None:
         """Free the context and the batch."""
@@ -138,10 +142,16 @@ class MultiSeq:
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc}): the KV cache has no room for {self.batch.n_tokens} tokens")
 
-    def _eval(self, tokens: Sequence[int], start: int, seq: int) -> int | None:
-        """Evaluate `tokens` at positions `start`... of `seq`; the batch index of the last token's logits (or None)."""
+    def _eval(self, tokens: Sequence[int], start: int, seq: int,
+              stop: Callable[[], bool] | None = None) -> int | None:
+        """Evaluate `tokens` at positions `start`... of `seq`, `_N_BATCH` at a time; the batch index of the last
+        token's logits, or None (no tokens, or `stop` answered True between two chunks: a cancel lands within one
+        chunk of a long prompt, not after all of it)."""
         last = None
         for lo in range(0, len(tokens), _N_BATCH):
+            if lo and stop is not None and stop():
+                self.read_stopped += 1
+                return None
             self._clear()
             chunk = tokens[lo:lo + _N_BATCH]
             for k, tok in enumerate(chunk):
@@ -149,17 +159,24 @@ class MultiSeq:
             self._decode()
         return last if tokens else None
 
-    def _set_prefix(self, prefix: list[int]) -> int:
-        """Make the prefix sequence hold `prefix`, keeping what it already shares with it; tokens evaluated."""
+    def _set_prefix(self, prefix: list[int], stop: Callable[[], bool] | None = None) -> int:
+        """Make the prefix sequence hold `prefix`, keeping what it already shares with it; tokens evaluated. When
+        `stop` cut the read short, the prefix held is the part read."""
         keep = 0
         for a, b in zip(self.prefix, prefix):
             if a != b:
                 break
             keep += 1
         self.L.llama_memory_seq_rm(self.mem, self.prefix_seq, keep, -1)
-        self._eval(prefix[keep:], keep, self.prefix_seq)
-        self.prefix = list(prefix)
-        return len(prefix) - keep
+        read = keep
+        for lo in range(keep, len(prefix), _N_BATCH):
+            if lo > keep and stop is not None and stop():
+                self.read_stopped += 1
+                break
+            self._eval(prefix[lo:lo + _N_BATCH], lo, self.prefix_seq)
+            read = min(len(prefix), lo + _N_BATCH)
+        self.prefix = list(prefix[:read])
+        return read - keep
 
     # ------------------------------------------------------------------ sampling
 
@@ -220,19 +237,36 @@ class MultiSeq:
         stops = [[s for s in one if s] for one in per_prompt(stop, n, sequence=True)]
         masks = mask if isinstance(mask, list) else [mask] * n
         limit = self.llm.n_ctx()
-        for p in prompts:
-            if len(p) >= limit:
-                raise ValueError(f"Requested tokens ({len(p)}) exceed context window of {limit}")
-        common = list(prompts[0])
-        for p in prompts[1:]:
-            common = common[:_shared(common, p, len(common))]
-        # Each prompt keeps at least one token of its own, whose logits give its first answer token.
-        common = common[:max(0, min(len(p) for p in prompts) - 1)]
-        evaluated = self._set_prefix(common) if common or self.prefix else 0
-        base = len(common)
-        keys = [tuple(p) for p in prompts]
         results: list[SeqResult | None] = [None] * len(prompts)
-        waiting = deque(range(len(prompts)))
+        # A prompt too long for the context fails alone: the call may carry other clients' prompts.
+        for i, p in enumerate(prompts):
+            if len(p) >= limit:
+                results[i] = SeqResult("", len(p), 0, 0, error=too_long(len(p), limit))
+        valid = [i for i in range(n) if results[i] is None]
+        if not valid:
+            return results  # type: ignore[return-value]
+
+        def cancel_state() -> bool | frozenset[int]:
+            return cancelled() if cancelled is not None else False
+
+        def dropped(i: int) -> bool:
+            c = cancel_state()
+            return c is True or bool(c) and i in c
+
+        common = list(prompts[valid[0]])
+        for i in valid[1:]:
+            common = common[:_shared(common, prompts[i], len(common))]
+        # Each prompt keeps at least one token of its own, whose logits give its first answer token.
+        common = common[:max(0, min(len(prompts[i]) for i in valid) - 1)]
+        # Everyone's prefix: only a cancel of the whole call stops reading it.
+        evaluated = self._set_prefix(common, stop=lambda: cancel_state() is True) if common or self.prefix else 0
+        base = len(self.prefix) if common else 0
+        if len(self.prefix) < len(common):  # the whole call was cancelled while its prefix was read
+            for i in valid:
+                results[i] = SeqResult("", len(prompts[i]), 0, 0, cancelled=True)
+            return results  # type: ignore[return-value]
+        keys = [tuple(p) for p in prompts]
+        waiting = deque(valid)
         free = list(range(self.width))[::-1]
         running: dict[int, _Seq] = {}
         budget = self.n_ctx - base - _N_BATCH
@@ -269,6 +303,10 @@ class MultiSeq:
             # Start waiting prompts in free slots while the KV cache has room for their worst case.
             while waiting and free:
                 i = waiting[0]
+                if dropped(i):  # its caller left while it waited: never read
+                    waiting.popleft()
+                    results[i] = SeqResult("", len(prompts[i]), 0, 0, cancelled=True)
+                    continue
                 most = min(max_tokens[i], limit - len(prompts[i]))
                 cells = len(prompts[i]) - base + most + 1
                 if running and reserved + cells > budget:
@@ -294,8 +332,12 @@ class MultiSeq:
                 running[slot] = _Seq(i, self._sampler(temperature[i], top_p[i], repeat_penalty[i], seed[i]),
                                      start + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == 0 else 0))
                 t = time.perf_counter()
-                index = self._eval(suffix, start, slot)
+                index = self._eval(suffix, start, slot, stop=lambda i=i: dropped(i))
                 self.prompt_seconds += time.perf_counter() - t
+                if index is None:  # cancelled between two chunks of its prompt
+                    finish(slot)
+                    results[i].cancelled = True
+                    continue
                 take(slot, index)
             if not running:
                 continue
@@ -324,6 +366,12 @@ class MultiSeq:
             for slot, index in index_of.items():
                 take(slot, index)
         return results  # type: ignore[return-value] - every prompt has its result by now
+
+
+def too_long(tokens: int, limit: int) -> str:
+    """The plain message of a prompt too long for the model's context."""
+    return (f"a model request of {tokens:,} tokens is over the model's context of {limit:,} tokens (the text with "
+            "its hints and glossary entries); shorten the glossary or the paragraph")
 
 
 def _shared(a: Sequence[int], b: Sequence[int], most: int) -> int:

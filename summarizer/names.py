@@ -172,16 +172,33 @@ def lac_entities(text: str) -> list[tuple[str, str, int]]:
         return []
     out = []
     at = 0
-    # LAC's encoder takes one sequence per call; a line at a time keeps each call short.
+    # LAC's encoder takes one sequence per call; a piece of a line at a time keeps each call short. One call on a
+    # paragraph of 34,000 characters grew onnxruntime's memory arena, which never shrinks, by ~240 MB.
     for line in text.splitlines(keepends=True):
-        if line.strip():
-            pos = at
-            for word, tag in lac.run(line):
-                if tag in ("PER", "LOC"):
-                    out.append((word, tag, pos))
-                pos += len(word)
-        at += len(line)
+        for piece in _pieces(line):
+            if piece.strip():
+                pos = at
+                for word, tag in lac.run(piece):
+                    if tag in ("PER", "LOC"):
+                        out.append((word, tag, pos))
+                    pos += len(word)
+            at += len(piece)
     return out
+
+
+_SENTENCE_END = re.compile(r"[。！？；!?;]")
+
+
+def _pieces(line: str, most: int = 400) -> list[str]:
+    """`line` cut after sentence ends into pieces of at most `most` characters (a longer sentence is cut where it
+    reaches `most`); the pieces join back into `line`."""
+    pieces: list[str] = []
+    while len(line) > most:
+        ends = [m.end() for m in _SENTENCE_END.finditer(line, 0, most)]
+        cut = ends[-1] if ends else most
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return pieces + [line]
 
 
 def _suffix_place(word: str) -> str | None:

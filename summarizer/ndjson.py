@@ -33,6 +33,9 @@ class NdjsonStream(Response):
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.produce, self.slot = produce, slot
         self.cancel = threading.Event()
+        # The client left: nothing more is written. (A cancel alone, a server that stops, still sends the records
+        # the work ends with: each article left as a "shutting down" error record.)
+        self.gone = threading.Event()
 
     async def __call__(self, scope, receive, send) -> None:
         loop = asyncio.get_running_loop()
@@ -50,6 +53,7 @@ class NdjsonStream(Response):
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
+            self.gone.set()
             self.cancel.set()
 
         worker = threading.Thread(target=work, name="summarizer-api-batch", daemon=True)
@@ -63,7 +67,7 @@ class NdjsonStream(Response):
             await asyncio.wait_for(send({"type": "http.response.start", "status": 200, "headers": self.raw_headers}),
                                    self.write_seconds)
             while (line := await lines.get()) is not None:
-                if self.cancel.is_set():
+                if self.gone.is_set():
                     return
                 await asyncio.wait_for(send({"type": "http.response.body", "body": line, "more_body": True}),
                                        self.write_seconds)

@@ -12,13 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
-from .clean import Article, article_from_record, clean_article
+from .clean import Article, InputTooLarge, article_from_record, clean_article
 from .config import Config, load_config
-from .models import BudgetedGenerator, Cancelled, GatheringGenerator, Generator, ModelInfo, Usage
+from .calls import BudgetedGenerator, GatheringGenerator
+from .memory import AnswerMemory, open_memory
+from .models import Cancelled, Generator, ModelInfo, Usage
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator, is_loaded
 from .checks import Glossary, load_glossary
-from .config import SummarizeConfig, check_max_chars
-from .summarize import SummaryOutcome, summarize
+from .config import SummarizeConfig
+from .summarize import SummaryOutcome, check_max_chars, summarize
 from .text import not_chinese
 from .translate import Translation, translate_many
 from .flags import Finding
@@ -50,8 +52,11 @@ class Pipeline:
         """
         self.config = config
         self._given: dict[str, Generator] = dict(generators or {})
-        # Model requests made by this pipeline and its variants (for metrics).
+        # Told what runs inside an article as it goes, ``on_step(what, done, total)`` (the CLI's progress line).
+        self.on_step: Callable[[str, int, int], None] | None = None
+        # Model requests made by this pipeline and its variants, and those a cancel kept from being sent (metrics).
         self.model_calls = 0
+        self.cancelled_requests = 0
         self._calls_lock = threading.Lock()
         self._parent: Pipeline | None = None
         self._glossary: Glossary | None = glossary
@@ -83,6 +88,12 @@ class Pipeline:
             self.model_calls += n
         if self._parent is not None:
             self._parent._count_calls(n)
+
+    def _count_cancelled(self, n: int) -> None:
+        with self._calls_lock:
+            self.cancelled_requests += n
+        if self._parent is not None:
+            self._parent._count_cancelled(n)
 
     def model_usage(self) -> Usage:
         """What the models this pipeline uses have spent so far in this process (zeros before they load)."""
@@ -120,12 +131,19 @@ class Pipeline:
         Raises:
             ArticleError: The input is not a usable article.
         """
-        limit, seconds = self.config.limits.max_bytes, self.config.limits.clean_seconds or None
+        limits = self.config.limits
+        limit, seconds = limits.max_bytes, limits.clean_seconds or None
         if isinstance(item, Article):
-            return item
-        if isinstance(item, dict):
-            return article_from_record(item, source=input_source(item), id=id, max_bytes=limit, seconds=seconds)
-        return clean_article(item, id=id, title=title, max_bytes=limit, seconds=seconds)
+            article = item
+        elif isinstance(item, dict):
+            article = article_from_record(item, source=input_source(item), id=id, max_bytes=limit, seconds=seconds)
+        else:
+            article = clean_article(item, id=id, title=title, max_bytes=limit, seconds=seconds)
+        if len(article.paragraphs) > limits.max_paragraphs > 0:
+            # Each paragraph is translated on its own: thousands of tiny ones would buy hundreds of model calls.
+            raise InputTooLarge(f"the article has {len(article.paragraphs):,} paragraphs; the limit is "
+                                f"{limits.max_paragraphs:,} (limits.max_paragraphs)", article.source)
+        return article
 
     def article_or_error(self, item: Item | ErrorRecord) -> Article | ErrorRecord:
         """`article`, with any failure (logged) as the input's `ErrorRecord`; an `ErrorRecord` passes through."""
@@ -282,7 +300,8 @@ class Pipeline:
                 done = self._run([article], [clean_s], self._summary_config(max_chars), cancelled=stop,
                                  on_summary=lambda text: events.put(("summary_zh", text)),
                                  on_part=lambda _i, slot, index, english, pairs: events.put((slot, index, english,
-                                                                                            pairs)))
+                                                                                            pairs)),
+                                 on_step=lambda what, done, total: events.put(("step", what, done, total)))
                 events.put(("done", done[0]))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
                 events.put(("error", exc))
@@ -299,6 +318,10 @@ class Pipeline:
                     raise rest[0]
                 if kind == "summary_zh":
                     partial = dataclasses.replace(partial, summary_zh=rest[0])
+                    yield partial
+                    continue
+                if kind == "step":
+                    partial = dataclasses.replace(partial, step=tuple(rest))
                     yield partial
                     continue
                 # Sentence pairs appear as their title, paragraph or summary is done.
@@ -318,8 +341,10 @@ class Pipeline:
 
     def _run(self, articles: list[Article], clean_times: list[float], summary_cfg: SummarizeConfig, *,
              cancelled: Callable[[], bool] | None = None, on_summary: Callable[[str], None] | None = None,
-             on_part: Callable[..., None] | None = None) -> list[ArticleResult]:
+             on_part: Callable[..., None] | None = None,
+             on_step: Callable[[str, int, int], None] | None = None) -> list[ArticleResult]:
         cfg = self.config
+        on_step = on_step or self.on_step
         summaries = [""] * len(articles)
         findings: list[list[Finding]] = [[] for _ in articles]
         notes = [[] for _ in articles]
@@ -333,6 +358,8 @@ class Pipeline:
         budget = cfg.limits.article_seconds * len(articles)
         deadline = time.monotonic() + budget
         if "summary" in cfg.tasks:
+            if on_step is not None:
+                on_step("the Chinese summary", 0, 1)
             gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancelled)
             model_info["summary"] = _info(gen)
             for i, (out, seconds) in enumerate(_summaries(articles, gen, summary_cfg)):
@@ -348,7 +375,8 @@ class Pipeline:
             gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancelled)
             model_info["translation"] = _info(gen)
             t0 = time.perf_counter()
-            translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary, on_part=on_part)
+            translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary, on_part=on_part,
+                                          on_step=on_step)
             per = (time.perf_counter() - t0) / len(articles)
             for i in range(len(articles)):
                 timings[i]["translation"] = round(per, 3)
@@ -380,7 +408,13 @@ class Pipeline:
         if gen is None:
             return gen
         return BudgetedGenerator(gen, seconds, deadline, on_requests=self._count_calls,
-                                 cancelled=cancelled)
+                                 cancelled=cancelled, on_cancelled=self._count_cancelled, memory=self.memory)
+
+    @property
+    def memory(self) -> AnswerMemory | None:
+        """The answer memory this pipeline uses (None when ``memory.enabled`` is off), opened on first use."""
+        cfg = self.config.memory
+        return open_memory(cfg.path, cfg.max_mb) if cfg.enabled else None
 
 
 def _summaries(articles: list[Article], gen: Generator | None,

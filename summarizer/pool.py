@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .models import Cancelled
+from .models import Cancelled, split_outputs
 
 logger = logging.getLogger("summarizer")
 
@@ -97,6 +97,8 @@ class CallPool:
         # Backend calls started, and how many of them carried more than one caller's requests (for metrics).
         self.calls = 0
         self.shared_calls = 0
+        # Requests whose caller left before they were sent.
+        self.cancelled = 0
 
     def call(self, requests: Sequence[Any], options: Sequence[Any], forbid_han: Sequence[bool],
              cancelled: Callable[[], bool] | None = None) -> list[str]:
@@ -106,7 +108,8 @@ class CallPool:
 
         Raises:
             Cancelled: `cancelled` turned true before the answer came (the requests are dropped from the call).
-            Whatever the backend call raised (every caller of that call gets it).
+            RequestFailed: Some of these requests failed on their own (the other callers' requests went on).
+            Whatever else the backend call raised (every caller of that call gets it: the worker died).
         """
         call = _Call(list(requests), (list(options), list(forbid_han)), cancelled)
         with self._cv:
@@ -121,15 +124,14 @@ class CallPool:
                 if cancelled is not None and cancelled():
                     call.left = True
                     if call in self._waiting:
+                        # Never sent: counted here, as the backend counts the requests it drops.
                         self._waiting.remove(call)
+                        self.cancelled += len(call.requests)
                     raise Cancelled("the job was cancelled")
                 self._cv.wait(0.05)
         if cancelled is not None and cancelled():
             raise Cancelled("the job was cancelled")  # the answer came as the cancel did: it is cut short
-        if call.error is not None:
-            raise call.error
-        assert call.out is not None
-        return call.out
+        return split_outputs(call.out, call.error, range(len(call.requests)))
 
     def waiting(self) -> int:
         """Calls waiting for the next backend call."""
@@ -183,8 +185,11 @@ class CallPool:
                 error = exc
             with self._cv:
                 for c, span in zip(batch, spans):
-                    c.out = outs[span.start:span.stop] if outs is not None else None
-                    c.error = error
+                    # Each caller gets its own answers or its own failure (`split_outputs`), indexed from 0.
+                    try:
+                        c.out, c.error = split_outputs(outs, error, span), None
+                    except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                        c.error = exc
                     c.done = True
                 self._cv.notify_all()
             if len(batch) > 1:

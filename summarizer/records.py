@@ -18,7 +18,7 @@ from .terms import Term
 logger = logging.getLogger("summarizer")
 
 __all__ = ["ArticleResult", "ErrorRecord", "RecordDict", "error_record", "error_message", "input_id", "input_source",
-           "log_failure", "SKIP"]
+           "log_failure", "SKIP", "content_key", "duplicate_record"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,10 @@ class ArticleResult:
         timings: Seconds per stage.
         model: Which models produced it (name, backend, sha256, device) per task.
         config: Name of the config used.
+        duplicate_of: The id of an earlier article of the job (this run, or one `--resume` kept) whose cleaned title
+            and body this one's equal: its result was copied, at no model cost (None for an article processed).
+        step: In a partial result of `Pipeline.process_stream`: what runs now, as (what, done, total), e.g.
+            ("translating the paragraph 7", 6, 20); None in a finished result, and never in a record.
     """
 
     article: Article
@@ -58,6 +62,8 @@ class ArticleResult:
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     config: str = ""
+    duplicate_of: str | None = None
+    step: tuple[str, int, int] | None = None
 
     @property
     def id(self) -> str:
@@ -94,6 +100,9 @@ class ArticleResult:
                            "pairs": [{"zh": s.zh, "en": s.en, "aligned": s.aligned,
                                       "flags": [{"kind": f.kind, "detail": f.detail} for f in s.flags]}
                                      for s in p.pairs]} for p in self.sentences]
+        if self.duplicate_of is None:
+            del d["duplicate_of"]  # only a copied record says so, so every other record keeps its shape
+        del d["step"]
         return d
 
 
@@ -194,3 +203,21 @@ class RecordDict:
     def to_dict(self) -> dict[str, Any]:
         """The record as it was given."""
         return self._d
+
+
+def content_key(title: str, paragraphs: Any) -> str:
+    """What makes two articles the same content: the cleaned title and body (ids and sources aside), hashed."""
+    return hashlib.sha256("\0".join([title, *paragraphs]).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def duplicate_record(first: ArticleResult | ErrorRecord | RecordDict | dict[str, Any], dup: Article):
+    """The record of `dup`, whose content equals the article of `first` (its record, made in this run or read back
+    from the results file): the same result under `dup`'s id and source, naming the first; its error, if it failed."""
+    d = first.to_dict() if not isinstance(first, dict) else first
+    if d.get("error") is not None:
+        return ErrorRecord(id=dup.id, source=dup.source, error=f"the same content as {d['id']}, which failed: "
+                                                                 f"{d['error']}", kind=d.get("kind", "ArticleError"))
+    if isinstance(first, ArticleResult):
+        return dataclasses.replace(first, article=dup, timings={}, duplicate_of=first.id)
+    copy = dict(d, id=dup.id, article=dup.to_dict(), timings={}, duplicate_of=str(d["id"]))
+    return RecordDict(copy)

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 
 from .config import ModelConfig
 from .llamacpp import LlamaCppGenerator
-from .models import (Cancelled, Generator, ModelLoadError, Seq2SeqGenerator, TimeBudgetExceeded,
+from .models import (Cancelled, Generator, ModelLoadError, RequestFailed, Seq2SeqGenerator, TimeBudgetExceeded,
                      TransformersCausalGenerator, Usage)
 from .embedded import EmbeddedModelError
 from .pool import Cancel, CallPool
@@ -38,8 +38,8 @@ BACKENDS: dict[str, type[Generator]] = {
     "seq2seq": Seq2SeqGenerator,
 }
 
-__all__ = ["ModelCrashed", "WorkerGenerator", "get_generator", "is_loaded", "loading", "clear_generators",
-           "CRASHES_TO_STOP"]
+__all__ = ["ModelCrashed", "WorkerGenerator", "get_generator", "is_loaded", "is_alive", "loading",
+           "clear_generators", "CRASHES_TO_STOP"]
 
 # A run (or a server request) stops trying once the worker has died this many times in a row.
 CRASHES_TO_STOP = 2
@@ -104,6 +104,11 @@ class WorkerGenerator(Generator):
         """The worker's process id (None between a crash and the next request)."""
         return self._proc.pid if self._proc is not None else None
 
+    def alive(self) -> bool:
+        """The worker process is running (False after a crash or `kill -9`, until the next request starts one)."""
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
     def peak_rss_mb(self) -> float | None:
         """The worker's peak resident memory in MB (Linux), None when unknown."""
         pid = self.pid
@@ -154,6 +159,12 @@ class WorkerGenerator(Generator):
 
     def _call(self, message: tuple, doing: str, cancelled: Cancel | None = None):
         with self._lock:
+            if self._proc is not None and self._proc.poll() is not None:
+                # It died while idle (killed, the OOM killer): no request was lost, so this one starts a new worker.
+                name, what = _describe_exit(self._proc.returncode)
+                logger.warning("the model worker died with %s while idle; starting a new one", what)
+                self.crashes += 1
+                self._stop()
             if self._proc is None:
                 if self._closed:
                     raise ModelLoadError("the model was closed (the server is shutting down)")
@@ -188,7 +199,8 @@ class WorkerGenerator(Generator):
         return self._pool.call(requests, list(options), list(forbid_han), cancelled)
 
     def usage_now(self) -> Usage:
-        return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls)
+        return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls,
+                                   cancelled=self.usage.cancelled + self._pool.cancelled)
 
     def _send(self, requests, options: list, forbid_han: list, cancelled: Cancel) -> list[str]:
         # One set of options for all (the usual case) goes as a plain call; a pooled call of several kinds as mixed.
@@ -196,10 +208,12 @@ class WorkerGenerator(Generator):
             message: tuple = ("generate", list(requests), options[0], forbid_han[0])
         else:
             message = ("generate_mixed", list(requests), list(options), list(forbid_han))
-        outs, spent = self._call(message, f"while answering {len(requests)} request(s)",
-                                 cancelled if self.cancellable else None)
+        outs, spent, errors = self._call(message, f"while answering {len(requests)} request(s)",
+                                         cancelled if self.cancellable else None)
         for f in dataclasses.fields(Usage):
             setattr(self.usage, f.name, getattr(self.usage, f.name) + getattr(spent, f.name))
+        if errors:
+            raise RequestFailed(outs, errors)
         return outs
 
     def count_tokens(self, text: str) -> int:
@@ -266,11 +280,15 @@ def worker_main() -> None:
             if op in ("generate", "generate_mixed"):
                 before = gen.usage_now()
                 kw = {"cancelled": _CancelWatch(conn)} if gen.cancellable else {}
-                if op == "generate":
-                    outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
-                else:
-                    outs = gen.generate_mixed(args[0], args[1], args[2], **kw)
-                conn.send(("ok", outs, gen.usage_now().minus(before)))
+                errors: dict[int, str] = {}
+                try:
+                    if op == "generate":
+                        outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
+                    else:
+                        outs = gen.generate_mixed(args[0], args[1], args[2], **kw)
+                except RequestFailed as exc:  # some requests failed alone: the others' answers still go back
+                    outs, errors = exc.outputs, exc.errors
+                conn.send(("ok", outs, gen.usage_now().minus(before), errors))
             elif op == "cancel":
                 continue  # it came as the answer went: nothing is running to cancel
             elif op == "count":
@@ -343,6 +361,15 @@ def is_loaded(cfg: ModelConfig) -> bool:
     """True when the model of `cfg` is already loaded in this process (never waits for a load)."""
     with _CACHE_LOCK:
         return cfg in _CACHE
+
+
+def is_alive(cfg: ModelConfig) -> bool:
+    """True when the model of `cfg` is loaded and can answer now: its worker process runs (a worker killed since
+    its last request is not alive; the next request starts a new one)."""
+    with _CACHE_LOCK:
+        gen = _CACHE.get(cfg)
+    alive = getattr(gen, "alive", None)
+    return gen is not None and (alive is None or alive())
 
 
 def loading(cfg: ModelConfig) -> bool:

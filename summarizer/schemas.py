@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import MAX_CHARS_RANGE
+from .summarize import MAX_CHARS_RANGE
 from .flags import ARTICLE_KINDS, FLAGS, WARNING_FLAGS
 
 __all__ = ["ArticleIn", "BatchIn", "ArticleOut", "FlagOut", "SentencePairOut", "PassageOut", "ResultOut", "ErrorOut",
@@ -129,6 +129,8 @@ class ResultOut(BaseModel):
     timings: dict[str, float]
     model: dict[str, Any]
     config: str
+    duplicate_of: str | None = Field(None, description="In a batch: the id of an earlier article with the same "
+                                                       "cleaned title and body, whose result this copies.")
 
 
 class ErrorOut(BaseModel):

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from .guard import LOCAL_HOSTS, LoginThrottle, header_timeout_protocol
 from .pipeline import Pipeline, load_pipeline
@@ -53,6 +53,8 @@ def create_server_app(pipe: Pipeline, downloads: Any = None,
     limits = pipe.config.limits
     queue = WorkQueue(limits.concurrency, limits.queue_size)
     app = create_api(pipe, queue, allowed_hosts=allowed_hosts)
+    # `serve` drains it on SIGTERM, before uvicorn's graceful wait: every request in flight answers 503 at once.
+    app.state.queue = queue
     app.add_middleware(LoginThrottle)
     demo = build_app(pipe, downloads, queue)
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=64)
@@ -102,10 +104,13 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
     local = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
     hosts = (*LOCAL_HOSTS, *allowed_hosts) if local else (tuple(allowed_hosts) or None)
     app = create_server_app(pipe, downloads, allowed_hosts=hosts)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
-                                           proxy_headers=bool(forwarded_allow_ips),
-                                           forwarded_allow_ips=forwarded_allow_ips or None,
-                                           http=header_timeout_protocol(pipe.config.limits.body_seconds)))
+    limits = pipe.config.limits
+    server = _draining_server()(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                               timeout_graceful_shutdown=max(1, round(limits.shutdown_seconds)),
+                                               proxy_headers=bool(forwarded_allow_ips),
+                                               forwarded_allow_ips=forwarded_allow_ips or None,
+                                               http=header_timeout_protocol(limits.body_seconds)),
+                                drain=app.state.queue.drain)
     # A request cut short by the graceful-shutdown timeout is expected on SIGTERM, not an application error.
     logging.getLogger("uvicorn.error").addFilter(_NotCancelled())
     print(f"summarizer demo on http://{host}:{port} (config {pipe.config.name})", flush=True)
@@ -140,6 +145,25 @@ def serve(config: str | None = None, overrides: dict | None = None, host: str = 
 
 
 _TERMINATED = False
+
+
+def _draining_server():
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, which drains the work queue as soon as a stop signal comes: uvicorn then waits up to
+        its graceful timeout for connections to end, and each request in flight has answered 503 by then instead
+        of being cut off with a bare 500."""
+
+        def __init__(self, config, drain: Callable[[], None]):
+            super().__init__(config)
+            self._drain = drain
+
+        def handle_exit(self, sig, frame) -> None:
+            self._drain()
+            super().handle_exit(sig, frame)
+
+    return DrainingServer
 
 
 class _NotCancelled(logging.Filter):

@@ -7,15 +7,18 @@ import logging
 from typing import Any
 
 from .clean import ArticleError, InputTooLarge
-from .config import LimitsConfig, check_max_chars
+from .config import LimitsConfig
+from .summarize import check_max_chars
 from .models import Cancelled, TimeBudgetExceeded
 from .records import error_message
 from .runtime import ModelCrashed
 from .translate import TaskError
+from .workqueue import ShuttingDown
 
 logger = logging.getLogger("summarizer")
 
-__all__ = ["Refused", "status_for", "refusal", "check_text", "check_record", "check_count", "summary_length"]
+__all__ = ["Refused", "status_for", "refusal", "shutting_down", "SHUTTING_DOWN", "check_text", "check_record",
+           "check_count", "check_glossary", "summary_length"]
 
 
 class Refused(Exception):
@@ -37,6 +40,8 @@ def status_for(exc: BaseException) -> int:
         return 422
     if isinstance(exc, TimeBudgetExceeded):
         return 504
+    if isinstance(exc, ShuttingDown):
+        return 503
     if isinstance(exc, Cancelled):
         # Nginx's "client closed request": nobody reads it, the metrics tell it apart.
         return 499
@@ -53,6 +58,16 @@ def refusal(exc: BaseException, where: str = "request") -> Refused:
     elif not isinstance(exc, (ArticleError, Cancelled)):
         logger.info("%s failed", where, exc_info=exc)
     return Refused(status, error_message(exc), kind=type(exc).__name__)
+
+
+# What a request in flight gets when the server stops (SIGTERM): the documented 503, with when to come back.
+SHUTTING_DOWN = "the server is shutting down; retry in a moment"
+RETRY_AFTER_SHUTDOWN = {"Retry-After": "10"}
+
+
+def shutting_down() -> Refused:
+    """The refusal of a request in flight or in line when the server stops."""
+    return Refused(503, SHUTTING_DOWN, dict(RETRY_AFTER_SHUTDOWN), kind="ShuttingDown")
 
 
 def check_text(text: str, limits: LimitsConfig) -> None:
@@ -76,6 +91,24 @@ def check_record(record: dict[str, Any], limits: LimitsConfig) -> None:
     size = _string_chars(record)
     if size > limits.max_request_chars:
         raise Refused(413, f"the record carries {size:,} characters; the limit is {limits.max_request_chars:,}", kind="InputTooLarge")
+
+
+def check_glossary(glossary: dict[str, str] | None, limits: LimitsConfig) -> None:
+    """Refuse a client's glossary before it joins a shared model call: 422 for an empty or whitespace term or an
+    empty English (an empty term matches every segment), 413 for an entry over ``limits.glossary_entry_chars`` (each
+    relevant entry goes into a prompt that must fit the model's context)."""
+    if not glossary:
+        return
+    for term, english in glossary.items():
+        if not term.strip():
+            raise Refused(422, f"glossary: an empty term ({term!r}) would match every segment; give the Chinese term")
+        if not english.strip():
+            raise Refused(422, f"glossary: the term {term!r} has no English; give it one, or \"keep\"")
+        longest = max(len(term), len(english))
+        if longest > limits.glossary_entry_chars:
+            shown = term if len(term) <= 20 else term[:20] + "…"
+            raise Refused(413, f"glossary: the entry for {shown!r} is {longest:,} characters; the limit is "
+                               f"{limits.glossary_entry_chars:,} (limits.glossary_entry_chars)", kind="InputTooLarge")
 
 
 def check_count(n: int, limits: LimitsConfig) -> None:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .records import ArticleResult, ErrorRecord
+from .records import ArticleResult, ErrorRecord, content_key
 
 logger = logging.getLogger("summarizer")
 
@@ -37,6 +37,8 @@ class JsonlSink:
 
         self.path = path
         self.done: dict[str, bool] = {}
+        # The results the file holds (resumed or written now), by `records.content_key`: where each line starts.
+        self.contents: dict[str, int] = {}
         out = path.parent
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out} exists and is not a folder; -o names the output folder")
@@ -73,13 +75,16 @@ class JsonlSink:
     def _recover(self) -> None:
         data = self.path.read_bytes()
         good: list[bytes] = []
-        dropped = 0
+        dropped = offset = 0
         for line in data.splitlines(keepends=True):
             rec = _parse(line) if line.endswith(b"\n") else None
             if rec is None:
                 # A torn write from a kill, or a line that is no record of ours: either way it cannot be resumed.
                 dropped += line.strip() != b""
                 continue
+            if "error" not in rec:
+                self.contents.setdefault(content_key(rec["article"]["title"], rec["article"]["paragraphs"]), offset)
+            offset += len(line)
             good.append(line)
             self.done[str(rec["id"])] = "error" not in rec
         if dropped:
@@ -89,6 +94,15 @@ class JsonlSink:
             tmp.write_bytes(b"".join(good))
             os.replace(tmp, self.path)
 
+    def read_at(self, offset: int) -> dict[str, Any] | None:
+        """The record whose line starts at `offset` (from `contents`), or None when it cannot be read back."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                return _parse(f.readline())
+        except OSError:
+            return None
+
     def write(self, record: ArticleResult | ErrorRecord) -> None:
         """Append one record and flush it to the OS."""
         d = record.to_dict()
@@ -97,6 +111,8 @@ class JsonlSink:
         except UnicodeEncodeError:
             # Lone surrogates (e.g. from an undecodable file name) cannot be UTF-8; escaped JSON is still exact.
             line = (json.dumps(d) + "\n").encode("ascii")
+        if "error" not in d:
+            self.contents.setdefault(content_key(d["article"]["title"], d["article"]["paragraphs"]), self._f.tell())
         self._f.write(line)
         self._f.flush()
         self.done[str(d["id"])] = "error" not in d

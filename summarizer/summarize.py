@@ -14,12 +14,12 @@ from .flags import Finding
 from .models import Generator
 from .names import find_names
 from .numbers import format_number, unsupported_numbers
-from .text import chunk_sentences, han_ratio, is_han, split_sentences
+from .text import chunk_sentences, han_ratio, has_han, is_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
 __all__ = ["summarize", "unsupported_items", "textrank_summary", "fit_chars", "SummaryOutcome", "TEXTRANK_MAX_SENTENCES",
-           "summary_problem", "tidy_summary"]
+           "summary_problem", "tidy_summary", "check_max_chars", "MAX_CHARS_RANGE"]
 
 
 @dataclass
@@ -44,6 +44,27 @@ class SummaryOutcome:
 _LEAD = re.compile(r"^\s*(?:摘要|总结|概要|Summary)\s*[:：]\s*", re.IGNORECASE)
 # List markers; "91.6%" at the start of a line is a number, not item 91 (that read turned it into "6%").
 _MARKUP = re.compile(r"^\s*(?:[-*•#>]+|\d+(?:[、)]|\.(?!\d)))\s*", re.MULTILINE)
+
+
+# The summary lengths a caller may ask for, in characters (the API, the demo and `Pipeline.process` check them).
+MAX_CHARS_RANGE = (10, 2000)
+
+
+def check_max_chars(value: object) -> int | None:
+    """A caller's summary length: None (the config's), or an int within `MAX_CHARS_RANGE`.
+
+    Raises:
+        ValueError: Any other value (a str such as "10", a bool, a float, -5): a wrong length must not quietly
+            become a 13-character summary.
+    """
+    if value is None:
+        return None
+    low, high = MAX_CHARS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"max_chars must be an int from {low} to {high}, not {type(value).__name__} {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"max_chars must be from {low} to {high}, not {value}")
+    return value
 
 
 def tidy_summary(text: str) -> str:
@@ -97,6 +118,10 @@ def summarize(
     limit = max_chars or cfg.max_chars
     if generator is None:
         return SummaryOutcome(textrank_summary(article, limit), notes=["extractive TextRank summary"] + _textrank_note(article))
+    if not has_han(article.title + article.text):
+        # Nothing Chinese to summarize (punctuation, digits, another script): the model would only guess at length.
+        return SummaryOutcome(textrank_summary(article, limit),
+                              notes=["the article has no Chinese text: extractive summary, no model call"])
     outcome = SummaryOutcome("")
     prompt_overhead = generator.count_tokens(cfg.system_prompt + cfg.user_prompt + article.title) + 16
     budget = max(256, min(cfg.chunk_tokens, generator.context_length - cfg.generation.max_new_tokens - prompt_overhead))

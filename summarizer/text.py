@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["printable", "name_key", "split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "HAN_CLASS",
+__all__ = ["printable", "name_key", "split_sentences", "chunk_sentences", "han_chars", "has_han", "is_han", "han_ratio", "not_chinese", "ascii_punctuation", "HAN_CLASS",
            "MONTH_NAMES"]
 
 # The one definition of a Chinese (Han) character in the package: CJK Unified Ideographs with Extension A,
@@ -166,6 +166,20 @@ MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 _LATIN = re.compile(r"[A-Za-z]")
+
+
+# Chinese punctuation that NFKC leaves as it is, in the ASCII an English text uses.
+_CJK_PUNCT = str.maketrans({"。": ". ", "、": ", ", "“": '"', "”": '"', "‘": "'", "’": "'", "《": '"', "》": '"',
+                            "「": '"', "」": '"', "『": '"', "』": '"', "【": "[", "】": "]", "〔": "(", "〕": ")",
+                            "…": "...", "—": "-", "·": " "})
+
+
+def ascii_punctuation(text: str) -> str:
+    """A text with no Han in it as English writes it: full-width letters, digits and punctuation in ASCII (NFKC),
+    Chinese full stops, enumeration commas and quotes too. Such a paragraph (digits, a list of marks) is copied
+    into the English, not sent to the model."""
+    out = unicodedata.normalize("NFKC", text).translate(_CJK_PUNCT)
+    return re.sub(r"[ \t]{2,}", " ", out).strip()
 
 
 def not_chinese(text: str) -> str | None:

@@ -20,7 +20,7 @@ from .names import Name, find_names
 from .numbers import english_numbers, format_number
 from .terms import Term, first_renderings, quoted_terms, summary_unsupported, terms_of
 from .numbers import inline_hints, number_hints
-from .text import MONTH_NAMES, chunk_sentences, has_han, split_sentences
+from .text import MONTH_NAMES, ascii_punctuation, chunk_sentences, has_han, split_sentences
 
 logger = logging.getLogger("summarizer")
 
@@ -145,6 +145,7 @@ def translate_many(
     cfg: TranslateConfig,
     glossary: Glossary | None = None,
     on_part: Callable[[int, str, int, str, list[SentencePair]], None] | None = None,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> list[Translation]:
     """Translate several articles (title, every paragraph, summary) in one batched pass.
 
@@ -165,6 +166,9 @@ def translate_many(
         on_part: When given, the title, each paragraph and the summary are translated (and repaired) one
             after another, and ``on_part(article_index, slot, index, english, pairs)`` is called as each is done
             (slot is "title", "para" or "summary"; pairs its `SentencePair`s), so a caller can show them as they come.
+        on_step: When given, told what runs as it goes, as ``on_step(what, parts done, parts)`` (a part is a title,
+            a paragraph or a summary): "translating" as each backend batch of first English comes in, then
+            "checks and retries"; with `on_part`, "translating the paragraph 3" and "checks and retries of …".
 
     Raises:
         TaskError: No translation model is configured.
@@ -183,8 +187,21 @@ def translate_many(
     build = _Requests(cfg, generator, articles, tables, glossary)
     repair = Repair(generator, cfg, build, tables, [dateline_months(a) for a in articles])
     pairs_of: dict[int, list[SentencePair]] = {}
-    for group in [segs] if on_part is None else _parts(segs):
-        _first_pass(group, segs, generator, cfg, build, repair)
+    parts = _parts(segs)
+    # The part each segment completes (its last segment), for the progress: parts done, in order.
+    ends = {id(p[-1]): n + 1 for n, p in enumerate(parts)}
+    step = (lambda what, done: on_step(what, done, len(parts))) if on_step is not None else (lambda what, done: None)
+    for g, group in enumerate([segs] if on_part is None else parts):
+        # A segment with no Han (digits, punctuation, a Latin name) has nothing to translate: it is copied.
+        sent = [s for s in group if has_han(s.source)]
+        for seg in group:
+            if not has_han(seg.source):
+                seg.output = ascii_punctuation(seg.source)
+        if on_part is not None:
+            step(f"translating the {_label(group[0])}", g)
+        if sent:
+            _first_pass(sent, segs, generator, cfg, build, repair,
+                        None if on_part is not None else lambda k: step("translating", _done_parts(sent[:k], ends)))
         if cfg.name_hints:
             # A person the English spelled wrong in pinyin ("Wang Yong" for 汪洋) joins the name table, so the
             # name check finds the segment and its retry is told the right form.
@@ -201,8 +218,10 @@ def translate_many(
             if cfg.term_table:
                 for i in dict.fromkeys(seg.article for seg in group):
                     tables[i] += _first_terms(i, segs, tables[i], quoted[i], glossary)
-        if cfg.repair:
-            repair(group)
+        if cfg.repair and sent:
+            step("checks and retries" + (f" of the {_label(group[0])}" if on_part is not None else ""),
+                 g if on_part is not None else len(parts))
+            repair(sent)
         for seg in group:
             pairs_of[id(seg)] = _pairs(seg, repair, glossary)
         if on_part is not None:
@@ -255,10 +274,21 @@ class _Requests:
                                    list(dict.fromkeys(hints)), template, numbers, previous)
 
 
+def _label(seg: Segment) -> str:
+    """What a part is, for a reader: "title", "paragraph 3", "summary"."""
+    return f"paragraph {seg.index + 1}" if seg.slot == "para" else seg.slot
+
+
+def _done_parts(done: list[Segment], ends: dict[int, int]) -> int:
+    """Parts done when the segments `done` (a prefix, in order) have their English."""
+    return max((ends[id(s)] for s in done if id(s) in ends), default=0)
+
+
 def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator, cfg: TranslateConfig,
-                build: _Requests, repair: Repair) -> None:
+                build: _Requests, repair: Repair, on_done: Callable[[int], None] | None = None) -> None:
     """The first English of each segment of `group`: batched, or one after another with the previous paragraph
-    segment and its English as context (``translate.previous``), or the best of `translate.candidates` draws."""
+    segment and its English as context (``translate.previous``), or the best of `translate.candidates` draws.
+    `on_done(k)` hears when the first k segments have theirs (batched: after each backend batch)."""
     if cfg.candidates > 1 and generator.kind == "chat" and not cfg.previous:
         # A segment's draws sit side by side, so a backend that decodes together reads their one prompt once.
         k = cfg.candidates
@@ -274,7 +304,14 @@ def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator,
             request = build(seg, cfg.user_prompt, previous=previous_of.get(id(seg)))
             seg.output = tidy_english(generator.generate([request], cfg.generation, forbid_han=cfg.ban_han)[0])
     else:
-        outs = generator.generate([build(s, cfg.user_prompt) for s in group], cfg.generation, forbid_han=cfg.ban_han)
+        requests = [build(s, cfg.user_prompt) for s in group]
+        # In the backend's batches, so a caller hears of each as it is done; the backend would split them so anyway.
+        width = len(requests) if on_done is None else max(1, getattr(generator, "batch_size", len(requests)))
+        outs = []
+        for start in range(0, len(requests), width):
+            outs += generator.generate(requests[start:start + width], cfg.generation, forbid_han=cfg.ban_han)
+            if on_done is not None:
+                on_done(len(outs))
         for seg, out in zip(group, outs):
             seg.output = tidy_english(out)
 

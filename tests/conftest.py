@@ -87,10 +87,16 @@ def seed_result(small_pipeline):
 
 CLI = [sys.executable, "-m", "summarizer.cli"]
 
+# The answer memory is off in tests, in this process and in the servers and CLI runs they start: a test that times
+# the model, counts its tokens or cancels it must meet the model, not an answer an earlier test left. The memory's
+# own tests turn it on with a file of their own.
+os.environ["SUMMARIZER_MEMORY__ENABLED"] = "false"
+KEPT_ENV = ("SUMMARIZER_CACHE", "SUMMARIZER_MEMORY__ENABLED")
+
 
 def clean_env() -> dict[str, str]:
-    """This process's environment without SUMMARIZER_* settings (the cache location stays)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k == "SUMMARIZER_CACHE"}
+    """This process's environment without SUMMARIZER_* settings (the cache location and the memory switch stay)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SUMMARIZER_") or k in KEPT_ENV}
 
 
 def run_cli(*args: str, input: str | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

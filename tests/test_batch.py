@@ -384,3 +384,49 @@ def test_the_python_api_checks_max_chars_and_counts_the_title():
     with pytest.raises(InputTooLarge):
         clean_article("北京召开会议。", title="标" * 400_000, max_bytes=1_000_000)
     assert clean_article("北京召开会议。", title="标题").title == "标题"
+
+
+def _counting_pipe(tasks=("summary", "translation")):
+    from summarizer.config import load_config
+    from summarizer.pipeline import Pipeline
+
+    from conftest import CountingGenerator
+
+    gen = CountingGenerator(answer="北京召开会议，讨论城市发展问题。")
+    return Pipeline(load_config("small", {"tasks": list(tasks)}, environ={}), generators={"llm": gen}), gen
+
+
+def test_an_article_with_an_earlier_ones_content_copies_its_record_at_no_model_cost():
+    # Issue 47: 23 of the 520 crawl files have a body identical to another file's; each was processed in full.
+    from summarizer.batch import process
+
+    items = [{"id": "a", "title": "北京召开会议", "text": "北京市今天召开会议。\n会议讨论城市发展。"},
+             {"id": "b", "title": "上海召开会议", "text": "上海市今天召开会议。"},
+             {"id": "a-again", "title": "北京召开会议", "text": "北京市今天召开会议。\n会议讨论城市发展。"}]
+    pipe, gen = _counting_pipe(("summary",))
+    alone = sum(1 for _ in process(pipe, items[:2]))
+    calls_for_two = gen.calls
+    gen.calls = 0
+    recs = [r.to_dict() for r in process(pipe, items)]
+    assert alone == 2 and gen.calls == calls_for_two  # the third article cost nothing
+    assert [r["id"] for r in recs] == ["a", "b", "a-again"]
+    assert recs[2]["duplicate_of"] == "a" and "duplicate_of" not in recs[0]
+    assert recs[2]["summary_zh"] == recs[0]["summary_zh"] and recs[2]["article"]["id"] == "a-again"
+
+
+def test_resume_copies_the_result_of_content_done_in_the_earlier_run(tmp_path):
+    first = tmp_path / "a.jsonl"
+    first.write_text(json.dumps({"id": "a", "title": "北京召开会议", "text": "北京市今天召开会议。"}, ensure_ascii=False)
+                     + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_cli("run", str(first), "-o", str(out), "--config", "extractive").returncode == 0
+    again = tmp_path / "b.jsonl"
+    again.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in (
+        {"id": "a", "title": "北京召开会议", "text": "北京市今天召开会议。"},
+        {"id": "copy", "title": "北京召开会议", "text": "北京市今天召开会议。"})) + "\n", encoding="utf-8")
+    done = run_cli("run", str(again), "-o", str(out), "--config", "extractive", "--resume")
+    assert done.returncode == 0, done.stderr
+    recs = records(out)
+    assert [r["id"] for r in recs] == ["a", "copy"] and recs[1]["duplicate_of"] == "a"
+    assert recs[1]["summary_zh"] == recs[0]["summary_zh"] and recs[1]["article"]["id"] == "copy"
+    assert "1 article(s) had the same content as an earlier one" in done.stderr

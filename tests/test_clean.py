@@ -187,3 +187,30 @@ def test_utf16_without_a_bom_is_decoded(seed_text):
         assert (a.title, a.paragraphs, a.encoding) == (base.title, base.paragraphs, enc)
     plain = "北京今天召开会议。会议讨论了城市发展。"  # no ASCII at all, so no NUL bytes to go by
     assert clean_article(plain.encode("utf-16-le")).paragraphs == (plain,)
+
+
+@pytest.mark.data
+def test_link_and_navigation_lines_of_the_crawl_are_dropped_and_no_real_paragraph_is_lost():
+    # Issue 47: 详细阅读：, 详细阅读 >> and >>详细阅读： recurred in the crawl files and were translated as paragraphs.
+    from collections import Counter
+
+    from summarizer.clean import html_to_paragraphs, is_navigation_line
+    from summarizer.text import han_chars
+
+    from conftest import crawl_files
+
+    dropped: Counter = Counter()
+    for path in crawl_files():
+        raw, _, _ = html_to_paragraphs(path.read_text(encoding="utf-8", errors="replace"))
+        article = clean_article(path)
+        assert not any(is_navigation_line(p) for p in article.paragraphs)
+        kept = {re.sub(r"\s", "", p) for p in (article.title, *article.paragraphs)}
+        for para in raw:
+            if is_navigation_line(para):
+                dropped[para.lstrip(">》» ")[:4]] += 1
+            elif len(han_chars(para)) >= 10:
+                assert re.sub(r"\s", "", para) in kept, (path, para)  # a real paragraph stays
+    # 37 bare link words and 18 lines of 详细阅读：<the linked article's headline>; nothing else matched.
+    assert dropped == {"详细阅读": 55}
+    assert not is_navigation_line("更多精彩的多类型多题材新片上映。") and is_navigation_line("返回首页")
+    assert is_navigation_line(" >> ") and not is_navigation_line("A>>B")

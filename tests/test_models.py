@@ -8,8 +8,9 @@ import time
 import pytest
 
 from summarizer.config import GenerationOptions, ModelConfig
+from summarizer.calls import BudgetedGenerator
 from summarizer.models import (
-    BudgetedGenerator,
+    Generator,
     ModelInfo,
     Seq2SeqGenerator,
     TimeBudgetExceeded,
@@ -124,11 +125,11 @@ def test_a_budgeted_generator_stops_starting_requests_after_its_deadline():
     inner = PastTheDeadline()
     gen = BudgetedGenerator(inner, 0.3)
     with pytest.raises(TimeBudgetExceeded, match="stopped after 0.3 s"):
-        gen.generate([[{"role": "user", "content": "x"}]] * 10, GenerationOptions())
+        gen.generate([[{"role": "user", "content": f"x{i}"}] for i in range(10)], GenerationOptions())
     assert inner.calls == 2  # the request running at the deadline finishes; no new one starts
 
 
-class _Echo:
+class _Echo(Generator):
     """Answers each request with its own text and records the calls it got."""
 
     kind, context_length = "chat", 4096
@@ -160,7 +161,7 @@ def _ask(text):
 def test_threads_that_call_at_once_share_one_backend_call_and_each_gets_its_own_answers():
     from concurrent.futures import ThreadPoolExecutor
 
-    from summarizer.models import GatheringGenerator
+    from summarizer.calls import GatheringGenerator
 
     inner = _Echo()
     shared = GatheringGenerator(inner, 3)
@@ -186,7 +187,7 @@ def test_threads_that_call_at_once_share_one_backend_call_and_each_gets_its_own_
 def test_a_failed_shared_call_fails_every_thread_in_it_and_calls_with_other_options_go_apart():
     from concurrent.futures import ThreadPoolExecutor
 
-    from summarizer.models import GatheringGenerator
+    from summarizer.calls import GatheringGenerator
 
     inner = _Echo(fail_on="x")
     shared = GatheringGenerator(inner, 2)
@@ -208,3 +209,72 @@ def test_a_failed_shared_call_fails_every_thread_in_it_and_calls_with_other_opti
     with ThreadPoolExecutor(2) as pool:
         got = list(pool.map(work, [("p", GenerationOptions()), ("q", GenerationOptions(temperature=0.5))]))
     assert got == [["p!"], ["q!"]] and sorted(map(tuple, inner.calls)) == [("p",), ("q",)]
+
+
+def test_an_article_asks_the_model_once_for_each_distinct_request():
+    # Issue 44: one sentence repeated 2,000 times bought 949 model calls. Equal requests (same messages, options and
+    # Han ban) within one batch's work are answered once; other options or another ban are another request.
+    inner = _Echo()
+    inner.batch_size = 8  # one backend call for the whole call
+    calls: list[int] = []
+    gen = BudgetedGenerator(inner, 0, on_requests=calls.append)
+    opts = GenerationOptions()
+    out = gen.generate([_ask("same"), _ask("other"), _ask("same"), _ask("same")], opts)
+    assert out == ["same!", "other!", "same!", "same!"]
+    assert inner.calls == [["same", "other"]] and sum(calls) == 2
+    # A later call of the same work reuses the answer too; a sampled draw with another seed does not.
+    again = gen.generate_mixed([_ask("same"), _ask("same"), _ask("new")],
+                               [opts, dataclasses.replace(opts, temperature=0.7, seed=3), opts], [False, False, True])
+    assert again == ["same!", "same!", "new!"]
+    assert sorted(map(tuple, inner.calls[1:])) == [("new",), ("same",)]
+    assert gen.reused == 3
+
+
+def test_a_request_that_fails_alone_fails_only_its_thread_in_a_shared_call():
+    # Issue 44: a prompt too long for the context failed every caller of the shared call.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from summarizer.calls import GatheringGenerator
+    from summarizer.models import RequestFailed
+
+    class TooLong(_Echo):
+        def generate(self, requests, options, *, forbid_han=False):
+            outs = super().generate(requests, options, forbid_han=forbid_han)
+            bad = {k: "too long for the context" for k, r in enumerate(requests) if "long" in r[-1]["content"]}
+            if bad:
+                raise RequestFailed(["" if k in bad else o for k, o in enumerate(outs)], bad)
+            return outs
+
+    inner = TooLong()
+    shared = GatheringGenerator(inner, 2, most_wait=30)
+
+    def work(texts):
+        try:
+            return shared.generate([_ask(t) for t in texts], GenerationOptions())
+        except RequestFailed as exc:
+            return exc.errors
+        finally:
+            shared.leave()
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(work, [["a", "long b"], ["c", "d"]]))
+    assert len(inner.calls) == 1 and len(inner.calls[0]) == 4  # one shared call
+    assert got == [{1: "too long for the context"}, ["c!", "d!"]]
+
+
+def test_requests_grouped_by_options_keep_their_own_failures():
+    from summarizer.models import Generator, RequestFailed
+
+    class Grouped(Generator):
+        def generate(self, requests, options, *, forbid_han=False):
+            bad = {k: f"{r} failed" for k, r in enumerate(requests) if r.startswith("bad")}
+            outs = ["" if k in bad else r.upper() for k, r in enumerate(requests)]
+            if bad:
+                raise RequestFailed(outs, bad)
+            return outs
+
+    hot = GenerationOptions(temperature=0.7)
+    with pytest.raises(RequestFailed) as info:
+        Grouped().generate_mixed(["a", "bad1", "b", "c"], [GenerationOptions(), hot, hot, GenerationOptions()],
+                                 [False] * 4)
+    assert info.value.errors == {1: "bad1 failed"} and info.value.outputs == ["A", "", "B", "C"]

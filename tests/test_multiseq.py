@@ -258,3 +258,60 @@ def test_a_cancel_reaches_the_model_worker_and_ends_the_call_within_a_few_steps(
     after = gen.usage_now()
     assert gen.generate([count], GenerationOptions(max_new_tokens=8))  # the worker still answers
     assert gen.usage_now().output_tokens - after.output_tokens <= 8
+
+
+def test_a_prompt_too_long_for_the_context_fails_alone_and_the_others_are_answered(gen, prompts):
+    # Issue 44: one client's glossary made a prompt of 17,479 tokens, and the whole pooled call (another client's
+    # article too) failed with "Requested tokens exceed context window".
+    from summarizer.models import RequestFailed
+
+    limit = gen.llama.n_ctx()
+    huge = prompts[0][:-4] + prompts[0][-4:-3] * (limit + 10) + prompts[0][-3:]
+    results = gen.decoder.run([prompts[1], huge, prompts[2]], max_tokens=24)
+    assert results[1].error and "over the model's context" in results[1].error and not results[1].text
+    assert results[0].text and results[2].text and not results[0].error and not results[2].error
+    # Through the generator: the failure names its request; the others' answers are there.
+    options = GenerationOptions(max_new_tokens=24)
+    big = [{"role": "user", "content": "北京" * (limit + 10)}]
+    for requests, bad in (([_messages(SOURCES[1]), big, _messages(SOURCES[2])], 1), ([big, _messages(SOURCES[2])], 0)):
+        with pytest.raises(RequestFailed) as info:
+            gen.generate(requests, options)
+        assert list(info.value.errors) == [bad] and all(o for k, o in enumerate(info.value.outputs) if k != bad)
+    # One request alone goes the create_chat_completion way, and fails the same way.
+    with pytest.raises(RequestFailed):
+        gen.generate([big], options)
+
+
+def test_a_cancel_lands_between_the_chunks_of_a_prompt_being_read(gen):
+    # Issue 44: a client that left while its article's prompts were read kept the model busy for minutes: the cancel
+    # was checked only between decode steps, after every waiting prompt had been read.
+    import time
+
+    from summarizer.multiseq import MultiSeq
+
+    ms = MultiSeq(gen.llama, 2, 2, n_ctx=4 * 1024 + 1024)
+    try:
+        base = gen.prompt_tokens(_messages("短"))
+        long_prompts = [gen.prompt_tokens(_messages(f"第{k}篇：" + "北京市委书记蔡奇讲话，强调城市发展。" * 200))
+                        for k in range(3)]
+        assert all(len(p) > 3 * 512 for p in long_prompts)
+        t0 = time.perf_counter()
+        ms.run([long_prompts[0]], max_tokens=4)
+        alone = time.perf_counter() - t0  # one long prompt read in full, four tokens decoded
+        asked = []
+
+        def cancelled():
+            # True from the second check on: the first chunk of the first prompt is read, nothing more.
+            asked.append(1)
+            return len(asked) > 1
+
+        t0 = time.perf_counter()
+        results = ms.run(long_prompts, max_tokens=64, cancelled=cancelled)
+        took = time.perf_counter() - t0
+        assert all(r.cancelled for r in results)
+        assert ms.read_stopped >= 1 and took < alone / 2, (took, alone)
+        # The cells of the cancelled reads are freed: the next call reads the same prompts from the start.
+        again = ms.run([base, base], max_tokens=8)
+        assert all(r.text and not r.cancelled for r in again)
+    finally:
+        ms.close()

@@ -102,13 +102,14 @@ def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish(
     # answer at once, so no machine is slow enough to put them over budget.
     class SlowOnTheLongOne(CountingGenerator):
         def generate(self, requests, options, *, forbid_han=False):
-            if any("北京召开会议，讨论城市发展。北京召开会议" in str(r) for r in requests):
+            if any("次会议，讨论城市发展。北京召开第" in str(r) for r in requests):
                 time.sleep(1.5)
             return super().generate(requests, options, forbid_han=forbid_han)
 
     cfg = load_config("small", {"limits.article_seconds": 2, "tasks": ["summary"]}, environ={})
     pipe = Pipeline(cfg, generators={"llm": SlowOnTheLongOne()})
-    long_one = {"id": "long", "title": "长", "text": "北京召开会议，讨论城市发展。" * 5000}
+    # Distinct sentences: equal requests are asked once (issue 44), so a repeated one would cost one call.
+    long_one = {"id": "long", "title": "长", "text": "".join(f"北京召开第{i}次会议，讨论城市发展。" for i in range(3000))}
     short = [{"id": f"s{i}", "title": "短", "text": "上海召开会议。"} for i in range(2)]
     out = list(pipe.process_many([short[0], long_one, short[1]], batch_size=3))
     assert [r.id for r in out] == ["s0", "long", "s1"]
@@ -170,3 +171,55 @@ def test_a_cancelled_stream_stops_before_its_next_model_request():
             if any(part.paragraphs_en):
                 cancel.set()
     assert len(gen.calls) < len(whole.calls) / 2
+
+
+class _Recording(CountingGenerator):
+    """Records the user turn of every request it is sent."""
+
+    def __init__(self, answer: str = "The meeting was held."):
+        super().__init__(answer=answer)
+        self.sent: list[str] = []
+
+    def generate(self, requests, options, *, forbid_han=False):
+        self.sent += [r[-1]["content"] for r in requests]
+        return super().generate(requests, options, forbid_han=forbid_han)
+
+
+def test_a_paragraph_with_no_han_is_copied_and_never_sent_to_the_model():
+    # Issue 44: 650 characters of punctuation bought over 400 s of model time. Digits and marks are copied.
+    gen = _Recording()
+    pipe = Pipeline(load_config("small", {"tasks": ["translation"]}, environ={}), generators={"llm": gen})
+    r = pipe.process("北京召开会议\n北京召开会议。\n２０２４——１２３。、“！”\n……")
+    assert r.paragraphs_en[1] == '2024--123. , "!"' and r.paragraphs_en[2] == "......"
+    assert gen.sent and not any("２０２４" in s or "……" in s for s in gen.sent)
+
+
+def test_an_article_with_no_han_at_all_costs_no_model_call():
+    gen = _Recording()
+    pipe = Pipeline(load_config("small", {}, environ={}), generators={"llm": gen})
+    r = pipe.process("？！。，" * 40 + "\n" + "，。！？；：" * 100)
+    assert gen.calls == 0 and not gen.sent
+    assert r.summary_zh and not has_han(r.summary_zh) and r.paragraphs_en
+    assert any("no Chinese text" in n for n in r.notes)
+
+
+def test_a_sentence_repeated_2000_times_costs_the_model_a_handful_of_calls():
+    # Issue 44: one sentence repeated 2,000 times bought 949 model calls and ~15,000 output tokens.
+    gen = _Recording()
+    pipe = Pipeline(load_config("small", {}, environ={}), generators={"llm": gen})
+    r = pipe.process("标题\n" + "北京召开会议，讨论城市发展问题。" * 2000)
+    assert len(r.paragraphs_en) == 1 and r.paragraphs_en[0]
+    assert 0 < gen.calls <= 12, gen.calls
+    assert len(gen.sent) == len(set(gen.sent))  # nothing asked twice
+
+
+def test_an_article_of_thousands_of_tiny_paragraphs_is_refused_before_any_model_call():
+    from summarizer.clean import InputTooLarge
+
+    gen = _Recording()
+    pipe = Pipeline(load_config("small", {}, environ={}), generators={"llm": gen})
+    with pytest.raises(InputTooLarge, match=r"5,000 paragraphs; the limit is 500 \(limits.max_paragraphs\)"):
+        pipe.process("标题\n" + "\n".join("好" for _ in range(5000)))
+    assert gen.calls == 0
+    (rec,) = pipe.process_many([{"id": "tiny", "title": "t", "text": "\n".join("字" * (i % 3 + 1) for i in range(600))}])
+    assert isinstance(rec, ErrorRecord) and rec.kind == "InputTooLarge" and "limits.max_paragraphs" in rec.error

@@ -169,3 +169,65 @@ def test_options_given_per_request_reach_the_backend_as_given():
     assert pool.call(["c", "d"], ["greedy"] * 2, [True] * 2) == ["C", "D"]
     assert seen == [(["seed1", "seed2"], [True, False]), (["greedy", "greedy"], [True, True])]
     pool.close()
+
+
+def test_a_request_that_fails_on_its_own_fails_only_its_caller():
+    # Issue 44: one client's prompt too long for the context failed every caller of the pooled call.
+    from summarizer.models import RequestFailed
+
+    started, gate = threading.Event(), threading.Event()
+
+    def backend(requests, options, forbid_han, cancelled):
+        started.set()
+        gate.wait(10)
+        if requests == ["hold"]:
+            return ["HOLD"]
+        bad = {k: f"request {r} is too long" for k, r in enumerate(requests) if r.startswith("long")}
+        outs = ["" if k in bad else r.upper() for k, r in enumerate(requests)]
+        if bad:
+            raise RequestFailed(outs, bad)
+        return outs
+
+    pool = CallPool(backend)
+    out: dict = {}
+
+    def go(key, requests):
+        try:
+            out[key] = pool.call(requests, ["opts"] * len(requests), [False] * len(requests))
+        except RequestFailed as exc:
+            out[key] = exc
+
+    holder = threading.Thread(target=go, args=("holder", ["hold"]))
+    holder.start()
+    assert started.wait(10)
+    threads = [threading.Thread(target=go, args=(k, r)) for k, r in
+               (("a", ["a1", "long-a2"]), ("b", ["b1", "b2"]), ("c", ["long-c1"]))]
+    for t in threads:
+        t.start()
+    _wait_waiting(pool, 3)
+    gate.set()
+    for t in [holder, *threads]:
+        t.join(10)
+    assert out["b"] == ["B1", "B2"]  # B shared the call and is answered in full
+    assert isinstance(out["a"], RequestFailed) and out["a"].errors == {1: "request long-a2 is too long"}
+    assert out["a"].outputs == ["A1", ""]  # indexed within the caller's own requests
+    assert isinstance(out["c"], RequestFailed) and out["c"].errors == {0: "request long-c1 is too long"}
+    assert pool.shared_calls == 1
+
+
+def test_a_call_cancelled_while_it_waits_in_the_pool_is_counted():
+    # Issue 44: cancels of calls still waiting in the pool were missing from summarizer_model_cancelled_requests.
+    backend = Backend()
+    pool = CallPool(backend)
+    out: dict = {}
+    holder = _start(pool, ["x"], out, "holder")
+    assert backend.started[0].wait(10)
+    cancel = threading.Event()
+    waiting = _start(pool, ["a", "b", "c"], out, "waiting", cancel)
+    _wait_waiting(pool, 1)
+    cancel.set()
+    waiting.join(10)
+    assert isinstance(out["waiting"], Cancelled) and pool.cancelled == 3
+    backend.gates[0].set()
+    holder.join(10)
+    assert len(backend.sent) == 1  # the cancelled call was never sent
