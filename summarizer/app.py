@@ -282,6 +282,8 @@ class StepLine:
     def __init__(self):
         self.since: float | None = None  # when the first part's translation started
         self.first_done = 0
+        # The last estimate: when it was made and the seconds it said were left.
+        self.estimate: tuple[float, float] | None = None
 
     def __call__(self, result: ArticleResult) -> str:
         if result.step is None:
@@ -293,9 +295,12 @@ class StepLine:
         line = f"(working…) {what}"
         if total and what != "the Chinese summary":
             line += f" · {done} of {total} parts done"
-            if self.since is not None and done > self.first_done:
-                rate = (now - self.since) / (done - self.first_done)
-                line += f" · about {rate * (total - done):.0f} s left"
+            # A new estimate as each part starts (the parts done over the time they took); between, the last one
+            # counts down.
+            if what.startswith("translating") and self.since is not None and done > self.first_done:
+                self.estimate = (now, (now - self.since) / (done - self.first_done) * (total - done))
+            if self.estimate is not None:
+                line += f" · about {max(0.0, self.estimate[1] - (now - self.estimate[0])):.0f} s left"
         return line
 
 

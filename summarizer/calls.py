@@ -1,6 +1,6 @@
 """How a job's model calls reach a generator: `BudgetedGenerator` holds an article's deadline and cancel, asks for
-each distinct request once and looks in the answer memory (`memory`) first; `GatheringGenerator` gathers the calls of several threads (the articles of a batch,
-summarized side by side) into one backend call."""
+each distinct request once and looks in the answer memory (`memory`) first; `GatheringGenerator` gathers the calls of
+several threads (the articles of a batch, summarized side by side) into one backend call."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ class BudgetedGenerator(Generator):
     already answered for the same work (a sentence repeated in the article, the same retry of two equal segments)
     takes that answer: the model work of an article is bounded by its distinct text, and a greedy request to the
     same model gives the same answer anyway. Sampled requests carry their seed in the options, so equal ones are
-    the same draw too.
+    the same draw too. A greedy request is looked up in the answer memory before it goes to the model, and its
+    answer kept there after (never an answer a cancel, the deadline or a failure cut short: those raise first).
     """
 
     def __init__(self, inner: Generator, seconds: float, deadline: float | None = None,

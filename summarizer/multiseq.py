@@ -330,7 +330,7 @@ class MultiSeq:
                     L.llama_memory_seq_cp(self.mem, self.prefix_seq, slot, -1, -1)
                 suffix = list(prompts[i][start:])
                 running[slot] = _Seq(i, self._sampler(temperature[i], top_p[i], repeat_penalty[i], seed[i]),
-                                     start + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == 0 else 0))
+                                     start + len(suffix) - 1, cells, most, len(suffix) + (evaluated if i == valid[0] else 0))
                 t = time.perf_counter()
                 index = self._eval(suffix, start, slot, stop=lambda i=i: dropped(i))
                 self.prompt_seconds += time.perf_counter() - t

@@ -482,3 +482,23 @@ def test_the_sentence_view_marks_flagged_pairs_with_their_reason_and_filters_the
         pg.wait_for_selector("#side-by-side", state="visible", timeout=10_000)
     finally:
         pg.close()
+
+
+def test_the_warnings_box_says_the_step_the_parts_done_and_the_time_left():
+    # Issue 47: the demo showed only "(working…)" for 150 s.
+
+
+    from summarizer import clean_article
+    from summarizer.app import StepLine
+    from summarizer.records import ArticleResult
+
+    art = clean_article("标题\n第一段。\n第二段。\n第三段。")
+    line = StepLine()
+    at = lambda step: line(ArticleResult(article=art, step=step))  # noqa: E731
+    assert at(None) == "(working…)"
+    assert at(("the Chinese summary", 0, 1)) == "(working…) the Chinese summary"
+    assert at(("translating the title", 0, 5)) == "(working…) translating the title · 0 of 5 parts done"
+    time.sleep(0.3)
+    shown = at(("translating the paragraph 1", 1, 5))
+    assert shown.startswith("(working…) translating the paragraph 1 · 1 of 5 parts done · about ") and "s left" in shown
+    assert "s left" in at(("checks and retries of the paragraph 1", 1, 5))

@@ -430,3 +430,23 @@ def test_resume_copies_the_result_of_content_done_in_the_earlier_run(tmp_path):
     assert [r["id"] for r in recs] == ["a", "copy"] and recs[1]["duplicate_of"] == "a"
     assert recs[1]["summary_zh"] == recs[0]["summary_zh"] and recs[1]["article"]["id"] == "copy"
     assert "1 article(s) had the same content as an earlier one" in done.stderr
+
+
+def test_the_cli_progress_says_the_step_inside_an_article_and_is_never_silent_long(tmp_path, capsys):
+    # Issue 47: the progress line counted articles only; the seed printed one line after 2½ minutes.
+    from summarizer.batch import Progress, run_job
+    from summarizer.sink import JsonlSink
+
+    pipe, gen = _counting_pipe()
+    gen.delay = 0.25  # a slow model: 0.25 s a request
+    Progress.QUIET_SECONDS = 0.5
+    sink = JsonlSink(tmp_path / "out" / "results.jsonl", resume=False)
+    try:
+        assert run_job(pipe, [{"id": "a", "title": "北京召开会议", "text": "北京市今天召开会议。\n会议讨论城市发展。\n"
+                                                                   "会议决定新建地铁。"}], sink) == 0
+    finally:
+        sink.close()
+        Progress.QUIET_SECONDS = 12.0
+    err = capsys.readouterr().err
+    assert "[1/1] the Chinese summary" in err and "[1/1] translating" in err and "parts" in err, err
+    assert "s in this step" in err and pipe.on_step is None
