@@ -1,9 +1,11 @@
-"""The README's screenshot: the demo's sentence view of the seed with a config's model (default: the 1.5B).
+"""The README's screenshot: the demo's sentence view of the seed with a config's model (default: the 1.5B); with
+--mid, the page while the article runs, the warnings box saying the step and the time left.
 
 Starts `summarizer serve`, pastes the seed into headless Chromium (reduced motion), waits for the whole result,
 switches to the sentence view and saves the page.
 
     .venv/bin/python scripts/demo_screenshot.py [--config default] [--output docs/demo.png]
+    .venv/bin/python scripts/demo_screenshot.py --mid --output docs/demo-progress.png
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="default")
     ap.add_argument("--output", type=Path, default=ROOT / "docs" / "demo.png")
+    ap.add_argument("--mid", action="store_true", help="save the page once a third of the parts are done")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -50,7 +53,14 @@ def main() -> None:
             page.click("#run-button")
             t0 = time.time()
             while time.time() - t0 < 1800:
-                if page.locator("#warnings textarea").input_value() not in ("", "(working…)"):
+                box = page.locator("#warnings textarea").input_value()
+                if args.mid and " parts done" in box:
+                    done, total = (int(x) for x in box.split(" parts done")[0].rsplit("·", 1)[1].split(" of "))
+                    if done * 3 >= total:
+                        page.screenshot(path=str(args.output), full_page=True)
+                        print(f"{box!r} after {time.time() - t0:.0f} s", flush=True)
+                        return
+                if box and not box.startswith("(working…)"):
                     break
                 page.wait_for_timeout(1000)
             print(f"done after {time.time() - t0:.0f} s", flush=True)

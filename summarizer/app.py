@@ -198,7 +198,7 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
         except Cancelled:
             queue.count_cancel()
             if queue.draining.is_set():
-                raise gr.Error(SHUTTING_DOWN) from None
+                raise gr.Error(SHUTTING_DOWN, print_exception=False) from None
             return
         with slot:
             if len(items) == 1:
@@ -230,7 +230,7 @@ def make_handler(pipe: Pipeline, downloads: Downloads | None = None, queue: Work
                     if queue is not None:
                         queue.count_cancel()
         if queue is not None and queue.draining.is_set():
-            raise gr.Error(SHUTTING_DOWN)
+            raise gr.Error(SHUTTING_DOWN, print_exception=False)
         if first is None:
             raise gr.Error("No article could be read: " + "; ".join(f"{r['source']}: {r['error']}" for r in records))
         yield _outputs(first, records, done=True, files=downloads.write(records))

@@ -156,6 +156,13 @@ class LlamaCppGenerator(Generator):
                     outs.append("")
                     errors[k] = why
                     continue
+                if cancelled is not None and not self._read_prompt(messages, dropped):
+                    outs.append("")
+                    self.usage.cancelled += 1
+                    if cancelled() is True:
+                        outs += [""] * (len(requests) - len(outs))
+                        break
+                    continue
                 before = self._perf()
                 r = self._llm.create_chat_completion(
                     messages=list(messages),
@@ -178,6 +185,30 @@ class LlamaCppGenerator(Generator):
         if errors:
             raise RequestFailed(outs + [""] * (len(requests) - len(outs)), errors)
         return outs
+
+    def _read_prompt(self, messages, stop) -> bool:
+        """Read a request's prompt into the KV cache a chunk at a time, asking `stop` between chunks, so a cancel
+        lands within one chunk of a long prompt (`create_chat_completion` reads all of it first). The chunks are the
+        ones it would read, from the same position, and the last is left to it: it finds the rest cached, and the
+        answer is the same. False when `stop` answered True."""
+        llm = self._llm
+        if self._format is None:
+            return True
+        tokens = self.prompt_tokens(messages)
+        pos = 0
+        for held, new in zip(llm.input_ids[:llm.n_tokens].tolist(), tokens):
+            if held != new:
+                break
+            pos += 1
+        if len(tokens) - pos <= llm.n_batch:
+            return not stop()
+        llm.n_tokens = pos
+        while len(tokens) - pos > llm.n_batch:
+            if stop():
+                return False
+            llm.eval(tokens[pos:pos + llm.n_batch])
+            pos += llm.n_batch
+        return not stop()
 
     def _too_long(self, messages) -> str:
         """Why a chat request cannot be answered in this context ("" when it can)."""

@@ -315,3 +315,31 @@ def test_a_cancel_lands_between_the_chunks_of_a_prompt_being_read(gen):
         assert all(r.text and not r.cancelled for r in again)
     finally:
         ms.close()
+
+
+def test_one_request_alone_is_read_in_chunks_so_a_cancel_lands_within_one_and_the_answer_is_unchanged(gen):
+    # Issue 44: a request alone goes through create_chat_completion, which reads its whole prompt before the cancel
+    # is seen (on `default`, which decodes one request at a time, every request). Now its prompt is read a chunk at
+    # a time first, the chunks it would read itself, and it finds them cached.
+    import time
+
+    long = _messages("第一篇：" + "北京市委书记蔡奇讲话，强调城市发展和交通问题。" * 150)
+    assert len(gen.prompt_tokens(long)) > 3 * 512
+    options = GenerationOptions(max_new_tokens=16)
+    gen.generate([_messages("短")], options)  # another prompt in the cache: the long one is read from its start
+    t0 = time.perf_counter()
+    plain = gen.generate([long], options)
+    alone = time.perf_counter() - t0
+    gen.generate([_messages("短")], options)
+    chunked = gen.generate([long], options, cancelled=lambda: False)
+    assert chunked == plain and plain[0]
+    gen.generate([_messages("短")], options)
+    asked, cancelled0 = [], gen.usage.cancelled
+
+    def leave_after_the_first_chunk():
+        asked.append(1)
+        return len(asked) > 1
+
+    t0 = time.perf_counter()
+    assert gen.generate([long], options, cancelled=leave_after_the_first_chunk) == [""]
+    assert time.perf_counter() - t0 < alone / 2 and gen.usage.cancelled == cancelled0 + 1

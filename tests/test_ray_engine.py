@@ -36,12 +36,14 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def _summary(stderr: str, out: Path) -> tuple[list[str], list[str]]:
-    """What a user reads on stderr, in an order both engines share: the error and final lines, and each progress line
-    as (id, status) (Ray finishes articles in its own order, and the rates differ)."""
+    """What a user reads on stderr, in an order both engines share: the error and final lines, and each article's
+    progress line as (id, status) (Ray finishes articles in its own order, and the rates differ). The lines of the
+    steps inside the articles (`[1/14] the Chinese summary · 0s in this step`) are the local engine's alone: Ray's
+    actors run their pipelines in other processes."""
     lines = [x.replace(str(out), "OUT") for x in stderr.splitlines()]
     said = sorted(x for x in lines if x.startswith(("error: ", "summarizer: ", "wrote ")))
     progress = sorted(re.sub(r"^\[\d+/\d+\] (\S+) (ok|error) .*", r"\1 \2", x) for x in lines
-                      if re.match(r"\[\d+/\d+\] ", x))
+                      if re.match(r"\[\d+/\d+\] \S+ (ok|error) ", x))
     return said, progress
 
 

@@ -30,6 +30,7 @@ CLI_LINES = {
     "summarizer models --verify": "make test runs `summarizer models --verify --model small` before the tests",
     "summarizer eval translation data.jsonl --limit 200": "needs a translation model: tests/test_evaluate.py",
     "summarizer bench --config default --articles 21 --folder ../shared/eval/crawl/": "the 1.5B: tests/test_bench.py",
+    "summarizer memory stats": "tests/test_memory.py runs `summarizer memory stats` and `clear` on a file of its own",
 }
 
 
