@@ -151,3 +151,29 @@ def test_the_seed_a_second_time_through_the_cli_asks_the_model_nothing_and_write
     done = subprocess.run([*CLI, "run", str(SEED), "-o", str(out), "--config", "small", "--no-memory"], cwd=ROOT,
                           capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0 and "answer memory" not in done.stderr
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_rest_clients_retry_is_answered_from_the_memory_and_counted_in_metrics(tmp_path):
+    import httpx
+
+    from conftest import Server
+
+    def metric(srv, name):
+        (line,) = [x for x in httpx.get(srv.url + "/metrics", timeout=10).text.splitlines() if x.startswith(name + " ")]
+        return float(line.split()[1])
+
+    srv = Server(tmp_path / "srv", config="small", env={"SUMMARIZER_MEMORY__ENABLED": "true",
+                                                       "SUMMARIZER_MEMORY__PATH": str(tmp_path / "m.sqlite3"),
+                                                       "SUMMARIZER_LIMITS__API_REQUESTS_PER_MINUTE": "0"})
+    try:
+        first = httpx.post(srv.url + "/v1/articles", json={"text": ARTICLE}, timeout=600)
+        calls = metric(srv, "summarizer_model_calls")
+        assert first.status_code == 200 and calls > 0 and metric(srv, "summarizer_memory_hits") == 0
+        again = httpx.post(srv.url + "/v1/articles", json={"text": ARTICLE}, timeout=600)
+        assert again.status_code == 200 and _without_timings(again.json()) == _without_timings(first.json())
+        assert metric(srv, "summarizer_model_calls") == calls  # the retry cost the model nothing
+        assert metric(srv, "summarizer_memory_hits") > 0 and metric(srv, "summarizer_memory_misses") > 0
+    finally:
+        srv.stop()
