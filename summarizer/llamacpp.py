@@ -151,12 +151,14 @@ class LlamaCppGenerator(Generator):
                     outs.append("")
                     self.usage.cancelled += 1
                     continue
-                why = self._too_long(messages)
+                # Templated and tokenised once here, for the size check and the chunked read.
+                tokens = self.prompt_tokens(messages) if self._format is not None else None
+                why = self._too_long(tokens)
                 if why:  # this request fails alone; the call may carry other clients' requests
                     outs.append("")
                     errors[k] = why
                     continue
-                if cancelled is not None and not self._read_prompt(messages, dropped):
+                if cancelled is not None and tokens is not None and not self._read_prompt(tokens, dropped):
                     outs.append("")
                     self.usage.cancelled += 1
                     if cancelled() is True:
@@ -186,15 +188,12 @@ class LlamaCppGenerator(Generator):
             raise RequestFailed(outs + [""] * (len(requests) - len(outs)), errors)
         return outs
 
-    def _read_prompt(self, messages, stop) -> bool:
+    def _read_prompt(self, tokens: list[int], stop) -> bool:
         """Read a request's prompt into the KV cache a chunk at a time, asking `stop` between chunks, so a cancel
         lands within one chunk of a long prompt (`create_chat_completion` reads all of it first). The chunks are the
         ones it would read, from the same position, and the last is left to it: it finds the rest cached, and the
         answer is the same. False when `stop` answered True."""
         llm = self._llm
-        if self._format is None:
-            return True
-        tokens = self.prompt_tokens(messages)
         pos = 0
         for held, new in zip(llm.input_ids[:llm.n_tokens].tolist(), tokens):
             if held != new:
@@ -210,14 +209,14 @@ class LlamaCppGenerator(Generator):
             pos += llm.n_batch
         return not stop()
 
-    def _too_long(self, messages) -> str:
-        """Why a chat request cannot be answered in this context ("" when it can)."""
+    def _too_long(self, tokens: list[int] | None) -> str:
+        """Why a chat request of these prompt tokens cannot be answered in this context ("" when it can, or when
+        the tokens are unknown: a GGUF without a chat template)."""
         from .multiseq import too_long
 
-        if self._format is None:
+        if tokens is None or len(tokens) < self._llm.n_ctx():
             return ""
-        n = len(self.prompt_tokens(messages))
-        return too_long(n, self._llm.n_ctx()) if n >= self._llm.n_ctx() else ""
+        return too_long(len(tokens), self._llm.n_ctx())
 
     def generate_mixed(self, requests, options: list, forbid_han: list, *, cancelled=None) -> list[str]:
         """Like `generate`, with decoding options and the Han ban given per request (the calls of several jobs pooled
