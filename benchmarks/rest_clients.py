@@ -66,7 +66,7 @@ def arm(config: str, concurrency: int, texts: list[str]) -> dict:
             time.sleep(0.5)
         httpx.post(url + "/v1/articles", json={"text": "短讯标题\n今天北京晴，气温30度。"}, timeout=600)
         tokens0 = _metric(url, "summarizer_model_output_tokens")
-        shared0 = _metric(url, "summarizer_model_shared_calls")
+        shared0 = _metric(url, "summarizer_model_shared_steps")
         seconds: list[float | None] = [None] * len(texts)
         codes: list[int | None] = [None] * len(texts)
         start = threading.Barrier(len(texts) + 1)
@@ -87,7 +87,7 @@ def arm(config: str, concurrency: int, texts: list[str]) -> dict:
         total = time.perf_counter() - t0
         return {"concurrency": concurrency, "total_seconds": round(total, 1), "client_seconds": seconds,
                 "status": codes, "output_tokens": _metric(url, "summarizer_model_output_tokens") - tokens0,
-                "shared_calls": _metric(url, "summarizer_model_shared_calls") - shared0}
+                "shared_steps": _metric(url, "summarizer_model_shared_steps") - shared0}
     finally:
         proc.terminate()
         proc.wait(timeout=60)

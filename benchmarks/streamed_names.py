@@ -28,7 +28,7 @@ class FixedAnswer(Generator):
     def count_tokens(self, text: str) -> int:
         return len(text)
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         return ["Moran said the navy is strong and training matters a lot."] * len(requests)
 
 

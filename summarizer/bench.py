@@ -6,6 +6,8 @@ The product path is timed through the batch core (`batch.process`), exactly as t
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import resource
@@ -74,8 +76,8 @@ def _usage(gens) -> Usage:
     total = Usage()
     for g in gens:
         u = g.usage_now()
-        for f in ("calls", "prompt_tokens", "cached_prompt_tokens", "output_tokens", "prompt_seconds", "decode_seconds"):
-            setattr(total, f, getattr(total, f) + getattr(u, f))
+        for f in dataclasses.fields(Usage):
+            setattr(total, f.name, getattr(total, f.name) + getattr(u, f.name))
     return total
 
 
@@ -93,6 +95,10 @@ def _article_row(r: Any, spent: Usage, seconds: float, rate: float | None) -> di
         "output_tokens": spent.output_tokens,
         "prompt_seconds": round(spent.prompt_seconds, 2),
         "decode_seconds": round(spent.decode_seconds, 2),
+        # Steps that read prompt chunks beside decode tokens; decode steps and their mean width.
+        "mixed_seconds": round(spent.mixed_seconds, 2),
+        "steps": spent.steps,
+        "mean_width": round(spent.decode_tokens / spent.steps, 2) if spent.steps else None,
         "retranslated_segments": retried,
         "efficiency": round(spent.output_tokens / rate / seconds, 3) if rate and seconds else None,
         # What the checks left for a reader (names or numbers lost after repair, ...), to compare quality too.

@@ -1,26 +1,25 @@
 """How a job's model calls reach a generator: `BudgetedGenerator` holds an article's deadline and cancel, asks for
-each distinct request once and looks in the answer memory (`memory`) first; `GatheringGenerator` gathers the calls of
-several threads (the articles of a batch, summarized side by side) into one backend call."""
+each distinct request once and looks in the answer memory (`memory`) first. Several threads may share one backend:
+its loop decodes their requests side by side (`scheduler`)."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from .memory import AnswerMemory, request_key
-from .models import Cancelled, Generator, Request, TimeBudgetExceeded, Usage, split_outputs
+from .models import Cancelled, Generator, Request, TimeBudgetExceeded, Usage, each_request
 
-__all__ = ["BudgetedGenerator", "GatheringGenerator"]
+__all__ = ["BudgetedGenerator"]
 
 
 class BudgetedGenerator(Generator):
-    """A generator that refuses to start another request once a deadline has passed, and asks for each distinct
-    request once.
+    """A generator that ends its requests where they are once a deadline has passed or the caller cancelled, and asks
+    for each distinct request once.
 
-    Requests go to the wrapped generator one backend batch at a time, so a long article is stopped
-    within one request of its budget (a request itself is bounded by ``max_new_tokens``). A request equal to one
+    Requests go to the wrapped generator at once (its loop admits them as it has room); the deadline and the cancel
+    are watched while they run, so a long article stops within a step of its budget. A request equal to one
     already answered for the same work (a sentence repeated in the article, the same retry of two equal segments)
     takes that answer: the model work of an article is bounded by its distinct text, and a greedy request to the
     same model gives the same answer anyway. Sampled requests carry their seed in the options, so equal ones are
@@ -65,11 +64,9 @@ class BudgetedGenerator(Generator):
         """Requests the backend takes in one call (a caller that reports progress sends that many at a time)."""
         return max(1, getattr(self.inner, "batch_size", 1))
 
-    def generate(self, requests, options, *, forbid_han=False):
-        return self.generate_mixed(requests, [options] * len(requests), [forbid_han] * len(requests))
-
-    def generate_mixed(self, requests, options, forbid_han, *, cancelled=None):
-        keys = [(_request_key(r), o, bool(b)) for r, o, b in zip(requests, options, forbid_han)]
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
+        opts, bans = each_request(options, forbid_han, len(requests))
+        keys = [(_request_key(r), o, bool(b)) for r, o, b in zip(requests, opts, bans)]
         first: dict[tuple, int] = {}
         for i, k in enumerate(keys):
             if k not in self._answers:
@@ -80,14 +77,8 @@ class BudgetedGenerator(Generator):
             todo = self._remembered(todo, first, requests)
         if todo:
             idx = [first[k] for k in todo]
-            sent_req, sent_opt, sent_ban = ([requests[i] for i in idx], [options[i] for i in idx],
-                                            [forbid_han[i] for i in idx])
-            if all(o == sent_opt[0] for o in sent_opt) and all(b == sent_ban[0] for b in sent_ban):
-                outs = self._in_steps(sent_req, lambda part, span, **kw: self.inner.generate(
-                    part, sent_opt[0], forbid_han=sent_ban[0], **kw))
-            else:
-                outs = self._in_steps(sent_req, lambda part, span, **kw: self.inner.generate_mixed(
-                    part, sent_opt[span], sent_ban[span], **kw))
+            outs = self._send([requests[i] for i in idx], [opts[i] for i in idx], [bans[i] for i in idx], cancelled,
+                              on_done)
             self._answers.update(zip(todo, outs))
             if self.memory is not None:
                 for k, out in zip(todo, outs):
@@ -109,30 +100,40 @@ class BudgetedGenerator(Generator):
                 self._answers[k] = answer
         return left
 
-    def _in_steps(self, requests, call: Callable[..., list[str]]) -> list[str]:
-        """`call(part, span)` for each backend batch of `requests`, checking the deadline and the cancel between them."""
-        step = self.batch_size
-        outs: list[str] = []
-        for start in range(0, len(requests), step):
-            if self.cancelled is not None and self.cancelled():
-                self._kept_back(len(requests) - start)
-                raise Cancelled("the job was cancelled")
-            if time.monotonic() > self.deadline:
-                raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
-                                         "the article is too long for this machine's time budget")
-            span = slice(start, start + step)
-            part = requests[span]
-            if self.cancelled is not None and self.inner.cancellable:
-                # The backend watches the flag while it decodes: a Stop ends the call within a step, not a call.
-                outs += call(part, span, cancelled=self.cancelled)
-                if self.cancelled():
-                    self._kept_back(len(requests) - start - len(part))
-                    raise Cancelled("the job was cancelled")
-            else:
-                outs += call(part, span)
-            if self.on_requests is not None:
-                self.on_requests(len(part))
+    def _send(self, requests, options, bans, cancelled=None, on_done=None) -> list[str]:
+        """The requests to the backend at once (its loop takes them as it has room), ended where they are by the
+        caller's cancel or the deadline."""
+        if self._stopped():
+            self._kept_back(len(requests))
+            self._raise_stop()
+        mine = cancelled
+
+        def stop() -> bool:
+            return bool(mine is not None and mine()) or self._stopped()
+
+        # One value where all share it (the usual case): a backend that groups requests by options needs no grouping.
+        same = all(o == options[0] for o in options) and all(b == bans[0] for b in bans)
+        try:
+            outs = self.inner.generate(requests, options[0] if same else options, forbid_han=bans[0] if same else bans,
+                                       cancelled=stop, on_done=on_done)
+        except Cancelled:
+            self._raise_stop()
+            raise
+        if self.on_requests is not None:
+            self.on_requests(len(requests))
+        if on_done is not None:
+            on_done(len(requests))  # a backend that does not tell as they come
         return outs
+
+    def _stopped(self) -> bool:
+        return bool(self.cancelled is not None and self.cancelled()) or time.monotonic() > self.deadline
+
+    def _raise_stop(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled("the job was cancelled")
+        if time.monotonic() > self.deadline:
+            raise TimeBudgetExceeded(f"stopped after {self.seconds:g} s of model work (limits.article_seconds); "
+                                     "the article is too long for this machine's time budget")
 
     def _kept_back(self, n: int) -> None:
         if n and self.on_cancelled is not None:
@@ -142,74 +143,3 @@ class BudgetedGenerator(Generator):
 def _request_key(request: Request) -> str:
     """A request as a string that is equal exactly when the requests are."""
     return request if isinstance(request, str) else json.dumps(list(request), ensure_ascii=False, sort_keys=True)
-
-
-class GatheringGenerator(Generator):
-    """One generator shared by several threads (the articles of a batch, summarized side by side): a call waits until
-    every thread still working has a call waiting, then the waiting calls that share options go to `inner` as one
-    call, so a backend that decodes requests together (`multiseq`) gets them together. A thread that is done calls
-    `leave`, so nobody waits for it.
-
-    Args:
-        inner: The generator the calls go to.
-        parties: The threads sharing it.
-        most_wait: Seconds a call waits for the others before it goes with whoever is waiting.
-    """
-
-    def __init__(self, inner: Generator, parties: int, most_wait: float = 5.0):
-        self.inner, self.kind, self.info = inner, inner.kind, inner.info
-        self.context_length = inner.context_length
-        self._active, self._most_wait = parties, most_wait
-        self._waiting: list[dict[str, Any]] = []
-        self._cv = threading.Condition()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def usage_now(self) -> Usage:
-        return self.inner.usage_now()
-
-    def leave(self) -> None:
-        """This thread makes no more calls."""
-        with self._cv:
-            self._active -= 1
-            self._cv.notify_all()
-
-    def generate(self, requests, options, *, forbid_han=False):
-        call = {"requests": list(requests), "key": (options, forbid_han), "done": False, "out": None, "error": None}
-        deadline = time.monotonic() + self._most_wait
-        with self._cv:
-            self._waiting.append(call)
-            self._cv.notify_all()
-            while not call["done"]:
-                if call in self._waiting and (len(self._waiting) >= self._active or time.monotonic() > deadline):
-                    batch = [c for c in self._waiting if c["key"] == call["key"]]
-                    self._waiting = [c for c in self._waiting if c["key"] != call["key"]]
-                    self._cv.release()
-                    try:
-                        self._send(batch, options, forbid_han)
-                    finally:
-                        self._cv.acquire()
-                        self._cv.notify_all()
-                    continue
-                self._cv.wait(0.05)
-        if call["error"] is not None:
-            raise call["error"]
-        return call["out"]
-
-    def _send(self, batch: list[dict[str, Any]], options, forbid_han: bool) -> None:
-        outs, error = None, None
-        try:
-            outs = self.inner.generate([r for c in batch for r in c["requests"]], options, forbid_han=forbid_han)
-        except BaseException as exc:  # noqa: BLE001 - handed to the callers it concerns (`split_outputs`)
-            error = exc
-        start = 0
-        for c in batch:
-            span = range(start, start + len(c["requests"]))
-            start = span.stop
-            try:
-                c["out"] = split_outputs(outs, error, span)
-            except BaseException as exc:  # noqa: BLE001 - this caller's own failure, raised in its thread
-                c["error"] = exc
-            c["done"] = True
-

@@ -1,13 +1,17 @@
-"""GGUF models through llama-cpp-python: the embedded default. A call's requests are decoded together
-(`multiseq.MultiSeq`) as wide as this machine decodes best; one request goes through ``create_chat_completion``."""
+"""GGUF models through llama-cpp-python: the embedded default. Every request goes through one decode loop
+(`scheduler.Scheduler`), as many at once as the config's ``parallel`` allows (0: as wide as this machine decodes
+best, `multiseq.pick_width`); a request alone is the same loop at width 1."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 
 from .config import ModelConfig
-from .models import Generator, ModelInfo, ModelLoadError, RequestFailed, Usage, cpu_threads, gguf_path, han_token
+from .models import (Cancelled, Generator, ModelInfo, ModelLoadError, RequestFailed, Usage, cpu_threads, each_request,
+                     gguf_path, han_token)
+from .scheduler import Ask, Scheduler
 
 __all__ = ["LlamaCppGenerator"]
 
@@ -38,7 +42,8 @@ class LlamaCppGenerator(Generator):
         device = "cuda" if cfg.device in ("auto", "cuda") and llama_supports_gpu_offload() else "cpu"
         self._llm = Llama(
             model_path=str(path),
-            n_ctx=cfg.n_ctx,
+            # Its own context is used for nothing but loading: the loop makes the one that decodes.
+            n_ctx=512,
             n_threads=cpu_threads(cfg.threads),
             n_threads_batch=cpu_threads(cfg.threads),
             n_batch=512,
@@ -47,24 +52,24 @@ class LlamaCppGenerator(Generator):
             verbose=False,
         )
         self.context_length = cfg.n_ctx
+        # The GGUF file (a worker's parent loads its vocabulary alone to count tokens).
+        self.path = path
         self.info = ModelInfo(name=path.name, backend="llama_cpp", sha256=sha, device=device)
         self.usage = Usage()
         self._han_ids = None
+        # In-process callers (threads) take turns to submit and step; the worker's loop is one thread anyway.
         self._lock = threading.Lock()
-        # Several requests of one call are decoded together (`multiseq.MultiSeq`), as many as this machine does best;
-        # None where requests go one at a time.
-        self.decoder = None
+        self._keys = itertools.count()
+        self._answers: dict = {}
         self._format = self._chat_formatter()
         width = cfg.parallel
-        if width != 1 and self._format is not None:
-            from .multiseq import MultiSeq, pick_width
+        if width <= 0:
+            from .multiseq import pick_width
 
-            if width <= 0:
-                width, _rates = pick_width(self._llm, path, cpu_threads(cfg.threads))
-            if width > 1:
-                self.decoder = MultiSeq(self._llm, width, cpu_threads(cfg.threads))
-        # Requests per backend call (`BudgetedGenerator` sends this many at once).
-        self.batch_size = self.decoder.width if self.decoder is not None else 1
+            width, _rates = pick_width(self._llm, path, cpu_threads(cfg.threads))
+        self.loop = Scheduler(self._llm, width, cpu_threads(cfg.threads), limit=cfg.n_ctx)
+        # Most requests decoded at once.
+        self.batch_size = self.loop.width
         self.info = dataclasses.replace(self.info, parallel=self.batch_size)
 
     def count_tokens(self, text: str) -> int:
@@ -76,12 +81,12 @@ class LlamaCppGenerator(Generator):
         return self._llm
 
     def _chat_formatter(self):
-        """The GGUF's own chat template, as `create_chat_completion` applies it (None without one)."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        """The GGUF's own chat template, as `create_chat_completion` applies it (ChatML for a GGUF without one)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter, format_chatml
 
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
-            return None
+            return format_chatml
         model = self._llm._model
         eos, bos = self._llm.token_eos(), self._llm.token_bos()
         return Jinja2ChatFormatter(template=template, eos_token=model.token_get_text(eos) if eos >= 0 else "",
@@ -105,166 +110,111 @@ class LlamaCppGenerator(Generator):
             self._han_ids = np.array(ids, dtype=np.int64)
         return self._han_ids
 
-    cancellable = True
 
-    def generate(self, requests, options, *, forbid_han=False, cancelled=None):
-        processors = None
-        if forbid_han:
-            from llama_cpp import LogitsProcessorList
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
+        """Answer `requests` through the loop, beside whatever other threads of this process asked.
 
-            mask = self.han_mask()
-
-            def no_han(_ids, scores):
-                scores[mask] = -float("inf")
-                return scores
-
-            processors = LogitsProcessorList([no_han])
-        if self.decoder is not None and len(requests) > 1:
-            return self._generate_together(requests, options, forbid_han, cancelled)
-        current = [0]
-
-        def dropped() -> bool:
-            """The request being answered is cancelled: the whole call, or its caller left a pooled call."""
-            now = cancelled() if cancelled is not None else False
-            return now is True or bool(now) and current[0] in now
-
-        if cancelled is not None:
-            from llama_cpp import LogitsProcessorList
-
-            eos = self._llm.token_eos()
-
-            def end_when_cancelled(_ids, scores):
-                # create_chat_completion has no stopping hook: a cancel leaves only the end token to sample.
-                if dropped():
-                    scores[:] = -float("inf")
-                    scores[eos] = 0.0
-                return scores
-
-            processors = LogitsProcessorList([*(processors or []), end_when_cancelled])
-        outs = []
-        errors: dict[int, str] = {}
-        # One Llama object owns one KV cache; requests run in order and reuse the shared prompt prefix.
+        `options` and `forbid_han` are one value for all or a list with one per request. `cancelled()` turning True
+        ends them where they are and raises `Cancelled`; `on_done(k)` hears as k of them have their answer.
+        """
+        opts, bans = each_request(options, forbid_han, len(requests))
+        keys = [("inline", next(self._keys)) for _ in requests]
         with self._lock:
-            for k, messages in enumerate(requests):
-                current[0] = k
-                if dropped() and cancelled() is not True:
-                    outs.append("")
-                    self.usage.cancelled += 1
-                    continue
-                # Templated and tokenised once here, for the size check and the chunked read.
-                tokens = self.prompt_tokens(messages) if self._format is not None else None
-                why = self._too_long(tokens)
-                if why:  # this request fails alone; the call may carry other clients' requests
-                    outs.append("")
-                    errors[k] = why
-                    continue
-                if cancelled is not None and tokens is not None and not self._read_prompt(tokens, dropped):
-                    outs.append("")
-                    self.usage.cancelled += 1
-                    if cancelled() is True:
-                        outs += [""] * (len(requests) - len(outs))
-                        break
-                    continue
-                before = self._perf()
-                r = self._llm.create_chat_completion(
-                    messages=list(messages),
-                    max_tokens=options.max_new_tokens,
-                    temperature=options.temperature,
-                    top_p=options.top_p,
-                    repeat_penalty=options.repetition_penalty,
-                    stop=list(options.stop) or None,
-                    logits_processor=processors,
-                    seed=options.seed,
-                )
-                outs.append((r["choices"][0]["message"]["content"] or "").strip())
-                self._count(r.get("usage") or {}, before, self._perf())
-                if cancelled is not None and cancelled() is True:
-                    self.usage.cancelled += 1
-                    outs += [""] * (len(requests) - len(outs))
-                    break
-                if dropped():
-                    self.usage.cancelled += 1
+            for key, request, o, ban in zip(keys, requests, opts, bans):
+                self.submit(key, request, o, ban)
+        mine: dict = {}
+        told = False
+        while len(mine) < len(keys):
+            with self._lock:
+                if not told and cancelled is not None and cancelled():
+                    self.cancel(keys)
+                    told = True
+                for key, *answer in self.step():
+                    self._answers[key] = answer
+                for key in keys:
+                    if key in self._answers and key not in mine:
+                        mine[key] = self._answers.pop(key)
+            if on_done is not None:
+                on_done(len(mine))
+        if told:
+            raise Cancelled("the job was cancelled")
+        outs = [mine[k][0] for k in keys]
+        errors = {i: mine[k][1] for i, k in enumerate(keys) if mine[k][1]}
         if errors:
-            raise RequestFailed(outs + [""] * (len(requests) - len(outs)), errors)
+            raise RequestFailed(outs, errors)
         return outs
 
-    def _read_prompt(self, tokens: list[int], stop) -> bool:
-        """Read a request's prompt into the KV cache a chunk at a time, asking `stop` between chunks, so a cancel
-        lands within one chunk of a long prompt (`create_chat_completion` reads all of it first). The chunks are the
-        ones it would read, from the same position, and the last is left to it: it finds the rest cached, and the
-        answer is the same. False when `stop` answered True."""
-        llm = self._llm
-        pos = 0
-        for held, new in zip(llm.input_ids[:llm.n_tokens].tolist(), tokens):
-            if held != new:
-                break
-            pos += 1
-        if len(tokens) - pos <= llm.n_batch:
-            return not stop()
-        llm.n_tokens = pos
-        while len(tokens) - pos > llm.n_batch:
-            if stop():
-                return False
-            llm.eval(tokens[pos:pos + llm.n_batch])
-            pos += llm.n_batch
-        return not stop()
+    # ------------------------------------------------------------------ the loop, driven by the worker
 
-    def _too_long(self, tokens: list[int] | None) -> str:
-        """Why a chat request of these prompt tokens cannot be answered in this context ("" when it can, or when
-        the tokens are unknown: a GGUF without a chat template)."""
-        from .multiseq import too_long
+    def submit(self, key, request, options, forbid_han: bool) -> None:
+        """Queue one chat request under `key` (its answer comes from a later `step`)."""
+        tokens = tuple(self.prompt_tokens(request))
+        self.loop.submit(key, Ask(tokens, max_tokens=options.max_new_tokens, temperature=options.temperature,
+                                  top_p=options.top_p, repeat_penalty=options.repetition_penalty, seed=options.seed,
+                                  stop=tuple(options.stop), mask=self.han_mask() if forbid_han else None))
 
-        if tokens is None or len(tokens) < self._llm.n_ctx():
-            return ""
-        return too_long(len(tokens), self._llm.n_ctx())
+    def cancel(self, keys) -> None:
+        """End these requests where they are."""
+        self.loop.cancel(keys)
 
-    def generate_mixed(self, requests, options: list, forbid_han: list, *, cancelled=None) -> list[str]:
-        """Like `generate`, with decoding options and the Han ban given per request (the calls of several jobs pooled
-        into one, `pool.CallPool`): decoded together all the same when this model decodes several at once."""
-        if self.decoder is not None and len(requests) > 1:
-            return self._generate_together(requests, options, forbid_han, cancelled)
-        return super().generate_mixed(requests, options, forbid_han, cancelled=cancelled)
+    def busy(self) -> bool:
+        """Requests are waiting or running."""
+        return self.loop.busy()
 
-    def _generate_together(self, requests, options, forbid_han, cancelled=None) -> list[str]:
-        """The requests decoded together, their common prefix read once; `options` and `forbid_han` are one value
-        for all of them, or lists with one per request."""
-        from .multiseq import per_prompt
+    def step(self) -> list[tuple]:
+        """One step of the loop; the requests answered, as ``(key, text, error, cancelled)``."""
+        loop, u = self.loop, self.usage
+        before = (loop.prompt_seconds, loop.decode_seconds, loop.mixed_seconds, sum(loop.widths.values()),
+                  sum(w * n for w, n in loop.widths.items()), sum(n for w, n in loop.widths.items() if w > 1))
+        done = loop.step()
+        after = (loop.prompt_seconds, loop.decode_seconds, loop.mixed_seconds, sum(loop.widths.values()),
+                 sum(w * n for w, n in loop.widths.items()), sum(n for w, n in loop.widths.items() if w > 1))
+        d = [a - b for a, b in zip(after, before)]
+        u.prompt_seconds += d[0]
+        u.decode_seconds += d[1]
+        u.mixed_seconds += d[2]
+        u.steps += d[3]
+        u.decode_tokens += d[4]
+        u.shared_steps += d[5]
+        out = []
+        for key, r in done:
+            u.calls += 1
+            u.prompt_tokens += r.prompt_tokens
+            u.cached_prompt_tokens += r.prompt_tokens - r.evaluated_tokens
+            u.output_tokens += r.output_tokens
+            u.cancelled += r.cancelled
+            out.append((key, r.text, r.error, r.cancelled))
+        return out
 
-        n = len(requests)
-        each, bans = per_prompt(options, n), per_prompt(forbid_han, n)
+
+
+class TokenCounter:
+    """Counts tokens with a GGUF's vocabulary alone (no weights, no context): a worker's parent counts here, so a
+    count never waits behind the model's loop. The same tokenizer call as `LlamaCppGenerator.count_tokens`."""
+
+    def __init__(self, path: str):
+        import llama_cpp as L
+
+        self.L = L
+        params = L.llama_model_default_params()
+        params.vocab_only = True
+        self.model = L.llama_model_load_from_file(path.encode("utf-8"), params)
+        if not self.model:
+            raise ModelLoadError(f"could not read the vocabulary of {path}")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self._lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        """Tokens `text` takes (no BOS, special tokens read as text)."""
+        data = text.encode("utf-8")
+        size = len(data) + 8
         with self._lock:
-            multi = self.decoder
-            p0, d0 = multi.prompt_seconds, multi.decode_seconds
-            results = multi.run([self.prompt_tokens(m) for m in requests],
-                                max_tokens=[o.max_new_tokens for o in each], temperature=[o.temperature for o in each],
-                                top_p=[o.top_p for o in each], repeat_penalty=[o.repetition_penalty for o in each],
-                                seed=[o.seed for o in each], stop=[tuple(o.stop) for o in each],
-                                mask=[self.han_mask() if ban else None for ban in bans], cancelled=cancelled)
-            u = self.usage
-            u.calls += len(results)
-            u.prompt_tokens += sum(r.prompt_tokens for r in results)
-            u.cached_prompt_tokens += sum(r.prompt_tokens - r.evaluated_tokens for r in results)
-            u.output_tokens += sum(r.output_tokens for r in results)
-            u.prompt_seconds += multi.prompt_seconds - p0
-            u.decode_seconds += multi.decode_seconds - d0
-            u.cancelled += sum(r.cancelled for r in results)
-        errors = {k: r.error for k, r in enumerate(results) if r.error}
-        if errors:
-            raise RequestFailed([r.text for r in results], errors)
-        return [r.text for r in results]
+            buf = (self.L.llama_token * size)()
+            n = self.L.llama_tokenize(self.vocab, data, len(data), buf, size, False, False)
+        return -n if n < 0 else n
 
-    def _perf(self) -> tuple[int, float, float]:
-        import llama_cpp
-
-        data = llama_cpp.llama_perf_context(self._llm.ctx)
-        return data.n_p_eval, data.t_p_eval_ms / 1000, data.t_eval_ms / 1000
-
-    def _count(self, usage: dict, before: tuple[int, float, float], after: tuple[int, float, float]) -> None:
-        prompt = int(usage.get("prompt_tokens", 0))
-        evaluated = after[0] - before[0]
-        self.usage.calls += 1
-        self.usage.prompt_tokens += prompt
-        self.usage.cached_prompt_tokens += max(0, prompt - evaluated)
-        self.usage.output_tokens += int(usage.get("completion_tokens", 0))
-        self.usage.prompt_seconds += after[1] - before[1]
-        self.usage.decode_seconds += after[2] - before[2]
+    def __del__(self):
+        try:
+            self.L.llama_model_free(self.model)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

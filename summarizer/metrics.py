@@ -43,8 +43,8 @@ class Metrics:
         Gauge("summarizer_model_cancelled_requests", "Model requests a cancel ended early or kept from being sent "
               "(Stop, a client that left)", registry=self.registry).set_function(
             lambda: pipe.model_usage().cancelled + pipe.cancelled_requests)
-        Gauge("summarizer_model_shared_calls", "Model calls that carried the requests of several jobs at once",
-              registry=self.registry).set_function(lambda: pipe.model_usage().shared_calls)
+        Gauge("summarizer_model_shared_steps", "Decode steps of the model loop that decoded more than one request at once",
+              registry=self.registry).set_function(lambda: pipe.model_usage().shared_steps)
         memory = pipe.memory
         Gauge("summarizer_memory_hits", "Model requests answered from the answer memory (this process)",
               registry=self.registry).set_function(lambda: memory.hits if memory is not None else 0)

@@ -22,7 +22,7 @@ from .text import has_han
 logger = logging.getLogger("summarizer")
 
 __all__ = ["Generator", "ModelInfo", "resolve_device", "ModelLoadError",
-           "TimeBudgetExceeded", "RequestFailed", "split_outputs",
+           "TimeBudgetExceeded", "RequestFailed", "each_request",
            "Cancelled", "Usage", "gguf_path", "han_token", "cpu_threads", "TransformersCausalGenerator",
            "Seq2SeqGenerator"]
 
@@ -49,25 +49,6 @@ class RequestFailed(ValueError):
     def __reduce__(self):
         # Sent from the worker process: rebuilt from its fields, not from the message alone.
         return (RequestFailed, (self.outputs, self.errors))
-
-
-def split_outputs(outs: Sequence[str] | None, error: BaseException | None, span: range) -> list[str]:
-    """The answers of the requests at `span` of a call that gave `outs` or raised `error`.
-
-    Raises:
-        The call's error, unless it was a `RequestFailed` none of whose failed requests lie in `span`; one that
-        does becomes a `RequestFailed` of the span alone (indices from 0), so each caller sees only its own failures.
-    """
-    if isinstance(error, RequestFailed):
-        mine = {k - span.start: m for k, m in error.errors.items() if k in span}
-        part = error.outputs[span.start:span.stop]
-        if mine:
-            raise RequestFailed(part, mine)
-        return part
-    if error is not None:
-        raise error
-    assert outs is not None
-    return list(outs[span.start:span.stop])
 
 
 @dataclass(frozen=True)
@@ -117,8 +98,12 @@ class Usage:
     decode_seconds: float = 0.0
     # Requests a cancel ended before their answer was complete (a Stop, a client that left).
     cancelled: int = 0
-    # Backend calls that carried the requests of more than one job (concurrent jobs sharing the running batch).
-    shared_calls: int = 0
+    # Seconds of decode steps that also read prompt chunks (llama.cpp's loop puts both in one batch).
+    mixed_seconds: float = 0.0
+    # Decode steps, tokens they decoded (their widths summed), and steps that decoded more than one sequence.
+    steps: int = 0
+    decode_tokens: int = 0
+    shared_steps: int = 0
 
     def minus(self, earlier: Usage) -> Usage:
         """The usage between `earlier` and now."""
@@ -126,10 +111,7 @@ class Usage:
 
 
 class Generator:
-    """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``; those whose `generate` takes
-    ``cancelled`` (a callable checked while decoding) set `cancellable`."""
-
-    cancellable = False
+    """Interface of a text generator. Subclasses set `kind` to ``chat`` or ``seq2seq``."""
 
     kind = "chat"
     info: ModelInfo
@@ -140,45 +122,24 @@ class Generator:
         """A copy of the usage counters (all zero for backends that do not count)."""
         return dataclasses.replace(getattr(self, "usage", None) or Usage())
 
-    def generate(self, requests: Sequence[Request], options: GenerationOptions, *, forbid_han: bool = False) -> list[str]:
+    def generate(self, requests: Sequence[Request], options: GenerationOptions | Sequence[GenerationOptions], *,
+                 forbid_han: bool | Sequence[bool] = False, cancelled: Callable[[], bool] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[str]:
         """Generate one output text per request, in order.
 
         Args:
             requests: Chat message lists (chat models) or source strings (seq2seq models).
-            options: Decoding options.
-            forbid_han: Forbid every token that contains a Han character (used to repair English
-                output that leaked Chinese).
+            options: Decoding options: one for every request, or a list with one per request.
+            forbid_han: Forbid every token that contains a Han character (used to repair English output that
+                leaked Chinese): one for all, or a list with one per request.
+            cancelled: Checked while the requests run; True ends them and raises `Cancelled`.
+            on_done: Told how many of the requests have their answer, as they come.
+
+        Raises:
+            RequestFailed: Some requests failed on their own; the others' answers are in it.
+            Cancelled: `cancelled` turned True.
         """
         raise NotImplementedError
-
-    def generate_mixed(self, requests: Sequence[Request], options: Sequence[GenerationOptions],
-                       forbid_han: Sequence[bool], *, cancelled: Callable[[], Any] | None = None) -> list[str]:
-        """`generate` with the decoding options and the Han ban given per request (the calls of several jobs pooled
-        into one): here the requests that share them go in one call each; a backend that decodes mixed requests
-        together overrides it. `cancelled` answers True (all) or the indices of the requests to drop."""
-        outs = [""] * len(requests)
-        groups: dict[tuple[GenerationOptions, bool], list[int]] = {}
-        for k, key in enumerate(zip(options, forbid_han)):
-            groups.setdefault(key, []).append(k)
-        errors: dict[int, str] = {}
-        for (opts, ban), ks in groups.items():
-            kw: dict[str, Any] = {}
-            if cancelled is not None and getattr(self, "cancellable", False):
-                def in_group(ks: list[int] = ks) -> bool | frozenset[int]:
-                    # The call's cancel, as indices within this group.
-                    now = cancelled()
-                    return now if now is True or not now else frozenset(j for j, k in enumerate(ks) if k in now)
-                kw["cancelled"] = in_group
-            try:
-                got = self.generate([requests[k] for k in ks], opts, forbid_han=ban, **kw)
-            except RequestFailed as exc:
-                got = exc.outputs
-                errors.update({ks[j]: m for j, m in exc.errors.items()})
-            for k, out in zip(ks, got):
-                outs[k] = out
-        if errors:
-            raise RequestFailed(outs, errors)
-        return outs
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens `text` takes for this model."""
@@ -186,6 +147,15 @@ class Generator:
 
     def close(self) -> None:
         """Free the model (a worker process stops); a no-op for in-process backends."""
+
+
+def each_request(options: Any, forbid_han: Any, n: int) -> tuple[list[Any], list[bool]]:
+    """The decoding options and the Han ban of each of `n` requests, given one for all or a list of one each."""
+    opts = list(options) if isinstance(options, (list, tuple)) else [options] * n
+    bans = list(forbid_han) if isinstance(forbid_han, (list, tuple)) else [bool(forbid_han)] * n
+    if len(opts) != n or len(bans) != n:
+        raise ValueError(f"{n} requests with {len(opts)} options and {len(bans)} Han bans")
+    return opts, bans
 
 
 def han_token(piece: str) -> bool:
@@ -320,21 +290,35 @@ class _TorchGenerator(Generator):
     def _prepare(self, requests: Sequence[Request]) -> list[str]:
         raise NotImplementedError
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         import torch
 
         texts = self._prepare(requests)
-        kw = self._gen_kwargs(options, forbid_han)
-        outs: list[str] = []
+        opts, bans = each_request(options, forbid_han, len(texts))
+        outs = [""] * len(texts)
+        # Requests that share their options go in batches together.
+        groups: dict[tuple, list[int]] = {}
+        for k, key in enumerate(zip(opts, bans)):
+            groups.setdefault(key, []).append(k)
+        done = 0
         with self._lock, torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                batch = texts[start:start + self.batch_size]
-                enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=self.kind == "seq2seq")
-                enc = {k: v.to(self.device) for k, v in enc.items()}
-                out = self.model.generate(**enc, **kw)
-                if self.kind == "chat":
-                    out = out[:, enc["input_ids"].shape[1]:]
-                outs.extend(t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True))
+            for (o, ban), ks in groups.items():
+                kw = self._gen_kwargs(o, ban)
+                for start in range(0, len(ks), self.batch_size):
+                    if cancelled is not None and cancelled():
+                        raise Cancelled("the job was cancelled")
+                    part = ks[start:start + self.batch_size]
+                    enc = self.tokenizer([texts[k] for k in part], return_tensors="pt", padding=True,
+                                         add_special_tokens=self.kind == "seq2seq")
+                    enc = {k: v.to(self.device) for k, v in enc.items()}
+                    out = self.model.generate(**enc, **kw)
+                    if self.kind == "chat":
+                        out = out[:, enc["input_ids"].shape[1]:]
+                    for k, t in zip(part, self.tokenizer.batch_decode(out, skip_special_tokens=True)):
+                        outs[k] = t.strip()
+                    done += len(part)
+                    if on_done is not None:
+                        on_done(done)
         return outs
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from .clean import Article, InputTooLarge, article_from_record, clean_article
 from .config import Config, load_config
-from .calls import BudgetedGenerator, GatheringGenerator
+from .calls import BudgetedGenerator
 from .memory import AnswerMemory, open_memory
 from .models import Cancelled, Generator, ModelInfo, Usage
 from .runtime import CRASHES_TO_STOP, ModelCrashed, get_generator, is_loaded
@@ -357,11 +357,7 @@ class Pipeline:
         model_info: dict[str, Any] = {}
         budget = cfg.limits.article_seconds * len(articles)
         deadline = time.monotonic() + budget
-        if "summary" in cfg.tasks:
-            if on_step is not None:
-                on_step("the Chinese summary", 0, 1)
-            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancelled)
-            model_info["summary"] = _info(gen)
+        def write_summaries(gen: Generator | None) -> list[str]:
             for i, (out, seconds) in enumerate(_summaries(articles, gen, summary_cfg)):
                 summaries[i] = out.text
                 if on_summary is not None:
@@ -370,16 +366,33 @@ class Pipeline:
                 notes[i] += out.notes
                 fallback[i] = out.fallback
                 timings[i]["summary"] = round(seconds, 3)
+            return summaries
+
+        later = None
+        if "summary" in cfg.tasks:
+            if on_step is not None:
+                on_step("the Chinese summary", 0, 1)
+            gen = self._budgeted(self._generator(cfg.summarize.model), budget, deadline, cancelled)
+            model_info["summary"] = _info(gen)
+            if gen is not None and "translation" in cfg.tasks:
+                # The title and paragraphs need no summary: they go to the model while it is written.
+                later = ThreadPoolExecutor(1, thread_name_prefix="summarizer-summaries").submit(write_summaries, gen)
+            else:
+                write_summaries(gen)
         translations = None
-        if "translation" in cfg.tasks:
-            gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancelled)
-            model_info["translation"] = _info(gen)
-            t0 = time.perf_counter()
-            translations = translate_many(articles, summaries, gen, cfg.translate, self._glossary, on_part=on_part,
-                                          on_step=on_step)
-            per = (time.perf_counter() - t0) / len(articles)
-            for i in range(len(articles)):
-                timings[i]["translation"] = round(per, 3)
+        try:
+            if "translation" in cfg.tasks:
+                gen = self._budgeted(self._generator(cfg.translate.model), budget, deadline, cancelled)
+                model_info["translation"] = _info(gen)
+                t0 = time.perf_counter()
+                translations = translate_many(articles, later.result if later is not None else summaries, gen,
+                                              cfg.translate, self._glossary, on_part=on_part, on_step=on_step)
+                per = (time.perf_counter() - t0) / len(articles)
+                for i in range(len(articles)):
+                    timings[i]["translation"] = round(per, 3)
+        finally:
+            if later is not None:
+                later.exception()  # the summaries' work ends before the batch's does, whatever happened
         results = []
         for i, article in enumerate(articles):
             tr = translations[i] if translations else None
@@ -419,22 +432,16 @@ class Pipeline:
 
 def _summaries(articles: list[Article], gen: Generator | None,
                cfg: SummarizeConfig) -> list[tuple[SummaryOutcome, float]]:
-    """Each article's summary and its seconds. Several articles are summarized side by side, their model calls
-    gathered into shared calls (`GatheringGenerator`), so a backend that decodes requests together gets them together;
-    the first article's error, if any, is raised once every article is done."""
-    def one(article: Article, g: Generator | None) -> tuple[SummaryOutcome, float]:
+    """Each article's summary and its seconds. Several articles are summarized side by side, so their requests meet
+    in the model's loop; the first article's error, if any, is raised once every article is done."""
+    def one(article: Article) -> tuple[SummaryOutcome, float]:
         t0 = time.perf_counter()
-        try:
-            return summarize(article, g, cfg), time.perf_counter() - t0
-        finally:
-            if isinstance(g, GatheringGenerator):
-                g.leave()
+        return summarize(article, gen, cfg), time.perf_counter() - t0
 
     if gen is None or len(articles) == 1:
-        return [one(a, gen) for a in articles]
-    shared = GatheringGenerator(gen, len(articles))
+        return [one(a) for a in articles]
     with ThreadPoolExecutor(len(articles), thread_name_prefix="summarizer-summary") as pool:
-        futures = [pool.submit(one, a, shared) for a in articles]
+        futures = [pool.submit(one, a) for a in articles]
         done = [(f, f.exception()) for f in futures]
     for _, exc in done:
         if exc is not None:

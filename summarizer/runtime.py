@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 import logging
+import queue
 import signal
 import socket
 import subprocess
@@ -24,9 +26,8 @@ from multiprocessing.connection import Connection
 from .config import ModelConfig
 from .llamacpp import LlamaCppGenerator
 from .models import (Cancelled, Generator, ModelLoadError, RequestFailed, Seq2SeqGenerator, TimeBudgetExceeded,
-                     TransformersCausalGenerator, Usage)
+                     TransformersCausalGenerator, Usage, each_request)
 from .embedded import EmbeddedModelError
-from .pool import Cancel, CallPool
 from .smoke import REBUILD_HINT, signal_words
 
 logger = logging.getLogger("summarizer")
@@ -76,25 +77,32 @@ def _describe_exit(code: int) -> tuple[str, str]:
 class WorkerGenerator(Generator):
     """A generator whose model lives in a child process; restarts the child after a crash.
 
-    The child is ``python -c 'from summarizer.runtime import worker_main; ...'`` talking pickled messages over
-    a socket pair. One request batch is in flight at a time (the child holds one model and one KV cache); calls that
-    other threads make meanwhile wait and go together in the next one (`pool.CallPool`), so concurrent jobs share
-    the running batch.
+    The child is ``python -c 'from summarizer.runtime import worker_main; ...'`` talking pickled messages over a
+    socket pair. Each request goes to it as a message of its own (an id, the prompt, its options, the Han ban) the
+    moment a caller has it, and joins the child's running loop at its next step (`scheduler.Scheduler`); each answer
+    comes back by id as soon as it is done, to whichever thread asked. A cancel names ids. Tokens are counted here,
+    with the model's vocabulary alone, so a count never waits behind the loop.
     """
 
     def __init__(self, cfg: ModelConfig):
         self.cfg = dataclasses.replace(cfg, isolation="inline")
         self.kind = BACKENDS[cfg.backend].kind if cfg.backend in BACKENDS else "chat"
-        self.cancellable = BACKENDS[cfg.backend].cancellable if cfg.backend in BACKENDS else False
+        # What ended workers spent, and the running worker's own counters (sent with its answers).
         self.usage = Usage()
+        self._worker_usage = Usage()
         # Crashes since the last answered request, and in all.
         self.crashes_in_a_row = 0
         self.crashes = 0
+        self.batch_size = 1
         self._lock = threading.Lock()
-        self._closed = False
-        self._pool = CallPool(self._send)
-        self._proc: subprocess.Popen | None = None
-        self._conn: Connection | None = None
+        self._cv = threading.Condition()
+        self._keys = itertools.count()
+        # Ids asked and not yet handed back; their answers ``(text, error, cancelled)``, or the worker's death.
+        self._asked: set[int] = set()
+        self._answers: dict[int, tuple] = {}
+        self._failed: dict[int, BaseException] = {}
+        self._closed, self._proc, self._conn = False, None, None
+        self._vocab, self._gguf = None, None
         with self._lock:
             self._start()
         _LIVE.add(self)
@@ -126,19 +134,19 @@ class WorkerGenerator(Generator):
             self._proc = subprocess.Popen(cmd, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
         finally:
             child.close()
-        self._conn = Connection(parent.detach())
+        conn = self._conn = Connection(parent.detach())
         try:
-            self._conn.send(self.cfg)
-            reply = self._conn.recv()
+            conn.send(self.cfg)
+            reply = conn.recv()
         except (EOFError, OSError):
             raise self._crashed("while loading the model") from None
         if reply[0] == "error":
             self._stop()
             raise _rebuild(reply[1], reply[2])
-        _, self.info, self.context_length, batch_size = reply
-        if batch_size:
-            self.batch_size = batch_size
+        _, self.info, self.context_length, batch_size, self._gguf = reply
+        self.batch_size = batch_size or 1
         self.load_seconds = time.perf_counter() - t0
+        threading.Thread(target=self._read, args=(conn,), name="summarizer-worker-answers", daemon=True).start()
         logger.info("model worker %d loaded %s in %.1fs", self._proc.pid, self.info.name, self.load_seconds)
 
     def _crashed(self, doing: str) -> ModelCrashed:
@@ -157,14 +165,57 @@ class WorkerGenerator(Generator):
                             f"the next request starts a new worker){hint}",
                             signal=name, returncode=code, in_a_row=self.crashes_in_a_row)
 
-    def _call(self, message: tuple, doing: str, cancelled: Cancel | None = None):
+    def _died_idle(self) -> None:
+        # Killed or the OOM killer while it held no request: nothing was lost; the next request starts a new one.
+        _, what = _describe_exit(self._proc.wait())
+        logger.warning("the model worker died with %s while idle; the next request starts a new one", what)
+        self.crashes += 1
+        self._stop()
+
+    def _read(self, conn: Connection) -> None:
+        """The answers of one worker, handed to the threads that asked; its end fails what it still held."""
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._cv:
+                if message[0] == "done":
+                    _, key, text, error, cancelled, self._worker_usage = message
+                    self.crashes_in_a_row = 0
+                    if key in self._asked:
+                        self._answers[key] = (text, error, cancelled)
+                elif message[0] == "count" and message[1] in self._asked:
+                    self._answers[message[1]] = (message[2], "", False)
+                elif message[0] == "usage":
+                    self._worker_usage = message[1]
+                self._cv.notify_all()
+        with self._lock:
+            current = self._conn is conn
+            with self._cv:
+                held = [k for k in self._asked if k not in self._answers]
+            if current and not held and self._proc is not None:
+                self._died_idle()
+                error: BaseException = ModelCrashed("the model worker died while idle")
+            elif current:
+                error = self._crashed(f"while answering {len(held)} request(s)")
+            elif self._closed:
+                error = ModelCrashed("the model worker was stopped (the server is shutting down)")
+            else:  # a send found it dead first and counted the crash
+                error = ModelCrashed(f"the model worker died while answering {len(held)} request(s)",
+                                     in_a_row=self.crashes_in_a_row)
+        with self._cv:
+            self.usage = _plus(self.usage, self._worker_usage)
+            self._worker_usage = Usage()
+            for k in held:
+                self._failed[k] = error
+            self._cv.notify_all()
+
+    def _send(self, message: tuple) -> None:
+        """Send to the worker, starting one first where none runs (a worker that died while idle lost nothing)."""
         with self._lock:
             if self._proc is not None and self._proc.poll() is not None:
-                # It died while idle (killed, the OOM killer): no request was lost, so this one starts a new worker.
-                name, what = _describe_exit(self._proc.returncode)
-                logger.warning("the model worker died with %s while idle; starting a new one", what)
-                self.crashes += 1
-                self._stop()
+                self._died_idle()
             if self._proc is None:
                 if self._closed:
                     raise ModelLoadError("the model was closed (the server is shutting down)")
@@ -172,52 +223,72 @@ class WorkerGenerator(Generator):
             assert self._conn is not None
             try:
                 self._conn.send(message)
-                if cancelled is not None:
-                    # While the worker decodes, a cancel is passed on to it: it ends the call, or drops the requests
-                    # of the callers that left (a pooled call), within a step.
-                    told: bool | frozenset[int] = frozenset()
-                    while not self._conn.poll(0.1):
-                        now = cancelled()
-                        if now is True and told is not True:
-                            self._conn.send(("cancel",))
-                            told = True
-                        elif isinstance(now, frozenset) and told is not True and now - told:
-                            self._conn.send(("cancel", sorted(now)))
-                            told = now
-                reply = self._conn.recv()
-            except (EOFError, OSError):
-                raise self._crashed(doing) from None
-        if reply[0] == "error":
-            raise _rebuild(reply[1], reply[2])
-        self.crashes_in_a_row = 0
-        return reply[1:]
+            except (OSError, ValueError):
+                raise self._crashed("while taking a request") from None
 
-    def generate(self, requests, options, *, forbid_han=False, cancelled=None):
-        return self._pool.call(requests, [options] * len(requests), [forbid_han] * len(requests), cancelled)
+    def _ask(self, message_of, n: int, cancelled=None, on_done=None) -> list[tuple]:
+        """Send `message_of(keys)` for `n` new ids and wait for their answers; a cancel ends the wait at once."""
+        keys = [next(self._keys) for _ in range(n)]
+        with self._cv:
+            self._asked.update(keys)
+        try:
+            self._send(message_of(keys))
+            told, seen = False, 0
+            with self._cv:
+                while True:
+                    have = sum(k in self._answers or k in self._failed for k in keys)
+                    if have == n:
+                        break
+                    if on_done is not None and have != seen:
+                        seen = have
+                        on_done(have)
+                    if cancelled is not None and cancelled():
+                        told = True
+                        break
+                    self._cv.wait(0.05)
+            if told:
+                try:
+                    self._send(("cancel", keys))
+                except (ModelCrashed, ModelLoadError):
+                    pass  # nothing left to stop
+                raise Cancelled("the job was cancelled")
+            with self._cv:
+                failure = next((self._failed[k] for k in keys if k in self._failed), None)
+                answers = [self._answers.get(k) for k in keys]
+        finally:
+            with self._cv:
+                self._asked.difference_update(keys)
+                for k in keys:
+                    self._answers.pop(k, None)
+                    self._failed.pop(k, None)
+        if failure is not None:
+            raise failure
+        if on_done is not None and seen != n:
+            on_done(n)
+        return answers  # type: ignore[return-value]
 
-    def generate_mixed(self, requests, options, forbid_han, *, cancelled=None):
-        return self._pool.call(requests, list(options), list(forbid_han), cancelled)
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
+        opts, bans = each_request(options, forbid_han, len(requests))
+        answers = self._ask(lambda keys: ("submit", list(zip(keys, requests, opts, bans))), len(requests),
+                            cancelled, on_done) if requests else []
+        errors = {k: a[1] for k, a in enumerate(answers) if a[1]}
+        if errors:
+            raise RequestFailed([a[0] for a in answers], errors)
+        return [a[0] for a in answers]
 
     def usage_now(self) -> Usage:
-        return dataclasses.replace(self.usage, shared_calls=self._pool.shared_calls,
-                                   cancelled=self.usage.cancelled + self._pool.cancelled)
-
-    def _send(self, requests, options: list, forbid_han: list, cancelled: Cancel) -> list[str]:
-        # One set of options for all (the usual case) goes as a plain call; a pooled call of several kinds as mixed.
-        if all(o == options[0] for o in options) and all(b == forbid_han[0] for b in forbid_han):
-            message: tuple = ("generate", list(requests), options[0], forbid_han[0])
-        else:
-            message = ("generate_mixed", list(requests), list(options), list(forbid_han))
-        outs, spent, errors = self._call(message, f"while answering {len(requests)} request(s)",
-                                         cancelled if self.cancellable else None)
-        for f in dataclasses.fields(Usage):
-            setattr(self.usage, f.name, getattr(self.usage, f.name) + getattr(spent, f.name))
-        if errors:
-            raise RequestFailed(outs, errors)
-        return outs
+        with self._cv:
+            return _plus(self.usage, self._worker_usage)
 
     def count_tokens(self, text: str) -> int:
-        return self._call(("count", text), "while counting tokens")[0]
+        if self._gguf is not None:
+            with self._lock:
+                if self._vocab is None:
+                    from .llamacpp import TokenCounter
+
+                    self._vocab = TokenCounter(self._gguf)
+            return self._vocab.count(text)
+        return self._ask(lambda keys: ("count", keys[0], text), 1)[0][0]
 
     def _stop(self) -> None:
         proc, conn = self._proc, self._conn
@@ -235,11 +306,15 @@ class WorkerGenerator(Generator):
     def close(self) -> None:
         """Stop the worker process (it also stops by itself when this process ends).
 
-        Does not wait for a request in flight: that request gets `ModelCrashed` (shutdown must not wait on it).
+        Does not wait for requests in flight: they get `ModelCrashed` (shutdown must not wait on them).
         """
         self._closed = True
-        self._pool.close()
-        self._stop()
+        with self._lock:
+            self._stop()
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(*(getattr(a, f.name) + getattr(b, f.name) for f in dataclasses.fields(Usage)))
 
 
 def _rebuild(kind: str, message: str) -> BaseException:
@@ -257,7 +332,9 @@ def _close_workers() -> None:
 
 
 def worker_main() -> None:
-    """The worker process: load the model named by the first message, then answer requests until EOF."""
+    """The worker process: load the model named by the first message, then run its loop until the parent closes
+    the socket. A reader thread takes the parent's messages; this thread admits them between steps, steps the loop
+    and sends each answer as it is done."""
     conn = Connection(int(sys.argv[1]))
     # The parent handles Ctrl-C and SIGTERM; the worker ends when the parent closes the socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -270,50 +347,81 @@ def worker_main() -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it there
         conn.send(("error", type(exc).__name__, str(exc)))
         return
-    conn.send(("ready", gen.info, gen.context_length, getattr(gen, "batch_size", None)))
+    path = getattr(gen, "path", None)
+    conn.send(("ready", gen.info, gen.context_length, getattr(gen, "batch_size", None), str(path) if path else None))
+    loop = gen if hasattr(gen, "step") else _CallLoop(gen)
+    inbox: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(conn, inbox), name="summarizer-worker-inbox", daemon=True).start()
+    sent = time.monotonic()
+    while True:
+        block = not loop.busy()
+        while True:
+            try:
+                message = inbox.get(block=block)
+            except queue.Empty:
+                break
+            block = False
+            if message is None:
+                return
+            op = message[0]
+            if op == "submit":
+                for key, request, options, ban in message[1]:
+                    try:
+                        loop.submit(key, request, options, ban)
+                    except Exception as exc:  # noqa: BLE001 - this request's own failure
+                        conn.send(("done", key, "", f"{type(exc).__name__}: {exc}", False, gen.usage_now()))
+            elif op == "cancel":
+                loop.cancel(message[1])
+            elif op == "count":
+                conn.send(("count", message[1], gen.count_tokens(message[2])))
+        for key, text, error, cancelled in loop.step():
+            conn.send(("done", key, text, error, cancelled, gen.usage_now()))
+        if time.monotonic() - sent > 1.0:
+            # Long steps (a prompt being read) still show in the parent's counters.
+            conn.send(("usage", gen.usage_now()))
+            sent = time.monotonic()
+
+
+def _pump(conn: Connection, inbox: queue.Queue) -> None:
     while True:
         try:
-            op, *args = conn.recv()
+            inbox.put(conn.recv())
         except (EOFError, OSError):
+            inbox.put(None)
             return
+
+
+class _CallLoop:
+    """The loop's interface over a backend that answers whole calls (transformers): each step answers everything
+    waiting, in one call."""
+
+    def __init__(self, gen: Generator):
+        self.gen, self.waiting, self.cancelled = gen, [], []
+
+    def submit(self, key, request, options, ban) -> None:
+        self.waiting.append((key, request, options, ban))
+
+    def cancel(self, keys) -> None:
+        keys = set(keys)
+        self.cancelled += [w[0] for w in self.waiting if w[0] in keys]
+        self.waiting = [w for w in self.waiting if w[0] not in keys]
+
+    def busy(self) -> bool:
+        return bool(self.waiting or self.cancelled)
+
+    def step(self) -> list[tuple]:
+        done = [(key, "", "", True) for key in self.cancelled]
+        batch, self.waiting, self.cancelled = self.waiting, [], []
+        if not batch:
+            return done
+        errors: dict[int, str] = {}
         try:
-            if op in ("generate", "generate_mixed"):
-                before = gen.usage_now()
-                kw = {"cancelled": _CancelWatch(conn)} if gen.cancellable else {}
-                errors: dict[int, str] = {}
-                try:
-                    if op == "generate":
-                        outs = gen.generate(args[0], args[1], forbid_han=args[2], **kw)
-                    else:
-                        outs = gen.generate_mixed(args[0], args[1], args[2], **kw)
-                except RequestFailed as exc:  # some requests failed alone: the others' answers still go back
-                    outs, errors = exc.outputs, exc.errors
-                conn.send(("ok", outs, gen.usage_now().minus(before), errors))
-            elif op == "cancel":
-                continue  # it came as the answer went: nothing is running to cancel
-            elif op == "count":
-                conn.send(("ok", gen.count_tokens(args[0])))
-            else:
-                conn.send(("error", "ValueError", f"unknown worker request {op!r}"))
-        except Exception as exc:  # noqa: BLE001 - one failed request is the parent's error, not the worker's end
-            conn.send(("error", type(exc).__name__, str(exc)))
-
-
-class _CancelWatch:
-    """What the parent cancelled of the running call (the only messages it sends while a call runs): True for all of
-    it, else the indices of the requests whose callers left."""
-
-    def __init__(self, conn: Connection):
-        self.conn, self.all, self.ids = conn, False, frozenset()
-
-    def __call__(self) -> bool | frozenset[int]:
-        while not self.all and self.conn.poll():
-            message = self.conn.recv()
-            if message[0] == "cancel" and len(message) > 1:
-                self.ids = self.ids | frozenset(message[1])
-            elif message[0] == "cancel":
-                self.all = True
-        return True if self.all else self.ids
+            outs = self.gen.generate([w[1] for w in batch], [w[2] for w in batch], forbid_han=[w[3] for w in batch])
+        except RequestFailed as exc:
+            outs, errors = exc.outputs, exc.errors
+        except Exception as exc:  # noqa: BLE001 - every request of the call gets it
+            outs, errors = [""] * len(batch), {k: f"{type(exc).__name__}: {exc}" for k in range(len(batch))}
+        return done + [(w[0], outs[k], errors.get(k, ""), False) for k, w in enumerate(batch)]
 
 
 def _load_inline(cfg: ModelConfig) -> Generator:

@@ -140,7 +140,7 @@ def _translate_messages(cfg: TranslateConfig, seg: Segment, title: str, hints: l
 
 def translate_many(
     articles: Sequence[Article],
-    summaries: Sequence[str],
+    summaries: Sequence[str] | Callable[[], Sequence[str]],
     generator: Generator | None,
     cfg: TranslateConfig,
     glossary: Glossary | None = None,
@@ -159,7 +159,8 @@ def translate_many(
 
     Args:
         articles: The cleaned articles.
-        summaries: Their Chinese summaries ("" for none), translated too.
+        summaries: Their Chinese summaries ("" for none), translated too; or a callable that waits for them, so the
+            title and paragraphs go to the model while the summaries are written, and the summaries' English follows.
         generator: The translation model.
         cfg: Prompts, segment size, repair switches.
         glossary: Required translations, put in the prompt and checked.
@@ -177,9 +178,12 @@ def translate_many(
         raise TaskError("this config has no translation model (extractive configs only summarize); "
                         "use a config with a model, or --tasks summary")
     budget = max(32, cfg.segment_tokens)
+    # Summaries still being written: the title and paragraphs start now, the summaries' English joins when they come.
+    later = summaries if callable(summaries) else None
+    summaries = [""] * len(articles) if later is not None else list(summaries)
     segs = [s for i, (a, summ) in enumerate(zip(articles, summaries))
             for s in _segments(i, a, summ, budget, generator.count_tokens)]
-    if not segs:
+    if not segs and later is None:
         return [Translation() for _ in articles]
     tables = [_name_table(a, summ, glossary) if cfg.name_hints else [] for a, summ in zip(articles, summaries)]
     texts = ["\n".join([a.title, *a.paragraphs, summ]) for a, summ in zip(articles, summaries)]
@@ -188,10 +192,13 @@ def translate_many(
     repair = Repair(generator, cfg, build, tables, [dateline_months(a) for a in articles])
     pairs_of: dict[int, list[SentencePair]] = {}
     parts = _parts(segs)
-    # The part each segment completes (its last segment), for the progress: parts done, in order.
+    # The part each segment completes (its last segment), for the progress: parts done, in order. A summary still to
+    # come counts as a part of its article.
     ends = {id(p[-1]): n + 1 for n, p in enumerate(parts)}
-    step = (lambda what, done: on_step(what, done, len(parts))) if on_step is not None else (lambda what, done: None)
-    for g, group in enumerate([segs] if on_part is None else parts):
+    total = len(parts) + (len(articles) if later is not None else 0)
+    step = (lambda what, done: on_step(what, done, total)) if on_step is not None else (lambda what, done: None)
+
+    def run(g: int, group: list[Segment]) -> None:
         # A segment with no Han (digits, punctuation, a Latin name) has nothing to translate: it is copied.
         sent = [s for s in group if has_han(s.source)]
         for seg in group:
@@ -228,6 +235,25 @@ def translate_many(
             first = group[0]
             on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip(),
                     [p for s in group for p in pairs_of[id(s)]])
+
+    for g, group in enumerate([segs] if on_part is None and segs else parts if on_part is not None else []):
+        run(g, group)
+    if later is not None:
+        summaries = list(later())
+        extra = [Segment(i, "summary", 0, summ) for i, summ in enumerate(summaries) if summ]
+        for seg in extra:
+            i = seg.article
+            texts[i] += "\n" + seg.source
+            quoted[i] = quoted_terms(texts[i])
+            if cfg.name_hints:
+                known = {n.source for n in tables[i]}
+                tables[i] += [n for n in _outside(find_names(seg.source), glossary) if n.source not in known]
+        segs += extra
+        for seg in extra:
+            parts.append([seg])
+            ends[id(seg)] = len(parts)
+        for group in ([extra] if on_part is None and extra else [[seg] for seg in extra] if on_part is not None else []):
+            run(len(parts) - len(extra) if on_part is None else ends[id(group[0])] - 1, group)
     results = [Translation() for _ in articles]
     for i in sorted(repair.retried):
         results[i].retried, results[i].repaired = repair.retried[i], repair.fixed.get(i, 0)
@@ -294,8 +320,7 @@ def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator,
         k = cfg.candidates
         draws = [replace(cfg.generation, temperature=cfg.sample_temperature, top_p=0.95, seed=j + 1) for j in range(k)]
         requests = [build(s, cfg.user_prompt) for s in group]
-        outs = generator.generate_mixed([r for r in requests for _ in range(k)], draws * len(group),
-                                        [cfg.ban_han] * (k * len(group)))
+        outs = generator.generate([r for r in requests for _ in range(k)], draws * len(group), forbid_han=cfg.ban_han)
         for n, seg in enumerate(group):
             seg.output = repair.pick(seg, [tidy_english(o) for o in outs[n * k:(n + 1) * k]])
     elif cfg.previous and generator.kind == "chat":
@@ -305,13 +330,8 @@ def _first_pass(group: list[Segment], segs: list[Segment], generator: Generator,
             seg.output = tidy_english(generator.generate([request], cfg.generation, forbid_han=cfg.ban_han)[0])
     else:
         requests = [build(s, cfg.user_prompt) for s in group]
-        # In the backend's batches, so a caller hears of each as it is done; the backend would split them so anyway.
-        width = len(requests) if on_done is None else max(1, getattr(generator, "batch_size", len(requests)))
-        outs = []
-        for start in range(0, len(requests), width):
-            outs += generator.generate(requests[start:start + width], cfg.generation, forbid_han=cfg.ban_han)
-            if on_done is not None:
-                on_done(len(outs))
+        # All at once: the model's loop takes them as it has room, and tells as each is done.
+        outs = generator.generate(requests, cfg.generation, forbid_han=cfg.ban_han, on_done=on_done)
         for seg, out in zip(group, outs):
             seg.output = tidy_english(out)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 
 from .models import Cancelled
-from .pool import JOBS
 
 __all__ = ["WorkQueue", "QueueFull", "ShuttingDown", "Slot", "give_back_memory"]
 
@@ -87,12 +86,9 @@ class WorkQueue:
             finally:
                 self.waiting -= 1
             self.running += 1
-        # A running job's model calls are pooled with the other running jobs' (`pool.CallPool` waits for them).
-        JOBS.enter()
         return Slot(self._release)
 
     def _release(self) -> None:
-        JOBS.leave()
         with self._cond:
             self.running -= 1
             idle = self.running == 0

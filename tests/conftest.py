@@ -128,7 +128,7 @@ class ScriptedGenerator(Generator):
     def count_tokens(self, text):
         return len(text)
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.calls.append((len(requests), forbid_han))
         if forbid_han:
             return ["The 12345 hotline gets 6,500 calls a day."] * len(requests)
@@ -150,7 +150,7 @@ class CountingGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text)
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.calls += len(requests)
         time.sleep(self.delay * len(requests))
         return [self.answer for _ in requests]

@@ -617,13 +617,13 @@ def test_concurrent_clients_share_the_running_batch_and_one_leaving_spares_the_o
     requests = [_request("/v1/articles", json.dumps({"text": "\n".join([lines[0] + stamp + tag, *part]),
                                                      "tasks": ["summary"]}).encode(), "Connection: close\r\n")
                 for tag, part in (("甲", lines[1:9]), ("乙", lines[9:17]))]
-    shared0 = _model_metric(model_api, "summarizer_model_shared_calls")
+    shared0 = _model_metric(model_api, "summarizer_model_shared_steps")
     cancelled0 = _model_metric(model_api, "summarizer_model_cancelled_requests")
     leaving, staying = [_raw(model_api, r) for r in requests]
     deadline = time.time() + 600
-    while time.time() < deadline and _model_metric(model_api, "summarizer_model_shared_calls") == shared0:
+    while time.time() < deadline and _model_metric(model_api, "summarizer_model_shared_steps") == shared0:
         time.sleep(0.02)
-    assert _model_metric(model_api, "summarizer_model_shared_calls") > shared0  # one call holds both summaries
+    assert _model_metric(model_api, "summarizer_model_shared_steps") > shared0  # steps decode both summaries together
     leaving.close()
     staying.settimeout(600)
     answer = b""

@@ -32,7 +32,7 @@ class Known(CountingGenerator):
         super().__init__()
         self.info = ModelInfo(name="fake", backend="test", sha256=sha)
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.calls += len(requests)
         return [f"Beijing held a meeting {abs(hash(json.dumps(r, ensure_ascii=False))) % 997}." for r in requests]
 

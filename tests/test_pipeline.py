@@ -81,7 +81,7 @@ def test_script_in_a_record_html_is_dropped_and_escaped_text_stays_text(pipe):
 
 def test_any_exception_while_one_article_is_processed_becomes_its_error_record():
     class Flaky(CountingGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             if any("上海" in str(r) for r in requests):
                 raise ZeroDivisionError("division by zero in a stage")
             return super().generate(requests, options, forbid_han=forbid_han)
@@ -101,7 +101,7 @@ def test_an_article_over_its_time_budget_is_an_error_record_and_siblings_finish(
     # Only the long article's requests take time (1.5 s a call, against a budget of 2 s an article); the short ones
     # answer at once, so no machine is slow enough to put them over budget.
     class SlowOnTheLongOne(CountingGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             if any("次会议，讨论城市发展。北京召开第" in str(r) for r in requests):
                 time.sleep(1.5)
             return super().generate(requests, options, forbid_han=forbid_han)
@@ -155,7 +155,7 @@ def test_a_cancelled_stream_stops_before_its_next_model_request():
     from summarizer.models import Cancelled
 
     class Slow(ScriptedGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             time.sleep(0.02 * len(requests))
             return super().generate(requests, options, forbid_han=forbid_han)
 
@@ -180,7 +180,7 @@ class _Recording(CountingGenerator):
         super().__init__(answer=answer)
         self.sent: list[str] = []
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.sent += [r[-1]["content"] for r in requests]
         return super().generate(requests, options, forbid_han=forbid_han)
 

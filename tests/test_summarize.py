@@ -30,7 +30,7 @@ def test_summary_checks():
 
 def test_long_summary_is_shortened_by_the_model_not_cut():
     class Wordy(ScriptedGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.seen = getattr(self, "seen", []) + [requests[0][-1]["content"]]
             if "缩短" in requests[0][-1]["content"]:
                 return ["北京以12345热线推动主题教育走在前列。"]
@@ -55,7 +55,7 @@ def test_long_article_is_chunked_then_merged_never_truncated():
     class Recorder(ScriptedGenerator):
         context_length = 1200
 
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.prompts = getattr(self, "prompts", []) + [r[-1]["content"] for r in requests]
             return ["合并起来，北京开展主题教育。" if "同一篇新闻各部分" in r[-1]["content"] else "这部分讲北京开展主题教育。"
                     for r in requests]
@@ -120,7 +120,7 @@ def test_a_summary_stating_what_the_article_does_not_is_retried_then_replaced_by
         def count_tokens(self, text):
             return len(text) // 4  # the seed in one chunk, as with the real tokenizer
 
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.requests += requests
             self.calls += len(requests)
             return [self.answers.pop(0) for _ in requests]
@@ -159,7 +159,7 @@ def test_the_summary_call_decodes_no_tokens_that_would_be_cut_off():
     class Recording(ScriptedGenerator):
         context_length = 4096
 
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.options = options
             return ["北京召开会议，讨论城市发展问题。"]
 
@@ -205,7 +205,7 @@ def test_the_summary_retry_reuses_the_article_prompt_the_first_call_evaluated(sm
         def __init__(self):
             self.spent = []
 
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             before = real.usage_now()
             outs = real.generate(requests, options, forbid_han=forbid_han)
             self.spent.append(real.usage_now().minus(before))

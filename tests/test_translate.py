@@ -32,7 +32,7 @@ def test_translate_repairs_leaks_and_lost_numbers_with_the_constraint():
 
 def test_magnitude_and_dateline_are_repaired_without_a_retry():
     class Fixed(ScriptedGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.calls.append((len(requests), forbid_han))
             self.seen = requests
             return ["Comprehensive reports say 13 billion dollars were invested."] * len(requests)
@@ -48,7 +48,7 @@ def test_magnitude_and_dateline_are_repaired_without_a_retry():
 
 def test_glossary_is_enforced_in_prompt_and_checked(tmp_path):
     class Echo(ScriptedGenerator):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.seen = requests
             return ["Party secretary Cai Qi spoke."] * len(requests)
 
@@ -100,7 +100,7 @@ class Recorder(ScriptedGenerator):
         super().__init__()
         self.answer, self.seen = answer, []
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.calls.append((len(requests), forbid_han))
         self.seen.append(requests)
         return [self.answer(r[-1]["content"], forbid_han) for r in requests]
@@ -379,12 +379,12 @@ class Drawer(Recorder):
         super().__init__(lambda user, ban: "")
         self.options = []
 
-    def generate(self, requests, options, *, forbid_han=False):
+    def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         self.calls.append((len(requests), forbid_han))
-        self.options.append(options)
-        if options.temperature == 0:
-            return ["It invested money." for _ in requests]
-        return [self.DRAWS[options.seed] for _ in requests]
+        # Options come one for all (recorded once a call) or one per request (candidates: recorded each).
+        each = options if isinstance(options, list) else [options] * len(requests)
+        self.options += each if isinstance(options, list) else [options]
+        return ["It invested money." if o.temperature == 0 else self.DRAWS[o.seed] for o in each]
 
 
 def test_a_number_both_greedy_retries_lose_is_drawn_and_the_best_draw_kept():
@@ -431,7 +431,7 @@ def test_draws_for_a_segment_whose_english_does_not_align_redo_only_the_sentence
     # drawn 4 times each. Where the English cannot be aligned (here its sentences come in another order: the
     # 50 of the first Chinese sentence is in the last), the greedy sentence-by-sentence try gives the alignment.
     class Sampler(Recorder):
-        def generate(self, requests, options, *, forbid_han=False):
+        def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
             self.calls.append((len(requests), options.temperature))
             self.seen.append(requests)
             out = []
