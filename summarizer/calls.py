@@ -23,7 +23,7 @@ class BudgetedGenerator(Generator):
     already answered for the same work (a sentence repeated in the article, the same retry of two equal segments)
     takes that answer: the model work of an article is bounded by its distinct text, and a greedy request to the
     same model gives the same answer anyway. Sampled requests carry their seed in the options, so equal ones are
-    the same draw too. A greedy request is looked up in the answer memory before it goes to the model, and its
+    the same draw too. A request (a draw by its seed) is looked up in the answer memory before it goes to the model, and its
     answer kept there after (never an answer a cancel, the deadline or a failure cut short: those raise first).
     """
 
@@ -50,7 +50,7 @@ class BudgetedGenerator(Generator):
         self._answers: dict[tuple, str] = {}
         # Requests answered from `_answers` instead of the model.
         self.reused = 0
-        # The answer memory shared across jobs and processes (greedy requests of a model with a known SHA-256).
+        # The answer memory shared across jobs and processes (requests of a model with a known SHA-256).
         self.memory = memory
 
     def count_tokens(self, text: str) -> int:

@@ -1,9 +1,8 @@
-"""The answer memory: a model's greedy answers kept in SQLite, so the same request is never paid for twice (a pasted
+"""The answer memory: a model's answers kept in SQLite, so the same request is never paid for twice (a pasted
 article run again, a client's retry, an article fetched again with one paragraph changed, a re-run batch).
 
-A greedy request to the same model file with the same messages and decoding options gives the same answer, so the
-key is the model's SHA-256, the chat messages (the model's own template turns them into the same prompt), the
-options and the Han ban, hashed. Sampled requests are never stored. Several processes may share one file (WAL, a
+The key is the model's SHA-256, the chat messages (the model's own template turns them into the same prompt), the
+options (a draw's seed among them) and the Han ban, hashed: the answer a run got is the answer its rerun gets. Several processes may share one file (WAL, a
 busy timeout): the CLI, Ray's workers on one machine, the server. The file is bounded by bytes: past
 ``memory.max_mb`` the entries used least recently go first. A file that cannot be read is set aside with a warning
 and a new one started; a failure while the memory is in use turns it off for the process, never fails a request.
@@ -30,9 +29,11 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEX
 
 
 def request_key(model_sha256: str | None, request: str | Sequence[dict], options: Any, forbid_han: bool) -> str | None:
-    """The memory's key of one request, or None when it must not be remembered (a sampled request, or a model whose
-    file has no known SHA-256: the same name may hold other weights)."""
-    if not model_sha256 or getattr(options, "temperature", 0) > 0:
+    """The memory's key of one request, or None when it must not be remembered (a model whose file has no known
+    SHA-256: the same name may hold other weights). A sampled request is remembered by its seed: the same draw again
+    is its answer (the model's loop gives a draw other neighbours in its batch from one run to the next, and the
+    last bits of the logits move with them; a run answered from the memory must be the run it remembers)."""
+    if not model_sha256:
         return None
     opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
     material = json.dumps([model_sha256, request, opts, bool(forbid_han)], ensure_ascii=False, sort_keys=True)

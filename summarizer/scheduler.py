@@ -33,9 +33,12 @@ __all__ = ["Ask", "SeqResult", "Scheduler", "N_BATCH", "too_long"]
 # Tokens one llama_decode takes: decode tokens and prompt chunks together.
 N_BATCH = 512
 # KV cells kept per sequence slot beyond the shared prefix, when sizing the context.
-CELLS_PER_SLOT = 1024
+CELLS_PER_SLOT = 512
 # llama-cpp-python's defaults for create_chat_completion's sampler (top_k, min_p, the penalties' window).
 _TOP_K, _MIN_P, _PENALTY_LAST_N = 40, 0.05, 64
+# Prompt tokens a step reads beside running sequences: a full chunk takes seconds on a 2-core CPU, and every running
+# sequence waits that long for its next token.
+MIXED_PROMPT = 128
 # A waiting request that would share this many more tokens with a prompt still being read waits for that part.
 _WAIT_FOR_SHARE = 4
 
@@ -220,7 +223,8 @@ class Scheduler:
         if active:
             self.clear()
             decode = {sid: self.add(s.token, s.pos + 1, sid, True) for sid, s in active.items() if s.state == "gen"}
-            room, read_last, read_any = N_BATCH - len(decode), {}, False
+            room = min(N_BATCH - len(decode), MIXED_PROMPT) if decode else N_BATCH
+            read_last, read_any = {}, False
             for sid, s in active.items():
                 if s.state != "read" or room <= 0:
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -198,7 +199,7 @@ def translate_many(
     total = len(parts) + (len(articles) if later is not None else 0)
     step = (lambda what, done: on_step(what, done, total)) if on_step is not None else (lambda what, done: None)
 
-    def run(g: int, group: list[Segment]) -> None:
+    def run(g: int, group: list[Segment], first: Future | None = None) -> None:
         # A segment with no Han (digits, punctuation, a Latin name) has nothing to translate: it is copied.
         sent = [s for s in group if has_han(s.source)]
         for seg in group:
@@ -206,7 +207,9 @@ def translate_many(
                 seg.output = ascii_punctuation(seg.source)
         if on_part is not None:
             step(f"translating the {_label(group[0])}", g)
-        if sent:
+        if first is not None:
+            first.result()
+        elif sent:
             _first_pass(sent, segs, generator, cfg, build, repair,
                         None if on_part is not None else lambda k: step("translating", _done_parts(sent[:k], ends)))
         if cfg.name_hints:
@@ -236,8 +239,23 @@ def translate_many(
             on_part(first.article, first.slot, first.index, " ".join(s.prefix + s.output for s in group).strip(),
                     [p for s in group for p in pairs_of[id(s)]])
 
-    for g, group in enumerate([segs] if on_part is None and segs else parts if on_part is not None else []):
-        run(g, group)
+    if on_part is None:
+        if segs:
+            run(0, segs)
+    else:
+        # Part by part, in order, for the caller to show; every part's first English is asked for at once, so the
+        # model's loop decodes the later parts while the earlier ones are checked and retried.
+        early = None if cfg.previous else ThreadPoolExecutor(max(1, min(32, len(parts))),
+                                                               thread_name_prefix="summarizer-parts")
+        try:
+            firsts = [early.submit(_first_pass, [s for s in group if has_han(s.source)], segs, generator, cfg, build,
+                                   repair) if early is not None and any(has_han(s.source) for s in group) else None
+                      for group in parts]
+            for g, group in enumerate(list(parts)):
+                run(g, group, firsts[g])
+        finally:
+            if early is not None:
+                early.shutdown(wait=True, cancel_futures=True)
     if later is not None:
         summaries = list(later())
         extra = [Segment(i, "summary", 0, summ) for i, summ in enumerate(summaries) if summ]

@@ -20,8 +20,7 @@ from summarizer.pipeline import Pipeline
 
 from conftest import CLI, ROOT, SEED, CountingGenerator, clean_env, records
 
-# No number: the fake's English would lose it, and the repair's last try for a lost number is a sampled draw, which
-# the memory never keeps (a draw is meant to vary).
+# No number: the fake's English would lose it, and the repair's last try for a lost number is a sampled draw.
 ARTICLE = "北京召开会议\n北京市今天召开会议，讨论城市发展问题。\n会议决定在北京新建地铁线路。"
 
 
@@ -69,13 +68,17 @@ def test_one_changed_paragraph_sends_only_what_depends_on_it(tmp_path):
     assert 1 <= gen.calls - asked <= 2  # the changed paragraph (and its one retry at most); the title is remembered
 
 
-def test_another_model_file_or_a_sampled_request_is_never_answered_from_memory(tmp_path):
+def test_another_model_file_or_another_draw_is_never_answered_from_memory(tmp_path):
     opts = GenerationOptions()
     request = [{"role": "user", "content": "北京"}]
     assert request_key("ab" * 32, request, opts, False) != request_key("cd" * 32, request, opts, False)
     assert request_key("ab" * 32, request, opts, False) != request_key("ab" * 32, request, opts, True)
     assert request_key(None, request, opts, False) is None  # a file of unknown content
-    assert request_key("ab" * 32, request, dataclasses.replace(opts, temperature=0.7), False) is None
+    draw = dataclasses.replace(opts, temperature=0.7, seed=1)
+    # A draw is remembered by its seed: the same draw, never the greedy answer or another seed's.
+    assert request_key("ab" * 32, request, draw, False) not in (
+        request_key("ab" * 32, request, opts, False), request_key("ab" * 32, request, dataclasses.replace(draw, seed=2),
+                                                                  False))
     gen = Known()
     _pipe(tmp_path, gen).process(ARTICLE)
     other = Known(sha="cd" * 32)

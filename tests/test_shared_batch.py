@@ -93,14 +93,14 @@ def test_one_clients_oversized_glossary_never_fails_another_clients_article(smal
     assert got["B"][0] == 200 and len(got["B"][1]["paragraphs_en"]) == 2
     # A glossary within every limit whose entries together overflow the context: A's translation prompt is too
     # long, and it shares the model call with B's. Only A fails, with its own plain message; B gets its record.
-    shared0 = _metric(small, "summarizer_model_shared_calls")
+    shared0 = _metric(small, "summarizer_model_shared_steps")
     keys = [f"词{i}" for i in range(12)]
     glossary = {k: "".join(RARE[(i + j) % len(RARE)] for j in range(480)) for i, k in enumerate(keys)}
     a_text = "术语新闻\n" + "，".join(f"本文提到{k}" for k in keys) + "。"
     got = _together(small, {"A": {"text": a_text, "glossary": glossary}, "B": {"text": OTHER.replace("两", "三")}})
     assert got["A"][0] == 422 and "over the model's context" in got["A"][1]["error"], got["A"][1]
     assert got["B"][0] == 200 and len(got["B"][1]["paragraphs_en"]) == 2, got["B"][1]
-    assert _metric(small, "summarizer_model_shared_calls") > shared0  # they did share the model's calls
+    assert _metric(small, "summarizer_model_shared_steps") > shared0  # they did share the model's steps
 
 
 def test_an_empty_or_blank_glossary_term_is_a_422(extractive):
