@@ -66,13 +66,13 @@ def compare(first: dict, second: dict, samples: int = 1000, seed: int = 12345) -
     srcs, refs, hyp_a = _rows(first)
     _, _, hyp_b = _rows(second)
     assert len(hyp_a) == len(hyp_b) == len(refs), "the two runs must score the same rows"
-    test = PairedTest({"first": hyp_a, "second": hyp_b}, {"BLEU": BLEU(), "chrF": CHRF()}, [refs],
+    test = PairedTest([("first", hyp_a), ("second", hyp_b)], {"BLEU": BLEU(), "chrF": CHRF()}, [refs],
                       test_type="bs", n_samples=samples)
     _, results = test()
     out: dict = {}
-    for metric in ("BLEU", "chrF"):
+    for metric, name in (("BLEU", "bleu"), ("chrF2", "chrf")):
         a, b = results[metric]
-        out[metric.lower()] = {"first": round(a.score, 2), "second": round(b.score, 2),
+        out[name] = {"first": round(a.score, 2), "second": round(b.score, 2),
                                "delta": round(b.score - a.score, 2), "p": round(b.p_value, 4)}
     na, ma = _counts(hyp_a, refs, srcs, first["data"], first.get("skip", 0))
     nb, mb = _counts(hyp_b, refs, srcs, first["data"], first.get("skip", 0))

@@ -59,11 +59,6 @@ class BudgetedGenerator(Generator):
     def usage_now(self) -> Usage:
         return self.inner.usage_now()
 
-    @property
-    def batch_size(self) -> int:
-        """Requests the backend takes in one call (a caller that reports progress sends that many at a time)."""
-        return max(1, getattr(self.inner, "batch_size", 1))
-
     def generate(self, requests, options, *, forbid_han=False, cancelled=None, on_done=None):
         opts, bans = each_request(options, forbid_han, len(requests))
         keys = [(_request_key(r), o, bool(b)) for r, o, b in zip(requests, opts, bans)]

@@ -206,6 +206,9 @@ class TranslateConfig:
     # 1.5B, 4 draws cost 1.1 chrF on WMT19 dev-200 and 0.5 on FLORES against greedy, at 1.7-1.8x the time
     # (reports/translation-*-default-candidates4.json, docs/quality.md "Quality-aware decoding").
     candidates: int = 0
+    # Streamed (the demo): parts whose first English is asked for while the one before is checked (0: one at a time;
+    # 4 made the seed's last paragraph come 14-37 % later on 2 cores, docs/speed.md).
+    parts_ahead: int = 0
     # Spell out conversions small models get wrong (13亿 = 1.3 billion, 7月1日 = July 1) in the prompt.
     number_hints: bool = True
     # Path of a TOML glossary of required translations (relative paths: from the config's folder).

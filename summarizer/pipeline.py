@@ -399,7 +399,9 @@ class Pipeline:
             model_info["summary"] = _info(gen)
             if gen is not None and "translation" in cfg.tasks:
                 # The title and paragraphs need no summary: they go to the model while it is written.
-                later = ThreadPoolExecutor(1, thread_name_prefix="summarizer-summaries").submit(write_summaries, gen)
+                writer = ThreadPoolExecutor(1, thread_name_prefix="summarizer-summaries")
+                later = writer.submit(write_summaries, gen)
+                writer.shutdown(wait=False)  # its thread ends with the summaries
             else:
                 write_summaries(gen)
         translations = None

@@ -294,7 +294,7 @@ class Scheduler:
             if sid is None or (self.held + cost > self.budget and self.running()):
                 # No room until a running sequence ends: it waits at the head of the line.
                 self.full_waits += 1
-                skipped.insert(0, (key, ask))
+                skipped.append((key, ask))
                 break
             self.L.llama_memory_seq_rm(self.mem, sid, -1, -1)
             if donor is not None:

@@ -243,16 +243,18 @@ def translate_many(
         if segs:
             run(0, segs)
     else:
-        # Part by part, in order, for the caller to show; every part's first English is asked for at once, so the
-        # model's loop decodes the later parts while the earlier ones are checked and retried.
-        early = None if cfg.previous else ThreadPoolExecutor(max(1, min(32, len(parts))),
-                                                               thread_name_prefix="summarizer-parts")
+        # Part by part, in order, for the caller to show; the first English of the next ``parts_ahead`` parts is
+        # asked for at once, so the model's loop decodes them while the earlier ones are checked and retried.
+        ahead_n = 0 if cfg.previous else max(0, cfg.parts_ahead)
+        early = ThreadPoolExecutor(ahead_n, thread_name_prefix="summarizer-parts") if ahead_n else None
+        firsts: list[Future | None] = []
         try:
-            firsts = [early.submit(_first_pass, [s for s in group if has_han(s.source)], segs, generator, cfg, build,
-                                   repair) if early is not None and any(has_han(s.source) for s in group) else None
-                      for group in parts]
             for g, group in enumerate(list(parts)):
-                run(g, group, firsts[g])
+                while early is not None and len(firsts) < min(len(parts), g + ahead_n):
+                    ahead = [s for s in parts[len(firsts)] if has_han(s.source)]
+                    firsts.append(early.submit(_first_pass, ahead, segs, generator, cfg, build, repair)
+                                  if ahead else None)
+                run(g, group, firsts[g] if early is not None else None)
         finally:
             if early is not None:
                 early.shutdown(wait=True, cancel_futures=True)

@@ -617,3 +617,45 @@ def test_two_terms_the_model_rendered_alike_get_no_english_from_that_segment():
              ("“看北京首先要从政治上看”。", '"Beijing is seen first through politics".')]
     assert first_renderings(parts, ["不忘初心、牢记使命", "看北京首先要从政治上看"]) == {
         "看北京首先要从政治上看": "Beijing is seen first through politics"}
+
+
+def _english_of(user: str, ban: bool) -> str:
+    """A fake model's English: one sentence per Chinese sentence, naming the people the source names."""
+    text = user.rsplit("\n", 1)[-1]
+    return " ".join(("Cai Qi spoke." if "蔡奇" in s else "The meeting was held.") for s in re.split(r"(?<=。)", text) if s)
+
+
+def test_parts_asked_ahead_give_the_english_of_parts_asked_one_at_a_time_in_the_same_order():
+    # Issue 45: in the demo the first English of the next parts may go to the model while a part is checked.
+    art = Article(id="a", title="蔡奇讲话", paragraphs=("蔡奇讲话。会议召开。", "会议召开。", "蔡奇讲话。", "会议召开了。"))
+    runs = {}
+    for ahead in (0, 4):
+        shown: list[tuple[str, int]] = []
+        gen = Recorder(_english_of)
+        (out,) = translate_many([art], ["蔡奇讲话。"], gen, TranslateConfig(parts_ahead=ahead),
+                                on_part=lambda _i, slot, index, _en, _pairs: shown.append((slot, index)))
+        runs[ahead] = (out.title_en, out.paragraphs_en, out.summary_en, shown, sum(n for n, _ in gen.calls))
+    assert runs[0] == runs[4]
+    assert runs[4][3] == [("title", 0), ("para", 0), ("para", 1), ("para", 2), ("para", 3), ("summary", 0)]
+
+
+def test_summaries_still_being_written_join_after_the_body_and_hold_the_articles_names():
+    # Issue 45: the title and paragraphs go to the model while the Chinese summary is written.
+    import threading
+
+    art = Article(id="a", title="会议召开", paragraphs=("蔡奇讲话。", "会议召开。"))
+    written = threading.Event()
+
+    def summaries():
+        written.wait(5)
+        return ["蔡奇讲话，会议召开。"]
+
+    gen = Recorder(_english_of)
+    threading.Timer(0.2, written.set).start()
+    (late,) = translate_many([art], summaries, gen, TranslateConfig())
+    (now,) = translate_many([art], ["蔡奇讲话，会议召开。"], Recorder(_english_of), TranslateConfig())
+    assert (late.title_en, late.paragraphs_en, late.summary_en) == (now.title_en, now.paragraphs_en, now.summary_en)
+    assert late.summary_en and [p.slot for p in late.sentences][-1] == "summary"
+    # The body went first, without waiting for the summary; the summary's request came after.
+    assert all("蔡奇讲话，会议召开" not in r[-1]["content"] for r in gen.seen[0])
+    assert any("蔡奇讲话，会议召开" in r[-1]["content"] for r in gen.seen[-1])
