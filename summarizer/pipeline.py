@@ -8,8 +8,7 @@ import os
 import queue
 import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
@@ -209,47 +208,25 @@ class Pipeline:
         """
         batch_size = batch_size or self.config.limits.batch_size
         batch: list[Article] = []
-        # A caller that stops reading ends the batches in flight too.
-        closed = threading.Event()
-        cancelled = (lambda: closed.is_set() or cancel.is_set()) if cancel is not None else closed.is_set
+        cancelled = cancel.is_set if cancel is not None else None
         clean_times: list[float] = []
         summary_cfg = self._summary_config(max_chars)
-        # Two batches in flight: the next one's prompts are read while the last requests of this one decode. Records
-        # still come in input order.
-        ahead = ThreadPoolExecutor(2, thread_name_prefix="summarizer-batch")
-        flight: deque = deque()
-
-        def start(batch: list[Article], clean_times: list[float]):
-            flight.append(ahead.submit(lambda: list(self._run_safely(batch, clean_times, summary_cfg, cancelled))))
-
-        def done(most: int) -> Iterator[ArticleResult | ErrorRecord]:
-            while len(flight) > most:
-                first = flight.popleft()
-                yield from first.result() if isinstance(first, Future) else first
-
-        try:
-            for item in items:
-                t0 = time.perf_counter()
-                rec = self.article_or_error(item)
-                if isinstance(rec, ErrorRecord):
-                    if batch:
-                        start(batch, clean_times)
-                        batch, clean_times = [], []
-                    flight.append([rec])
-                    yield from done(2)
-                    continue
-                batch.append(rec)
-                clean_times.append(time.perf_counter() - t0)
-                if len(batch) >= batch_size:
-                    start(batch, clean_times)
+        for item in items:
+            t0 = time.perf_counter()
+            rec = self.article_or_error(item)
+            if isinstance(rec, ErrorRecord):
+                if batch:
+                    yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
                     batch, clean_times = [], []
-                    yield from done(1)
-            if batch:
-                start(batch, clean_times)
-            yield from done(0)
-        finally:
-            closed.set()
-            ahead.shutdown(wait=True, cancel_futures=True)
+                yield rec
+                continue
+            batch.append(rec)
+            clean_times.append(time.perf_counter() - t0)
+            if len(batch) >= batch_size:
+                yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
+                batch, clean_times = [], []
+        if batch:
+            yield from self._run_safely(batch, clean_times, summary_cfg, cancelled)
 
     def _run_safely(self, batch, clean_times, summary_cfg, cancelled=None):
         if cancelled is not None and cancelled():

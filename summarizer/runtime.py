@@ -185,8 +185,10 @@ class WorkerGenerator(Generator):
                     self.crashes_in_a_row = 0
                     if key in self._asked:
                         self._answers[key] = (text, error, cancelled)
-                elif message[0] == "count" and message[1] in self._asked:
-                    self._answers[message[1]] = (message[2], "", False)
+                elif message[0] == "count":
+                    self.crashes_in_a_row = 0
+                    if message[1] in self._asked:
+                        self._answers[message[1]] = (message[2], "", False)
                 elif message[0] == "usage":
                     self._worker_usage = message[1]
                 self._cv.notify_all()
@@ -291,8 +293,7 @@ class WorkerGenerator(Generator):
         return self._ask(lambda keys: ("count", keys[0], text), 1)[0][0]
 
     def _stop(self) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc, self._conn = None, None
+        proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
         if conn is not None:
             conn.close()
         if proc is not None and proc.poll() is None:

@@ -451,20 +451,3 @@ def test_the_cli_progress_says_the_step_inside_an_article_and_is_never_silent_lo
     assert "[1/1] the Chinese summary" in err and "[1/1] translating" in err and "parts" in err, err
     assert "s in this step" in err and pipe.on_step is None
 
-
-def test_batches_in_flight_together_still_give_every_record_in_input_order():
-    # Issue 45: the next batch's work goes to the model while the one before ends; records keep the input order, a
-    # bad input keeps its place, and a reader that stops early ends the work in flight.
-    pipe, gen = _counting_pipe(("summary",))
-    gen.delay = 0.05
-    items = [{"id": f"a{k}", "title": "北京召开会议", "text": f"北京市今天召开第{k}次会议。"} for k in range(5)]
-    items.insert(2, {"id": "bad", "title": "", "text": ""})
-    recs = list(pipe.process_many(items, batch_size=2))
-    assert [r.id for r in recs] == ["a0", "a1", "bad", "a2", "a3", "a4"]
-    assert type(recs[2]).__name__ == "ErrorRecord" and all(r.summary_zh for k, r in enumerate(recs) if k != 2)
-    stream = pipe.process_many(items * 4, batch_size=2)
-    next(stream)
-    stream.close()  # returns once the batches in flight have stopped
-    calls = gen.calls
-    time.sleep(0.3)
-    assert gen.calls == calls
