@@ -16,6 +16,11 @@ _SENTENCE_FLAGS = {
                     "numbers not kept in the English {where}: {detail}"),
     "name_missing": ("a name of the source is not in the English in its expected form",
                      "names not kept in the English {where}: {detail}"),
+    "office_wrong": ("an office or party or state body is not in the English official media use",
+                     "offices or bodies not in their standard English in the English {where}: {detail}"),
+    "term_unverified": ("the model's English for a term the article repeats was not confirmed, so it is not held",
+                        "terms whose English the model gave only once or two ways, unconfirmed, in the English {where}: "
+                        "{detail}"),
     "term_inconsistent": ("a name or quoted term reads differently here than where the article first gave it",
                           "terms written otherwise than in the rest of the article in the English {where}: {detail}"),
     "summary_unsupported": ("the English summary gives a name or number the English article does not",

@@ -11,6 +11,7 @@ import unicodedata
 from .dictionary import common_english, dictionary_names, literal_in, pinyin_syllables, source_english
 from .names import (GIVEN_READINGS, HAN_RUN, PLACE_SUFFIXES, SURNAME_READINGS, SURNAMES, Name, capital, join_syllables,
                     name_pinyin, person_pinyin)
+from .offices import form_in, kept_office
 from .text import name_key
 
 __all__ = ["missing_names", "unsupported_names", "borrowed_names", "recover_names"]
@@ -29,9 +30,21 @@ def missing_names(source: str, english: str, names: list[Name]) -> list[Name]:
     every = re.findall(r"[a-z]+", re.sub(r"['’-]", "", folded))
     words = [w for w in every if w != "and"]
     # A quoted term is held to its English word for word ("and" included), in any case: the title's capitals count.
+    # An office is kept by its English or a form references use ("Deputy Mayor" for 副市长).
+    longer = [m.source for m in names if m.kind == "office"]
     return [n for n in names if n.source in source
-            and not (_has_foreign(words, n) if n.kind == "foreign" else _has_words(every, name_key(n.english))
-                     if n.kind == "term" else _has_words(words, name_key(_core(n))))]
+            and not (kept_office(english, n) or _only_inside(source, n.source, longer) if n.kind == "office"
+                     else _has_foreign(words, n) if n.kind == "foreign" else _has_words(every, name_key(n.english))
+                     if n.kind == "term" else _has_words(words, name_key(_core(n)))
+                     or any(form_in(english, f) for f in n.accepted))]
+
+
+def _only_inside(source: str, term: str, longer: list[str]) -> bool:
+    """Every occurrence of `term` in `source` is part of a longer one of `longer` (市委 in 市委常委会), whose own
+    check covers it."""
+    spans = [(m.start(), m.start() + len(other)) for other in longer if term in other and other != term
+             for m in re.finditer(re.escape(other), source)]
+    return all(any(s <= m.start() and m.end() <= e for s, e in spans) for m in re.finditer(re.escape(term), source))
 
 
 def _has_foreign(words: list[str], name: Name) -> bool:

@@ -38,15 +38,20 @@ class Name:
     # The English to use, e.g. "Cai Qi" or "Weining County".
     english: str
     # "person" or "place" (places include regions and other pinyin-spelled proper nouns), "foreign" for a
-    # name whose English is not its pinyin (CC-CEDICT's English: 陆克文 Kevin Rudd, 白厅 Whitehall), or "term" for
-    # a quoted term (“不忘初心、牢记使命”) held to its first English in the article (`terms`).
+    # name whose English is not its pinyin (CC-CEDICT's English: 陆克文 Kevin Rudd, 白厅 Whitehall), "term" for
+    # a quoted term (“不忘初心、牢记使命”) held to its first English in the article (`terms`), or "office" for an
+    # office or party or state body (`offices`).
     kind: str
     # What the English must hold for the name to count as kept ("" = all of `english`): a foreign person's
     # surname (Rudd), so "Mr. Rudd" is right.
     core: str = ""
     # "model" where `english` is what the model wrote first in this article (a transliteration's usual spelling, a
-    # quoted term's first rendering); "" where a rule or the dictionary gives it.
+    # quoted term's first rendering); "gazetteer" or "office table" where those give it; "" where a rule or the
+    # dictionary gives it.
     origin: str = ""
+    # Other forms an English may hold instead (an office's forms references use, "Zhongxian" for 忠县): each a
+    # phrase, or phrases joined by "+" that must all appear (`offices.form_in`).
+    accepted: tuple[str, ...] = ()
 
 
 # The common Chinese surnames (百家姓, by frequency); two-character ones first so they match before one character.
@@ -324,6 +329,10 @@ def _person_context(before: str, after: str) -> bool:
     return before[-1:] in _LIST_MARKS and after[:1] in _LIST_MARKS
 
 
+# A byline or a dateline's reporters: 作者：林奥, 记者 张三 李四, 通讯员王五, 编辑：赵六, （记者 申铖、汪奥娜）.
+_BYLINE = re.compile(rf"(?:作者|记者|通讯员|编辑|责任编辑|责编)[：: ]\s*((?:{HAN_CLASS}{{2,4}}[、，, ]*){{1,4}})(?=[）)\n]|$)")
+
+
 def find_names(text: str) -> list[Name]:
     """People and places in `text` whose English is their pinyin, each once, in order of appearance.
 
@@ -407,6 +416,11 @@ def find_names(text: str) -> list[Name]:
         definition = next(iter(lookup(word)), ("", ""))[1]  # 粤港澳 is not in CC-CEDICT
         kind = "person" if re.search(r"\(\d{4}-", definition) else "place"
         names[word] = Name(word, english, kind)
+    for m in _BYLINE.finditer(text):
+        for word in re.split(r"[、，, ]+", m.group(1)):
+            english = person_pinyin(word)
+            if english:
+                names[word] = Name(word, english, "person")  # a byline names people (作者：林奥 is Lin Ao)
     names = {w: n for w, n in names.items() if not (n.kind == "person" and not n.core and _named_abroad(text, w))}
     order = {w: text.find(w) for w in names}
     return sorted(names.values(), key=lambda n: order[n.source])

@@ -174,10 +174,13 @@ def flag_details(check: Check, glossary_missed: list[str]) -> dict[str, list[str
     out: dict[str, list[str]] = {}
     if check.numbers:
         out["number_lost"] = [format_number(v) for v in check.numbers]
-    names = [n for n in check.names if n.kind != "term"]
+    names = [n for n in check.names if n.kind not in ("term", "office")]
     terms = [n for n in check.names if n.kind == "term"]
+    offices = [n for n in check.names if n.kind == "office"]
     if names:
         out["name_missing"] = [f"{n.source} ({n.english})" for n in names]
+    if offices:
+        out["office_wrong"] = [f"{n.source} ({n.english})" for n in offices]
     if terms:
         out["term_inconsistent"] = [f"{n.source} ({n.english})" for n in terms]
     if check.invented:

@@ -17,7 +17,8 @@ from typing import Sequence
 from .names import Name
 from .text import has_han
 
-__all__ = ["Term", "quoted_terms", "first_renderings", "terms_of", "summary_unsupported"]
+__all__ = ["Term", "quoted_terms", "renderings", "first_renderings", "backed_by_dictionary", "confirmed", "terms_of",
+           "summary_unsupported"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Term:
     # The one English for it in this article: "Cai Qi", "stay true to our original aspiration ...".
     en: str
     # Where that English came from: "glossary" (the user's), "dictionary" (CC-CEDICT, or the pinyin a Chinese
-    # name is spelled in), or "model" (the first English the model wrote for it in this article).
+    # name is spelled in), "gazetteer" (China's places), "office table" (offices and bodies), or "model" (the
+    # English the model wrote for it in this article, confirmed: two renderings agree or the dictionary backs it).
     source: str
 
     def to_dict(self) -> dict[str, str]:
@@ -68,30 +70,77 @@ def _quotes_in_order(source: str) -> list[str]:
     return [next(g for g in m.groups() if g is not None).strip() for m in _QUOTED_ZH.finditer(source)]
 
 
-def first_renderings(parts: Sequence[tuple[str, str]], terms: Sequence[str]) -> dict[str, str]:
-    """The English the model first wrote for each quoted term, from (Chinese source, English) pairs in reading order.
+def renderings(parts: Sequence[tuple[str, str]], terms: Sequence[str]) -> dict[str, list[str]]:
+    """Every English the model wrote for each quoted term, from (Chinese source, English) pairs in reading order.
 
     A pair tells a term's English only where its source quotes exactly as many phrases as its English has quoted
     spans: then the k-th Chinese quote is the k-th English one, unless that English is another term's too. A term no
-    pair tells this way gets no English.
+    pair tells this way gets none.
     """
     wanted = set(terms)
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for source, english in parts:
         quotes = _quotes_in_order(source)
-        if not wanted & set(quotes) - set(found):
+        if not wanted & set(quotes):
             continue
         spans = _quoted_english(english)
         if len(spans) != len(quotes):
             continue
         # Two different terms rendered alike (the model repeated one quote for both) tell nothing about either.
         same = {en.lower() for en in spans if sum(e.lower() == en.lower() for e in spans) > 1}
-        taken = {en.lower() for en in found.values()}
+        taken = {en[0].lower(): zh for zh, en in found.items()}
         for zh, en in zip(quotes, spans):
-            if zh in wanted and zh not in found and en.lower() not in same and en.lower() not in taken:
-                found[zh] = en
-                taken.add(en.lower())
+            if zh in wanted and en.lower() not in same and taken.get(en.lower(), zh) == zh:
+                found.setdefault(zh, []).append(en)
+                taken.setdefault(en.lower(), zh)
     return found
+
+
+def first_renderings(parts: Sequence[tuple[str, str]], terms: Sequence[str]) -> dict[str, str]:
+    """The English the model first wrote for each quoted term (`renderings`)."""
+    return {zh: ens[0] for zh, ens in renderings(parts, terms).items()}
+
+
+# English words a gloss and a rendering share that say nothing of the term.
+_EMPTY_WORDS = {"the", "and", "for", "with", "our", "its", "their", "from", "into", "that", "this", "one", "two",
+                "all", "not", "are", "was", "has", "have", "been", "of", "to", "in", "on", "by", "as", "an", "a"}
+
+
+def backed_by_dictionary(term: str, english: str) -> bool:
+    """The back-check of a model's English for a term: CC-CEDICT's English of at least half the term's words (and
+    one at least) is in it, a word of five letters or more by its first five. "stay true to the original
+    aspiration" passes for 不忘初心 (初心: "original intention"); "pay for consumption" fails for 以耗养医 (only 耗,
+    "to consume")."""
+    import jieba
+
+    from .dictionary import source_english
+
+    from .dictionary import lookup
+
+    # A piece jieba cuts that is no dictionary word (以耗, 养医) is read character by character.
+    pieces = [p for w in jieba.lcut(term) for p in ([w] if len(w) == 1 or lookup(w) else list(w))]
+    words = [w for w in pieces if has_han(w) and w not in "的了和与及之以对在把为是"]
+    have = {w for w in re.findall(r"[a-z]+", english.lower()) if w not in _EMPTY_WORDS}
+    if not words or not have:
+        return False
+
+    def found(word: str) -> bool:
+        gloss = {g for g in source_english(word) if g not in _EMPTY_WORDS and len(g) >= 3}
+        return any(h in gloss or (len(h) >= 5 and any(g[:5] == h[:5] for g in gloss)) for h in have)
+
+    return 2 * sum(map(found, words)) >= len(words)
+
+
+def confirmed(term: str, english: Sequence[str]) -> str | None:
+    """The model's English for a term to hold the article to, or None while it is unconfirmed: two renderings agree
+    (in any case), or the first passes the dictionary's back-check (`backed_by_dictionary`). A wrong first rendering
+    held everywhere is worse than one wrong once."""
+    seen: dict[str, str] = {}
+    for en in english:
+        if en.lower() in seen:
+            return seen[en.lower()]
+        seen[en.lower()] = en
+    return english[0] if english and backed_by_dictionary(term, english[0]) else None
 
 
 def terms_of(text: str, names: Sequence[Name], glossary: dict[str, str] | None = None) -> list[Term]:
@@ -108,7 +157,7 @@ def terms_of(text: str, names: Sequence[Name], glossary: dict[str, str] | None =
             out[zh] = Term(zh, en, "glossary")
     for n in names:
         if n.source in text and n.source not in out:
-            out[n.source] = Term(n.source, n.english, "model" if n.origin == "model" else "dictionary")
+            out[n.source] = Term(n.source, n.english, n.origin or "dictionary")
     return list(out.values())
 
 

@@ -17,9 +17,10 @@ from .repair import (Check, Passage, Repair, Segment, SentencePair, dateline_mon
                      tidy_english)
 from .foreign import article_spellings, transliterations
 from .namecheck import recover_names
-from .names import Name, find_names
+from .names import Name
+from .offices import names_and_offices
 from .numbers import english_numbers, format_number
-from .terms import Term, first_renderings, quoted_terms, summary_unsupported, terms_of
+from .terms import Term, confirmed, quoted_terms, renderings, summary_unsupported, terms_of
 from .numbers import inline_hints, number_hints
 from .text import MONTH_NAMES, ascii_punctuation, chunk_sentences, has_han, split_sentences
 
@@ -267,7 +268,7 @@ def translate_many(
             quoted[i] = quoted_terms(texts[i])
             if cfg.name_hints:
                 known = {n.source for n in tables[i]}
-                tables[i] += [n for n in _outside(find_names(seg.source), glossary) if n.source not in known]
+                tables[i] += [n for n in _outside(names_and_offices(seg.source), glossary) if n.source not in known]
         segs += extra
         for seg in extra:
             parts.append([seg])
@@ -285,6 +286,9 @@ def translate_many(
         if seg.slot == "summary" and seg.output:
             _check_summary(seg, [s for s in segs if s.article == seg.article and s.slot != "summary"],
                            results[seg.article], pairs_of)
+    if cfg.name_hints and cfg.term_table:
+        for i in range(len(articles)):
+            _flag_unverified(i, segs, tables[i], quoted[i], results[i], pairs_of, glossary)
     for i, text in enumerate(texts):
         results[i].terms = terms_of(text, tables[i], glossary.relevant(text) if glossary else None)
     for i, article in enumerate(articles):
@@ -398,10 +402,39 @@ def _first_terms(i: int, segs: list[Segment], table: list[Name], quoted: list[st
     wanted = [t for t in quoted if t not in known]
     if not wanted:
         return []
+    found = _renderings(i, segs, wanted)
+    # A rendering is held only once confirmed (two agree, or the dictionary backs it): one wrong first English
+    # held everywhere is worse than one wrong once.
+    held = {zh: confirmed(zh, ens) for zh, ens in found.items()}
+    return [Name(zh, en, "term", origin="model") for zh, en in held.items() if en]
+
+
+def _renderings(i: int, segs: list[Segment], wanted: list[str]) -> dict[str, list[str]]:
     done = [s for s in segs if s.article == i and s.output]
     ordered = [s for s in done if s.slot == "para"] + [s for s in done if s.slot != "para"]
-    found = first_renderings([(s.source, s.output) for s in ordered], wanted)
-    return [Name(zh, en, "term", origin="model") for zh, en in found.items()]
+    return renderings([(s.source, s.output) for s in ordered], wanted)
+
+
+def _flag_unverified(i: int, segs: list[Segment], table: list[Name], quoted: list[str], res: Translation,
+                     pairs_of: dict[int, list[SentencePair]], glossary: Glossary | None) -> None:
+    """Flag ``term_unverified`` where a quoted term the article repeats has no confirmed English held: on each
+    sentence that has it, with what the model wrote for it."""
+    mine = [s for s in segs if s.article == i]
+    held = {n.source for n in table} | (set(glossary.terms) if glossary else set())
+    repeated = [t for t in quoted if t not in held and sum(s.source.count(t) for s in mine) >= 2]
+    if not repeated:
+        return
+    said = _renderings(i, segs, repeated)
+    for term in repeated:
+        detail = f"{term} ({' / '.join(dict.fromkeys(said.get(term, []))) or 'no English found'})"
+        for seg in mine:
+            if term not in seg.source:
+                continue
+            pairs = pairs_of[id(seg)]
+            marked = [p for p in pairs if term in p.zh] or pairs
+            pairs_of[id(seg)] = [replace(p, flags=p.flags + (Flag("term_unverified", detail),)) if p in marked else p
+                                 for p in pairs]
+            res.findings.append(Finding("term_unverified", detail, where=seg.slot, index=seg.index))
 
 
 def _check_summary(seg: Segment, body: list[Segment], res: Translation, pairs_of: dict[int, list[SentencePair]]) -> None:
@@ -423,8 +456,9 @@ def _check_summary(seg: Segment, body: list[Segment], res: Translation, pairs_of
 
 
 def _name_table(article: Article, summary: str, glossary: Glossary | None) -> list[Name]:
-    """One English form per name for the whole article (title, paragraphs, summary); the glossary wins."""
-    return _outside(find_names("\n".join([article.title, *article.paragraphs, summary])), glossary)
+    """One English form per name, office and body for the whole article (title, paragraphs, summary); the glossary
+    wins."""
+    return _outside(names_and_offices("\n".join([article.title, *article.paragraphs, summary])), glossary)
 
 
 def _outside(names: list[Name], glossary: Glossary | None) -> list[Name]:
@@ -444,7 +478,7 @@ def translation_problems(source: str, english: str, cfg: TranslateConfig, names:
         ``short`` (far shorter than the source), ``weekday`` and ``month`` (a weekday or month the source does not
         give).
     """
-    c = Check(source, english, find_names(source) if names is None else names, cfg, months)
+    c = Check(source, english, names_and_offices(source) if names is None else names, cfg, months)
     return {"leaks": c.leaks, "numbers": c.numbers, "names": c.names, "invented": c.invented, "meta": c.meta,
             "short": c.short,
             "weekday": c.weekday, "month": c.month, "year": c.year}
