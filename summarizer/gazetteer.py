@@ -56,6 +56,29 @@ _PROVINCE_ACCEPTED = {"西藏自治区": ("Tibet",), "澳门特别行政区": ("
 _NOT_PLACES = re.compile(r"交界|管辖|区域|^.{0,1}$")
 
 
+# Provinces whose places' English is mostly not their pinyin (Xinjiang, Xizang, Inner Mongolia; Taiwan, Hong Kong and
+# Macao's own romanisations), and autonomous
+# prefectures elsewhere named for peoples whose place names are romanised from their own languages (甘孜 Garze).
+_OWN_ENGLISH = {"65", "54", "15", "71", "81", "82"}
+_OWN_PEOPLES = re.compile(r"藏族|蒙古|哈萨克|柯尔克孜|维吾尔|朝鲜族")
+
+
+def _word_tag(word: str) -> str | None:
+    """jieba's part-of-speech tag for a word of its dictionary, None for a word it does not list."""
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab.get(word)
+
+
+def _dictionary_says_otherwise(zh: str) -> bool:
+    """CC-CEDICT gives the place an English that is not its pinyin (乌鲁木齐县: Ürümqi). Compared by the first two
+    letters: CC-CEDICT's own misspellings of pinyin (巫溪 "Wushi county") still start the same."""
+    stem = re.sub(r"(?:县|区|市|旗)$", "", zh)
+    entries = [d for p, d in lookup(stem) + lookup(zh) if p[:1].isupper()]
+    key = re.sub(r"[^a-z]", "", _pinyin(stem).lower())
+    return bool(entries) and not any(re.sub(r"[^a-z]", "", d.lower()).startswith(key[:2]) for d in entries)
+
+
 def _pinyin(zh: str) -> str:
     return capital(join_syllables(name_pinyin(zh)))
 
@@ -117,8 +140,13 @@ def places() -> dict[str, Place]:
     """Every place of the gazetteer by its Chinese name, full names and the short names news uses (开州 for 开州区,
     石家庄 for 石家庄市), loaded once (~0.1 s)."""
     out: dict[str, Place] = {}
-    for _, zh in _adcode_rows():
-        if _NOT_PLACES.search(zh):
+    rows = _adcode_rows()
+    prefectures = {code[:4]: zh for code, zh in rows if code[4:] == "00000000"}
+    for code, zh in rows:
+        if _NOT_PLACES.search(zh) or (code[:2] in _OWN_ENGLISH and code[2:] != "0000000000") \
+                or _OWN_PEOPLES.search(prefectures.get(code[:4], "")):
+            continue  # 乌鲁木齐 is Urumqi, 拉萨 Lhasa, 呼和浩特 Hohhot: not their pinyin
+        if _dictionary_says_otherwise(zh):
             continue
         found = place_english(zh)
         if found is None:
@@ -131,8 +159,9 @@ def places() -> dict[str, Place]:
         short = _without_peoples(short) if "自治" in zh else short
         # A short name is a name only when it has two characters or more and is no common word (和平区's 和平 is
         # "peace", 朝阳 "the rising sun"); a short name two units share with different English is left out.
-        if len(short) < 2 or short == zh or short in out or any(p[:1].islower() for p, _ in lookup(short)):
-            continue
+        if len(short) < 2 or short == zh or short in out or any(p[:1].islower() for p, _ in lookup(short)) \
+                or _word_tag(short) not in (None, "ns", "nr", "nrt", "nrfg"):
+            continue  # and 中方 is "the Chinese side", 胜利 "victory", 开发 "develop" (jieba's tags f, vn, v)
         if short in shorts and (shorts[short] is None or shorts[short].core != place.core):
             shorts[short] = None
             continue

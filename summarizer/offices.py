@@ -70,8 +70,10 @@ def _patterns() -> tuple[re.Pattern, re.Pattern]:
 def form_in(english: str, form: str) -> bool:
     """`form` is in `english`: each of its "+"-joined phrases as whole words, in any case ("Standing
     Committee+People's Congress")."""
-    text = re.sub(r"[’‘]", "'", english).lower()
-    return all(re.search(rf"(?<![\w-]){re.escape(part.strip().lower())}(?![\w-])", text) for part in form.split("+"))
+    # "Vice-Governor" is "Vice Governor", "People’s" is "People's".
+    text = re.sub(r"[’‘]", "'", english).replace("-", " ").lower()
+    return all(re.search(rf"(?<!\w){re.escape(part.strip().replace('-', ' ').lower())}(?!\w)", text)
+               for part in form.split("+"))
 
 
 def kept_office(english: str, name: Name) -> bool:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .names import Name
+from .names import FOREIGN_JOINERS, Name
 from .text import has_han
 
 __all__ = ["Term", "quoted_terms", "renderings", "first_renderings", "backed_by_dictionary", "confirmed", "terms_of",
@@ -119,6 +119,8 @@ def backed_by_dictionary(term: str, english: str) -> bool:
 
     # A piece jieba cuts that is no dictionary word (以耗, 养医) is read character by character.
     pieces = [p for w in jieba.lcut(term) for p in ([w] if len(w) == 1 or lookup(w) else list(w))]
+    if any(c in FOREIGN_JOINERS for c in term):
+        return True  # a transliterated name (哈里·杜鲁门): the foreign-name rule holds it to one spelling
     words = [w for w in pieces if has_han(w) and w not in "的了和与及之以对在把为是"]
     have = {w for w in re.findall(r"[a-z]+", english.lower()) if w not in _EMPTY_WORDS}
     if not words or not have:
@@ -126,7 +128,9 @@ def backed_by_dictionary(term: str, english: str) -> bool:
 
     def found(word: str) -> bool:
         gloss = {g for g in source_english(word) if g not in _EMPTY_WORDS and len(g) >= 3}
-        return any(h in gloss or (len(h) >= 5 and any(g[:5] == h[:5] for g in gloss)) for h in have)
+        # By its first five letters, or inside a longer word (核 "nuclear" in "denuclearization").
+        return any(h in gloss or (len(h) >= 5 and any(g[:5] == h[:5] or (len(g) >= 5 and g in h) for g in gloss))
+                   for h in have)
 
     return 2 * sum(map(found, words)) >= len(words)
 
