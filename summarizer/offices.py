@@ -23,7 +23,7 @@ from typing import Sequence
 from .gazetteer import DATA_DIR, gazetteer_names, places
 from .names import Name, find_names
 
-__all__ = ["Office", "office_table", "find_offices", "names_and_offices", "form_in", "kept_office"]
+__all__ = ["Office", "office_table", "find_offices", "names_and_offices", "form_in", "kept_office", "fix_titles"]
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def find_offices(text: str, people: Sequence[Name] = ()) -> list[Name]:
                 continue
             for span in (person.source + m.group(0), m.group(0) + person.source):
                 if span in text and span not in found:
-                    found[span] = Name(span, f"{office.english} {person.english}", "office",
+                    found[span] = Name(span, f"{office.english} {person.english}", "office", core=person.english,
                                        accepted=office.accepted, origin="office table")
     order = {k: text.find(k) for k in found}
     return sorted(found.values(), key=lambda n: order[n.source])
@@ -152,3 +152,27 @@ def names_and_offices(text: str) -> list[Name]:
     (`find_offices`)."""
     names = gazetteer_names(text, find_names(text))
     return names + find_offices(text, names)
+
+
+# Titles a small model puts before a Chinese leader's name in place of the one the source gives.
+_OTHER_TITLE = (r"(?:(?:Chinese|China's|CPC|Communist Party)\s+)?"
+                r"(?:Chairman|(?:Vice )?President|(?:Vice )?Premier|Prime Minister|(?:Foreign )?Minister|Mr\.?|Comrade|"
+                r"Leader)\s+")
+
+
+def fix_titles(source: str, english: str, names: Sequence[Name]) -> str:
+    """Put a person's title from the source before the name where the English left it out or wrote another: the
+    source's 习近平总书记 and the English's "President Xi Jinping" or "Xi Jinping" become "General Secretary Xi
+    Jinping". Only where the source gives the person with that title alone (never beside another of their titles),
+    and the English holds the name but none of the title's forms."""
+    for n in names:
+        if n.kind != "office" or not n.core or n.source not in source or kept_office(english, n):
+            continue
+        title = n.english[: -len(n.core)].strip()
+        office = max((o for o in office_table() if o != n.source and (n.source.startswith(o) or n.source.endswith(o))),
+                     key=len, default="")
+        person = n.source[len(office):] if n.source.startswith(office) else n.source[: len(n.source) - len(office)]
+        if not office or not person or source.count(person) != source.count(n.source):
+            continue  # the person is also named without this title (国家主席习近平 beside 习近平总书记)
+        english = re.sub(rf"(?:\bthe\s+)?(?:{_OTHER_TITLE})?\b{re.escape(n.core)}\b", f"{title} {n.core}", english)
+    return english

@@ -16,6 +16,7 @@ from .config import TranslateConfig
 from .models import Generator
 from .namecheck import borrowed_names, missing_names, unsupported_names
 from .names import Name
+from .offices import fix_titles
 from .numbers import duration_lost, fix_amounts, format_number, invented_numbers, missing_numbers
 from .text import MONTH_NAMES, has_han, split_sentences
 
@@ -309,7 +310,7 @@ class Repair:
         """Repair `segs` in place, one retry each, then the tries for numbers still lost; counts per article."""
         cfg, generator, check, build, numbers = self.cfg, self.generator, self.check, self.build, self._numbers
         for seg in segs:
-            seg.output = fix_amounts(seg.source, seg.output)
+            seg.output = fix_titles(seg.source, fix_amounts(seg.source, seg.output), self.tables[seg.article])
         # Each job re-translates one piece (a sentence or the whole segment) of a failing segment; `plans` says how
         # to put the segment's English back together: per source sentence, the old English or a job's output.
         jobs: list[Segment] = []
@@ -348,7 +349,8 @@ class Repair:
         # copies an English form it sees in the input far more reliably than it follows a listed conversion.
         outs = generator.generate([build(j, cfg.repair_prompt, numbers(j), inline=cfg.number_hints) for j in jobs],
                                   cfg.generation, forbid_han=True)
-        outs = [fix_amounts(j.source, tidy_english(o)) for j, o in zip(jobs, outs)]
+        outs = [fix_titles(j.source, fix_amounts(j.source, tidy_english(o)), self.tables[j.article])
+                for j, o in zip(jobs, outs)]
         for seg, plan in plans:
             candidate = " ".join(outs[p] if isinstance(p, int) else p for p in plan).strip()
             old, new = check(seg, seg.source, seg.output).cost, check(seg, seg.source, candidate).cost

@@ -10,7 +10,7 @@ from summarizer.config import TranslateConfig
 from summarizer.gazetteer import place_english, places
 from summarizer.names import find_names
 from summarizer.namecheck import missing_names
-from summarizer.offices import find_offices, kept_office, names_and_offices, office_table
+from summarizer.offices import fix_titles, kept_office, names_and_offices, office_table
 from summarizer.terms import backed_by_dictionary, confirmed
 from summarizer.translate import translate_many, translation_problems
 
@@ -108,6 +108,19 @@ def test_a_wrong_office_is_retried_with_its_english_then_flagged_office_wrong():
     assert [(f.kind, f.where, f.index) for f in out.findings] == [("office_wrong", "para", 1)]
     pair = next(p for passage in out.sentences if passage.slot == "para" and passage.index == 1 for p in passage.pairs)
     assert [f.kind for f in pair.flags] == ["office_wrong"] and "市委常委会" in pair.flags[0].detail
+
+
+def test_a_leaders_title_from_the_source_replaces_the_one_the_model_wrote():
+    # The 0.5B's English of the seed's paragraph 5, and issue 36's 国务委员 rendered "Foreign Minister".
+    source = "蔡奇第一个带头发言，他从习近平总书记曾经讲过的“半条被子”的故事谈起。国务委员王毅说。"
+    table = names_and_offices(source)
+    assert fix_titles(source, "the story of half a quilt cut off by Xi Jinping. Foreign Minister Wang Yi said.",
+                      table) == "the story of half a quilt cut off by General Secretary Xi Jinping. State Councilor Wang Yi said."
+    assert fix_titles(source, "the Chinese President Xi Jinping's story", table) == "General Secretary Xi Jinping's story"
+    # The person is also named with another title: the rule cannot tell which "Xi Jinping" is which.
+    both = "国家主席习近平说，习近平总书记强调。"
+    assert fix_titles(both, "President Xi Jinping said Xi Jinping stressed.", names_and_offices(both)) == \
+        "President Xi Jinping said Xi Jinping stressed."
 
 
 def test_office_wrong_is_measured_on_a_human_reference():
