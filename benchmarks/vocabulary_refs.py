@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarizer.offices import form_in, kept_office, names_and_offices  # noqa: E402
+from summarizer.offices import form_in, names_and_offices  # noqa: E402
 from summarizer.terms import backed_by_dictionary, renderings  # noqa: E402
 
 # Capitalised words that start sentences or are function words, not names.

@@ -105,9 +105,11 @@ class TermOut(BaseModel):
 
     zh: str = Field(description="The term as the source writes it.")
     en: str = Field(description="The English the title, paragraphs and summary use for it.")
-    source: Literal["glossary", "dictionary", "model"] = Field(
-        description="glossary: the user's; dictionary: CC-CEDICT or a Chinese name's pinyin; model: the first English "
-                    "the model wrote for it in this article.")
+    source: Literal["glossary", "dictionary", "gazetteer", "office table", "model"] = Field(
+        description="glossary: the user's; dictionary: CC-CEDICT or a Chinese name's pinyin; gazetteer: China's places "
+                    "in pinyin; office table: offices and party and state bodies as official media write them; model: "
+                    "the English the model wrote for it in this article, held once confirmed (two renderings agree, "
+                    "or the dictionary backs it).")
 
 
 class ResultOut(BaseModel):

@@ -269,9 +269,11 @@ def test_sentences_are_in_the_record_unless_asked_not_to_and_the_schema_names_th
     spec = httpx.get(api.url + "/openapi.json").json()
     kinds = spec["components"]["schemas"]["FlagOut"]["properties"]["kind"]
     assert {"number_lost", "name_missing", "name_unsupported", "repaired", "sampled", "weekday_added",
-            "description", "term_inconsistent", "summary_unsupported"} <= set(kinds["enum"])
+            "description", "term_inconsistent", "summary_unsupported", "office_wrong",
+            "term_unverified"} <= set(kinds["enum"])
     assert "number_lost: a number" in kinds["description"]
-    assert spec["components"]["schemas"]["TermOut"]["properties"]["source"]["enum"] == ["glossary", "dictionary", "model"]
+    sources = spec["components"]["schemas"]["TermOut"]["properties"]["source"]["enum"]
+    assert sources == ["glossary", "dictionary", "gazetteer", "office table", "model"]
     assert with_pairs["terms"] == []  # extractive: no translation, no terms
 
 
