@@ -61,7 +61,9 @@ def article_score(rec: dict, refs: list[str] | None = None) -> dict:
         counts[term["source"]] += 1
         name = table.get(zh)
         name = name if name is not None and name.english == term["en"] else Name(zh, term["en"], "term")
-        lost = [p for p in having if missing_names(p[0], p[1], [name])]
+        # Checked with the whole table, as the pipeline does: 市委 inside 市委常委会 is that longer office's.
+        everything = [n for n in table.values() if n.source != zh] + [name]
+        lost = [p for p in having if name in missing_names(p[0], p[1], everything)]
         if not lost:
             one_way += 1
         elif all(any(f["kind"] in _FLAGS and zh in f.get("detail", "") for f in p[2]) for p in lost):
@@ -72,7 +74,7 @@ def article_score(rec: dict, refs: list[str] | None = None) -> dict:
             for row, zh_row in enumerate(rec["article"]["paragraphs"]):
                 if zh in zh_row and row < len(refs):
                     ref_terms += 1
-                    ref_same += not missing_names(zh_row, refs[row], [name])
+                    ref_same += name not in missing_names(zh_row, refs[row], everything)
     quoted = [t for t in quoted_terms(text) if t not in terms and text.count(t) >= 2]
     said = renderings([(zh, en) for zh, en, _ in parts], quoted)
     for term in quoted:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .gazetteer import DATA_DIR, gazetteer_names, places
-from .names import Name, find_names
+from .names import TRANSLITERATION_CHARS, Name, find_names
 
 __all__ = ["Office", "office_table", "find_offices", "names_and_offices", "form_in", "kept_office", "fix_titles"]
 
@@ -91,6 +91,14 @@ def _place_before(text: str, at: int) -> str:
     return ""
 
 
+def _abroad(text: str, at: int) -> bool:
+    """The office follows a transliterated foreign name (圣保罗市长, the mayor of São Paulo): not a Chinese office,
+    and a hint in Chinese official English only misleads (FLORES dev row 64 became "the mayor of St. Paul,
+    Massachusetts" with "市长 = Mayor" in its prompt)."""
+    before = re.split(r"[^\u4e00-\u9fff]", text[max(0, at - 4):at])[-1]
+    return len(before) >= 3 and all(c in TRANSLITERATION_CHARS for c in before[-3:]) and before[-3:] not in places()
+
+
 def find_offices(text: str, people: Sequence[Name] = ()) -> list[Name]:
     """The offices and bodies of `text`, each once, in order: kind "office" `Name`s with the English to hint and the
     forms to accept.
@@ -127,7 +135,7 @@ def find_offices(text: str, people: Sequence[Name] = ()) -> list[Name]:
         found.setdefault(m.group(0), Name(m.group(0), english, "office", accepted=accepted, origin="office table"))
         taken.append(m.span())
     for m in plain.finditer(text):
-        if any(s <= m.start() < e for s, e in taken):
+        if any(s <= m.start() < e for s, e in taken) or _abroad(text, m.start()):
             continue
         office = table[m.group(0)]
         found.setdefault(m.group(0), Name(m.group(0), office.english, "office", accepted=office.accepted,

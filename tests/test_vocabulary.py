@@ -68,6 +68,12 @@ def test_compound_titles_are_built_from_their_parts():
     assert found["国家发改委"] == "National Development and Reform Commission"
 
 
+def test_an_office_after_a_foreign_name_is_no_chinese_office():
+    # FLORES dev row 64: "市长 = Mayor" in the prompt of 前圣保罗市长 gave "the mayor of St. Paul, Massachusetts".
+    assert [n for n in names_and_offices("最初的法案由前圣保罗市长玛尔塔·苏普里希草拟。") if n.kind == "office"] == []
+    assert "市长" in {n.source for n in names_and_offices("宝鸡市长说") if n.kind == "office"}
+
+
 def test_the_check_takes_the_forms_references_use_and_nothing_else():
     text = clean_article(SEED).text
     gs, standing = _office(text, "总书记"), _office(text, "市委常委会")
