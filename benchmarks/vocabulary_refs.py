@@ -104,7 +104,7 @@ def score(rows: list[dict], hyps: dict[str, list[str]], data_path: str | None = 
         refs = [rows[i]["en"] for i in idx]
         names = [every_name[i] for i in idx] if every_name else None
         entry = {"rows": len(idx)}
-        for k, hs in hyps.items():
+        for k, hs in hyps.items() if idx else ():
             sub = [hs[i] for i in idx]
             kept, total = numbers_ref_kept(sub, refs)
             entry[k] = {"chrf": round(sacrebleu.corpus_chrf(sub, [refs]).score, 2), "numbers_ref_kept": kept,

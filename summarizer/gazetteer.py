@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .dictionary import WELL_KNOWN, lookup, word_count
-from .names import Name, capital, join_syllables, name_pinyin
+from .names import FOREIGN_JOINERS, Name, capital, join_syllables, name_pinyin
 
 __all__ = ["Place", "places", "find_places", "place_english", "gazetteer_names", "DATA_DIR"]
 
@@ -144,7 +144,7 @@ def places() -> dict[str, Place]:
     prefectures = {code[:4]: zh for code, zh in rows if code[4:] == "00000000"}
     for code, zh in rows:
         if _NOT_PLACES.search(zh) or (code[:2] in _OWN_ENGLISH and code[2:] != "0000000000") \
-                or _OWN_PEOPLES.search(prefectures.get(code[:4], "")):
+                or _OWN_PEOPLES.search(prefectures.get(code[:4], "") + zh):
             continue  # 乌鲁木齐 is Urumqi, 拉萨 Lhasa, 呼和浩特 Hohhot: not their pinyin
         if _dictionary_says_otherwise(zh):
             continue
@@ -219,6 +219,8 @@ def gazetteer_names(text: str, names: list[Name]) -> list[Name]:
             continue
         if word != place.zh and not (at in starts and at + len(word) in ends):
             continue  # 安新 in 平安新年 is no place
+        if any(c in FOREIGN_JOINERS for c in text[max(0, at - 1):at] + text[at + len(word):at + len(word) + 1]):
+            continue  # 神威·太湖之光 is the TaihuLight computer, not Taihu Lake
         table[word] = Name(word, place.english, "place", place.core, origin="gazetteer", accepted=place.accepted)
     order = {k: text.find(k) for k in table}
     return sorted(table.values(), key=lambda n: order[n.source])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -70,10 +71,13 @@ def _patterns() -> tuple[re.Pattern, re.Pattern]:
 def form_in(english: str, form: str) -> bool:
     """`form` is in `english`: each of its "+"-joined phrases as whole words, in any case ("Standing
     Committee+People's Congress")."""
-    # "Vice-Governor" is "Vice Governor", "People’s" is "People's".
-    text = re.sub(r"[’‘]", "'", english).replace("-", " ").lower()
-    return all(re.search(rf"(?<!\w){re.escape(part.strip().replace('-', ' ').lower())}(?!\w)", text)
-               for part in form.split("+"))
+    # "Vice-Governor" is "Vice Governor", "People’s" is "People's", "Lüliang" is "Luliang".
+    def fold(value: str) -> str:
+        value = unicodedata.normalize("NFKD", re.sub(r"[’‘]", "'", value)).encode("ascii", "ignore").decode()
+        return value.replace("-", " ").lower()
+
+    text = fold(english)
+    return all(re.search(rf"(?<!\w){re.escape(fold(part.strip()))}(?!\w)", text) for part in form.split("+"))
 
 
 def kept_office(english: str, name: Name) -> bool:
