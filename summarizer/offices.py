@@ -163,7 +163,10 @@ def names_and_offices(text: str) -> list[Name]:
     """The names of `text` (`names.find_names`, and the gazetteer's places), then its offices and bodies
     (`find_offices`)."""
     names = gazetteer_names(text, find_names(text))
-    return names + find_offices(text, names)
+    offices = find_offices(text, names)
+    # The office table's English wins over the dictionary's for the same term (财政部).
+    held = {o.source for o in offices}
+    return [n for n in names if n.source not in held] + offices
 
 
 # Titles a small model puts before a Chinese leader's name in place of the one the source gives.
