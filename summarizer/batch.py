@@ -172,7 +172,8 @@ def _with_clean_time(rec: Record, seconds: float | None) -> Record:
         return rec
     timings = dict(rec.timings)
     timings["clean"] = seconds
-    timings["total"] = round(timings.get("total", 0.0) + seconds, 3)
+    # To the cleaning time's own precision: a total rounded coarser could read below it (0.0 against 0.0001).
+    timings["total"] = round(timings.get("total", 0.0) + seconds, 4)
     if isinstance(rec, RecordDict):
         return RecordDict({**rec.to_dict(), "timings": timings})
     return dataclasses.replace(rec, timings=timings)
