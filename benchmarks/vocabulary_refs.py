@@ -26,7 +26,7 @@ from summarizer.evaluate import name_written, reference_names_for  # noqa: E402
 from summarizer.namecheck import missing_names  # noqa: E402
 from summarizer.refnumbers import numbers_ref_kept  # noqa: E402
 from summarizer.offices import form_in, names_and_offices  # noqa: E402
-from summarizer.terms import backed_by_dictionary, renderings  # noqa: E402
+from summarizer.terms import backed_by_dictionary, quoted_terms, renderings  # noqa: E402
 
 # Capitalised words that start sentences or are function words, not names.
 _COMMON = set("The A An In On At For Of And But Or It He She They We I You This That These Those His Her Its Their Our "
@@ -88,8 +88,6 @@ def score(rows: list[dict], hyps: dict[str, list[str]], data_path: str | None = 
     out["reference_capitals"] = {"words": caps, **{f"kept_{k}": round(kept[k] / max(1, caps), 4) for k in hyps}}
     quoted = backed = 0
     for row in rows:
-        from summarizer.terms import quoted_terms
-
         terms = quoted_terms(row["zh"])
         for term, ens in renderings([(row["zh"], row["en"])], terms).items():
             quoted += 1
