@@ -65,7 +65,13 @@ def compare(first: dict, second: dict, samples: int = 1000, seed: int = 12345) -
 
     srcs, refs, hyp_a = _rows(first)
     _, _, hyp_b = _rows(second)
-    assert len(hyp_a) == len(hyp_b) == len(refs), "the two runs must score the same rows"
+    # Runs that start at different rows (`--skip`) are scored on the rows both have: the same code run from another
+    # row measures what the loop's cache history alone moves.
+    skip_a, skip_b = first.get("skip", 0), second.get("skip", 0)
+    start, end = max(skip_a, skip_b), min(skip_a + len(hyp_a), skip_b + len(hyp_b))
+    assert end > start, "the two runs share no row"
+    srcs, refs = srcs[start - skip_a:end - skip_a], refs[start - skip_a:end - skip_a]
+    hyp_a, hyp_b = hyp_a[start - skip_a:end - skip_a], hyp_b[start - skip_b:end - skip_b]
     test = PairedTest([("first", hyp_a), ("second", hyp_b)], {"BLEU": BLEU(), "chrF": CHRF()}, [refs],
                       test_type="bs", n_samples=samples)
     _, results = test()
@@ -74,12 +80,13 @@ def compare(first: dict, second: dict, samples: int = 1000, seed: int = 12345) -
         a, b = results[metric]
         out[name] = {"first": round(a.score, 2), "second": round(b.score, 2),
                                "delta": round(b.score - a.score, 2), "p": round(b.p_value, 4)}
-    na, ma = _counts(hyp_a, refs, srcs, first["data"], first.get("skip", 0))
-    nb, mb = _counts(hyp_b, refs, srcs, first["data"], first.get("skip", 0))
+    na, ma = _counts(hyp_a, refs, srcs, first["data"], start)
+    nb, mb = _counts(hyp_b, refs, srcs, first["data"], start)
     out["numbers_ref_kept"] = _paired(na, nb, samples, seed)
     out["names_ref_kept"] = _paired(ma, mb, samples, seed)
     out["same_text"] = sum(x == y for x, y in zip(hyp_a, hyp_b))
     out["rows"] = len(refs)
+    out["first_row"] = start
     out["significant"] = [k for k, v in out.items() if isinstance(v, dict) and v["p"] < 0.05]
     return out
 

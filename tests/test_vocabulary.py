@@ -68,6 +68,24 @@ def test_compound_titles_are_built_from_their_parts():
     assert found["国家发改委"] == "National Development and Reform Commission"
 
 
+def test_national_institutions_get_the_form_their_own_sites_print():
+    # WMT19 dev rows 3 and 121, row 236's dateline: CC-CEDICT glosses 中国科学院 "Chinese Academy of Science", and has
+    # no 中国工程物理研究院; the references write "Chinese Academy of Sciences" and "China Academy of Engineering Physics".
+    text = ("此前，张光军任中国工程物理研究院党委副书记。CSIRO与中国科学院等科研机构一直保持着紧密的合作关系。"
+            "中新社北京10月1日电 (记者 尹力)")
+    found = {n.source: n for n in names_and_offices(text)}
+    assert found["中国工程物理研究院"].english == "China Academy of Engineering Physics"
+    assert found["中国科学院"].english == "Chinese Academy of Sciences"
+    assert found["中新社"].english == "China News Service" and found["中新社"].kind == "office"
+    assert found["尹力"].english == "Yin Li"
+    academy = found["中国科学院"]
+    assert kept_office("It works with the Chinese Academy of Sciences (CAS).", academy)
+    assert not kept_office("It works with the Chinese Academy of Science.", academy)
+    # Each institution row is a body with a source, and a longer name wins over the one inside it.
+    assert all(office_table()[zh].kind == "body" for zh in ("中科院", "国家广播电视总局", "中国疾控中心", "国铁集团"))
+    assert [n.source for n in names_and_offices("中国国家铁路集团有限公司") if n.kind == "office"] == ["中国国家铁路集团"]
+
+
 def test_an_office_after_a_foreign_name_is_no_chinese_office():
     # FLORES dev row 64: "市长 = Mayor" in the prompt of 前圣保罗市长 gave "the mayor of St. Paul, Massachusetts".
     assert [n for n in names_and_offices("最初的法案由前圣保罗市长玛尔塔·苏普里希草拟。") if n.kind == "office"] == []
